@@ -1,0 +1,147 @@
+//! GCRA, the generic cell rate algorithm (ATM Forum TM 4.0; "leaky bucket as a meter").
+//!
+//! Each key holds one number, its theoretical arrival time (TAT): when the key would
+//! be back to a full allowance. A request of cost `c` is admitted when, after adding
+//! `c` emission intervals `T = period / limit`, the TAT stays within `burst × T` of
+//! now. Guarantee: in any interval of length `t`, at most `burst + t / T` cost units
+//! are admitted.
+//!
+//! ```
+//! use limiter_core::{Algorithm, Gcra, Quota};
+//!
+//! let gcra = Gcra::new(Quota::per_second(10).unwrap().with_burst(2).unwrap());
+//! let key = gcra.new_state();
+//! assert!(gcra.check(&key, 0, 1).unwrap().allowed);
+//! assert!(gcra.check(&key, 0, 1).unwrap().allowed);
+//! let denied = gcra.check(&key, 0, 1).unwrap();
+//! assert!(!denied.allowed);
+//! assert_eq!(denied.retry_after.as_millis(), 100); // one emission interval
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Algorithm, Kind, dur};
+use crate::clock::Nanos;
+use crate::decision::Decision;
+use crate::error::{Error, Result};
+use crate::quota::Quota;
+
+/// GCRA over one `AtomicU64` per key, updated in a compare-and-swap loop.
+#[derive(Debug, Clone)]
+pub struct Gcra {
+    quota: Quota,
+    /// Emission interval: nanoseconds per cost unit.
+    t: Nanos,
+    /// Tolerance: how far ahead of now the TAT may run (`burst × T`).
+    tau: Nanos,
+}
+
+impl Gcra {
+    /// The decision for a key whose TAT is `tat`, and the TAT to store if admitted.
+    #[inline]
+    pub fn decide(&self, tat: Nanos, now: Nanos, cost: u64) -> Result<(Decision, Option<Nanos>)> {
+        let burst = self.quota.burst();
+        if cost > burst {
+            return Err(Error::CostExceedsCapacity {
+                cost,
+                capacity: burst,
+            });
+        }
+        let base = tat.max(now);
+        let new_tat = base.saturating_add(cost * self.t);
+        let horizon = now.saturating_add(self.tau);
+        if new_tat > horizon {
+            let remaining = horizon.saturating_sub(base) / self.t;
+            let d = Decision::deny(burst, remaining, dur(base - now), dur(new_tat - horizon));
+            return Ok((d, None));
+        }
+        let remaining = (horizon - new_tat) / self.t;
+        Ok((Decision::allow(burst, remaining, dur(new_tat - now)), Some(new_tat)))
+    }
+}
+
+impl Algorithm for Gcra {
+    type State = AtomicU64;
+    const KIND: Kind = Kind::Gcra;
+
+    fn new(quota: Quota) -> Self {
+        let t = quota.emission_interval();
+        Self {
+            quota,
+            t,
+            tau: t.saturating_mul(quota.burst()),
+        }
+    }
+
+    fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    fn new_state(&self) -> AtomicU64 {
+        AtomicU64::new(0)
+    }
+
+    #[inline]
+    fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
+        let mut tat = state.load(Ordering::Acquire);
+        loop {
+            let (decision, next) = self.decide(tat, now, cost)?;
+            let Some(next) = next else {
+                return Ok(decision);
+            };
+            if next == tat {
+                return Ok(decision);
+            }
+            match state.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(decision),
+                Err(seen) => tat = seen,
+            }
+        }
+    }
+
+    fn is_idle(&self, state: &AtomicU64, now: Nanos) -> bool {
+        state.load(Ordering::Acquire) <= now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const MS: Nanos = 1_000_000;
+
+    #[test]
+    fn full_burst_then_one_per_interval() {
+        let g = Gcra::new(Quota::per_second(10).unwrap().with_burst(5).unwrap());
+        let s = g.new_state();
+        for i in 0..5 {
+            let d = g.check(&s, 0, 1).unwrap();
+            assert!(d.allowed, "request {i}");
+            assert_eq!(d.remaining, 4 - i);
+        }
+        let d = g.check(&s, 0, 1).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after, Duration::from_millis(100));
+        assert_eq!(d.reset_after, Duration::from_millis(500));
+        assert!(!g.check(&s, 99 * MS, 1).unwrap().allowed);
+        assert!(g.check(&s, 100 * MS, 1).unwrap().allowed);
+        assert!(!g.check(&s, 100 * MS, 1).unwrap().allowed);
+    }
+
+    #[test]
+    fn cost_above_burst_is_an_error_and_costs_count() {
+        let g = Gcra::new(Quota::per_second(10).unwrap().with_burst(5).unwrap());
+        let s = g.new_state();
+        assert!(matches!(
+            g.check(&s, 0, 6),
+            Err(Error::CostExceedsCapacity { cost: 6, capacity: 5 })
+        ));
+        assert!(g.check(&s, 0, 5).unwrap().allowed);
+        let d = g.check(&s, 0, 2).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after, Duration::from_millis(200));
+        assert!(g.is_idle(&s, 500 * MS));
+        assert!(!g.is_idle(&s, 499 * MS));
+    }
+}

@@ -1,0 +1,176 @@
+//! Sliding log: remember every admission of the last `period`; admit when the units
+//! in the window `(now − period, now]` plus the cost fit in `limit`.
+//!
+//! Guarantee: at most `limit` units in every interval of length `period` — exact, at
+//! the price of one entry (16 bytes) per admission held for a whole window.
+//!
+//! ```
+//! use limiter_core::{Algorithm, Quota, SlidingLog};
+//!
+//! let log = SlidingLog::new(Quota::per_second(2).unwrap());
+//! let key = log.new_state();
+//! let ms = 1_000_000;
+//! assert!(log.check(&key, 0, 1).unwrap().allowed);
+//! assert!(log.check(&key, 600 * ms, 1).unwrap().allowed);
+//! let denied = log.check(&key, 900 * ms, 1).unwrap();
+//! assert_eq!(denied.retry_after.as_millis(), 100); // when the first entry leaves
+//! ```
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use super::{Algorithm, Kind, dur};
+use crate::clock::Nanos;
+use crate::decision::Decision;
+use crate::error::{Error, Result};
+use crate::quota::Quota;
+
+/// One key's log: admissions in time order and the units they hold.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    entries: VecDeque<(Nanos, u64)>,
+    used: u64,
+}
+
+impl Log {
+    /// Admissions still remembered, oldest first, as `(instant, cost)`.
+    pub fn entries(&self) -> impl Iterator<Item = (Nanos, u64)> + '_ {
+        self.entries.iter().copied()
+    }
+}
+
+/// A sliding log; each key's log sits behind a small lock.
+#[derive(Debug, Clone)]
+pub struct SlidingLog {
+    quota: Quota,
+    window: Nanos,
+    limit: u64,
+}
+
+impl SlidingLog {
+    /// Drops entries that left the window ending at `now`.
+    #[inline]
+    fn expire(&self, log: &mut Log, now: Nanos) {
+        while let Some(&(t, c)) = log.entries.front() {
+            if t.saturating_add(self.window) > now {
+                break;
+            }
+            log.entries.pop_front();
+            log.used -= c;
+        }
+    }
+
+    /// Decides one request against `log` at `now`, recording it when admitted.
+    pub fn decide(&self, log: &mut Log, now: Nanos, cost: u64) -> Result<Decision> {
+        if cost > self.limit {
+            return Err(Error::CostExceedsCapacity {
+                cost,
+                capacity: self.limit,
+            });
+        }
+        // Keep the log in order even if the clock steps back.
+        let now = log.entries.back().map_or(now, |&(t, _)| now.max(t));
+        self.expire(log, now);
+        if log.used + cost > self.limit {
+            let mut freed = 0;
+            let mut retry = 0;
+            for &(t, c) in &log.entries {
+                freed += c;
+                if log.used - freed + cost <= self.limit {
+                    retry = t + self.window - now;
+                    break;
+                }
+            }
+            let reset = log.entries.back().map_or(0, |&(t, _)| t + self.window - now);
+            return Ok(Decision::deny(
+                self.limit,
+                self.limit - log.used,
+                dur(reset),
+                dur(retry),
+            ));
+        }
+        if cost > 0 {
+            log.entries.push_back((now, cost));
+            log.used += cost;
+        }
+        let reset = log.entries.back().map_or(0, |&(t, _)| t + self.window - now);
+        Ok(Decision::allow(self.limit, self.limit - log.used, dur(reset)))
+    }
+}
+
+impl Algorithm for SlidingLog {
+    type State = Mutex<Log>;
+    const KIND: Kind = Kind::SlidingLog;
+
+    fn new(quota: Quota) -> Self {
+        Self {
+            quota,
+            window: quota.period_nanos(),
+            limit: quota.limit(),
+        }
+    }
+
+    fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    fn new_state(&self) -> Mutex<Log> {
+        Mutex::new(Log::default())
+    }
+
+    #[inline]
+    fn check(&self, state: &Mutex<Log>, now: Nanos, cost: u64) -> Result<Decision> {
+        let mut log = state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.decide(&mut log, now, cost)
+    }
+
+    fn is_idle(&self, state: &Mutex<Log>, now: Nanos) -> bool {
+        let log = state.lock().unwrap_or_else(PoisonError::into_inner);
+        log.entries
+            .back()
+            .is_none_or(|&(t, _)| t.saturating_add(self.window) <= now)
+    }
+
+    fn heap_bytes(&self, state: &Mutex<Log>) -> usize {
+        let log = state.lock().unwrap_or_else(PoisonError::into_inner);
+        log.entries.capacity() * std::mem::size_of::<(Nanos, u64)>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const MS: Nanos = 1_000_000;
+
+    #[test]
+    fn exact_in_every_window() {
+        let log = SlidingLog::new(Quota::new(3, Duration::from_millis(100)).unwrap());
+        let s = log.new_state();
+        for t in [0, 10, 20] {
+            assert!(log.check(&s, t * MS, 1).unwrap().allowed);
+        }
+        let d = log.check(&s, 99 * MS, 1).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after, Duration::from_millis(1));
+        assert_eq!(d.reset_after, Duration::from_millis(21));
+        assert!(log.check(&s, 100 * MS, 1).unwrap().allowed);
+        assert!(!log.check(&s, 109 * MS, 1).unwrap().allowed);
+        assert!(log.check(&s, 110 * MS, 1).unwrap().allowed);
+        assert!(log.is_idle(&s, 210 * MS));
+        assert!(!log.is_idle(&s, 209 * MS));
+    }
+
+    #[test]
+    fn weighted_entries_free_together() {
+        let log = SlidingLog::new(Quota::new(5, Duration::from_millis(100)).unwrap());
+        let s = log.new_state();
+        assert!(log.check(&s, 0, 3).unwrap().allowed);
+        assert!(log.check(&s, 50 * MS, 2).unwrap().allowed);
+        let d = log.check(&s, 60 * MS, 4).unwrap();
+        assert!(!d.allowed);
+        // Needs both entries gone: the second leaves at 150 ms.
+        assert_eq!(d.retry_after, Duration::from_millis(90));
+    }
+}

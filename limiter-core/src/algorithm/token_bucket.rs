@@ -1,0 +1,187 @@
+//! Token bucket: `burst` tokens, refilled continuously at `limit / period`, one token
+//! spent per unit of cost.
+//!
+//! The classic pair (tokens, last refill) is folded into one number, the instant the
+//! bucket will be full again (`full_at`): `tokens(now) = burst − (full_at − now) × rate`.
+//! That makes the refill lazy and exact (rational arithmetic on integers, no float
+//! that can drift past the capacity), and lets one `AtomicU64` hold the whole state.
+//! Guarantee: in any interval of length `t`, at most `burst + rate × t` units are
+//! admitted. It makes the same decisions as [`Gcra`](super::Gcra) up to rounding of a
+//! nanosecond: GCRA is a token bucket seen from the other side.
+//!
+//! ```
+//! use limiter_core::{Algorithm, Quota, TokenBucket};
+//!
+//! // The original project's bucket: 5 tokens, 5 per minute.
+//! let bucket = TokenBucket::new(Quota::per_minute(5).unwrap());
+//! let key = bucket.new_state();
+//! for _ in 0..5 {
+//!     assert!(bucket.check(&key, 0, 1).unwrap().allowed);
+//! }
+//! let denied = bucket.check(&key, 0, 1).unwrap();
+//! assert_eq!(denied.retry_after.as_secs(), 12); // one token every 12 s
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Algorithm, Kind, dur};
+use crate::clock::Nanos;
+use crate::decision::Decision;
+use crate::error::{Error, Result};
+use crate::quota::Quota;
+
+/// A token bucket over one `AtomicU64` per key, updated in a compare-and-swap loop.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    quota: Quota,
+    /// Refill rate as tokens `limit` per `period` nanoseconds.
+    limit: u128,
+    period: u128,
+    /// `burst × period`: the capacity in token-nanoseconds.
+    capacity: u128,
+}
+
+impl TokenBucket {
+    /// The decision for a key whose bucket is full at `full_at`, and the new `full_at`
+    /// to store if admitted.
+    #[inline]
+    pub fn decide(
+        &self,
+        full_at: Nanos,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<(Decision, Option<Nanos>)> {
+        let burst = self.quota.burst();
+        if cost > burst {
+            return Err(Error::CostExceedsCapacity {
+                cost,
+                capacity: burst,
+            });
+        }
+        // Missing tokens, in token-nanoseconds: (full_at − now) × limit.
+        let deficit_time = full_at.saturating_sub(now);
+        let missing = deficit_time as u128 * self.limit;
+        let wanted = cost as u128 * self.period;
+        if missing + wanted > self.capacity {
+            let remaining = ((self.capacity - missing.min(self.capacity)) / self.period) as u64;
+            // Wait until the deficit shrinks to (burst − cost) tokens' worth of time.
+            let allowed_deficit = (self.capacity - wanted) / self.limit;
+            let retry = deficit_time - allowed_deficit as u64;
+            let d = Decision::deny(burst, remaining, dur(deficit_time), dur(retry));
+            return Ok((d, None));
+        }
+        let spend = wanted.div_ceil(self.limit) as u64;
+        let new_full_at = full_at.max(now).saturating_add(spend);
+        let new_deficit = (new_full_at - now) as u128;
+        let remaining =
+            ((self.capacity.saturating_sub(new_deficit * self.limit)) / self.period) as u64;
+        let d = Decision::allow(burst, remaining, dur(new_full_at - now));
+        Ok((d, Some(new_full_at)))
+    }
+}
+
+impl Algorithm for TokenBucket {
+    type State = AtomicU64;
+    const KIND: Kind = Kind::TokenBucket;
+
+    fn new(quota: Quota) -> Self {
+        let period = quota.period_nanos() as u128;
+        Self {
+            quota,
+            limit: quota.limit() as u128,
+            period,
+            capacity: quota.burst() as u128 * period,
+        }
+    }
+
+    fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    fn new_state(&self) -> AtomicU64 {
+        AtomicU64::new(0)
+    }
+
+    #[inline]
+    fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
+        let mut full_at = state.load(Ordering::Acquire);
+        loop {
+            let (decision, next) = self.decide(full_at, now, cost)?;
+            let Some(next) = next else {
+                return Ok(decision);
+            };
+            if next == full_at {
+                return Ok(decision);
+            }
+            match state.compare_exchange_weak(full_at, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(decision),
+                Err(seen) => full_at = seen,
+            }
+        }
+    }
+
+    fn is_idle(&self, state: &AtomicU64, now: Nanos) -> bool {
+        state.load(Ordering::Acquire) <= now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const S: Nanos = 1_000_000_000;
+
+    #[test]
+    fn burst_then_refill() {
+        let b = TokenBucket::new(Quota::per_second(2).unwrap().with_burst(4).unwrap());
+        let s = b.new_state();
+        for i in 0..4 {
+            let d = b.check(&s, 0, 1).unwrap();
+            assert!(d.allowed);
+            assert_eq!(d.remaining, 3 - i);
+        }
+        let d = b.check(&s, 0, 1).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after, Duration::from_millis(500));
+        assert_eq!(d.reset_after, Duration::from_secs(2));
+        // Half a second refills exactly one token.
+        assert!(b.check(&s, S / 2, 1).unwrap().allowed);
+        assert!(!b.check(&s, S / 2, 1).unwrap().allowed);
+        // Long idle never overfills.
+        let d = b.check(&s, 100 * S, 1).unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 3);
+    }
+
+    #[test]
+    fn thirds_do_not_drift() {
+        // 3 per second: 333,333,333.3 ns per token, stored rounded up to the next
+        // nanosecond, so the bucket never refills faster than the policy. 3,000 requests
+        // spaced 1/3 s apart must all pass (the rounding costs at most 1 ns a request,
+        // far less than the second token of burst), and not one more.
+        let b = TokenBucket::new(Quota::per_second(3).unwrap().with_burst(2).unwrap());
+        let s = b.new_state();
+        let mut admitted = 0;
+        for i in 0..3_000u64 {
+            let now = (i * S).div_ceil(3);
+            if b.check(&s, now, 1).unwrap().allowed {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 3_000);
+        assert!(b.check(&s, 1000 * S - 1, 1).unwrap().allowed);
+        assert!(!b.check(&s, 1000 * S - 1, 1).unwrap().allowed);
+    }
+
+    #[test]
+    fn cost_larger_than_burst_is_an_error() {
+        let b = TokenBucket::new(Quota::per_second(2).unwrap().with_burst(4).unwrap());
+        let s = b.new_state();
+        assert!(b.check(&s, 0, 5).is_err());
+        assert!(b.check(&s, 0, 4).unwrap().allowed);
+        let d = b.check(&s, 0, 3).unwrap();
+        assert_eq!(d.retry_after, Duration::from_millis(1500));
+    }
+}

@@ -1,0 +1,216 @@
+//! The limiter trait every store implements, and the in-memory keyed limiter.
+
+use std::borrow::Borrow;
+use std::future::Future;
+use std::hash::Hash;
+
+use crate::algorithm::{
+    Algorithm, FixedWindow, Gcra, Kind, SlidingLog, SlidingWindow, TokenBucket,
+};
+use crate::clock::{Clock, MonotonicClock};
+use crate::decision::Decision;
+use crate::error::Result;
+use crate::quota::Quota;
+use crate::store::memory::{DEFAULT_MAX_KEYS, HeapSize, MemoryStore, StoreStats};
+
+/// An algorithm and its quota: everything needed to build a limiter on any store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Policy {
+    /// Which algorithm enforces the quota.
+    pub kind: Kind,
+    /// The quota it enforces.
+    pub quota: Quota,
+}
+
+impl Policy {
+    /// A policy of `kind` enforcing `quota`.
+    pub fn new(kind: Kind, quota: Quota) -> Self {
+        Self { kind, quota }
+    }
+}
+
+/// A rate limiter over string keys, wherever its state lives (memory, Redis, Redis
+/// Cluster). Async because remote stores are; in-memory limiters answer at once and
+/// also offer a synchronous `check`.
+pub trait Limiter: Send + Sync {
+    /// The policy it enforces.
+    fn policy(&self) -> Policy;
+
+    /// Decides one request of `cost` units for `key`. A denial is `Ok`; errors are for
+    /// impossible costs and failed stores.
+    fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send;
+}
+
+/// An in-memory keyed limiter: one algorithm and policy, a [`MemoryStore`] of per-key
+/// state, and a clock.
+///
+/// ```
+/// use limiter_core::{KeyedLimiter, ManualClock, Quota, TokenBucket};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let limiter: KeyedLimiter<String, TokenBucket, _> =
+///     KeyedLimiter::with_clock(Quota::per_second(1).unwrap(), clock.clone());
+/// assert!(limiter.check("user:1:/api", 1).unwrap().allowed);
+/// assert!(!limiter.check("user:1:/api", 1).unwrap().allowed);
+/// clock.advance(Duration::from_secs(1));
+/// assert!(limiter.check("user:1:/api", 1).unwrap().allowed);
+/// ```
+#[derive(Debug)]
+pub struct KeyedLimiter<K, A: Algorithm, C = MonotonicClock> {
+    store: MemoryStore<K, A>,
+    clock: C,
+}
+
+impl<K, A> KeyedLimiter<K, A, MonotonicClock>
+where
+    K: Hash + Eq + HeapSize,
+    A: Algorithm,
+{
+    /// A limiter for `quota` on the system's monotonic clock.
+    pub fn new(quota: Quota) -> Self {
+        Self::with_clock(quota, MonotonicClock::new())
+    }
+}
+
+impl<K, A, C> KeyedLimiter<K, A, C>
+where
+    K: Hash + Eq + HeapSize,
+    A: Algorithm,
+    C: Clock,
+{
+    /// A limiter for `quota` on `clock`, holding at most ten million keys.
+    pub fn with_clock(quota: Quota, clock: C) -> Self {
+        Self::with_store(MemoryStore::with_max_keys(A::new(quota), DEFAULT_MAX_KEYS), clock)
+    }
+
+    /// A limiter over a store built by the caller (to set the key cap).
+    pub fn with_store(store: MemoryStore<K, A>, clock: C) -> Self {
+        Self { store, clock }
+    }
+
+    /// Decides one request of `cost` units for `key`, now.
+    #[inline]
+    pub fn check<Q>(&self, key: &Q, cost: u64) -> Result<Decision>
+    where
+        K: Borrow<Q> + From<Q::Owned>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+    {
+        self.store.check(key, self.clock.now(), cost)
+    }
+
+    /// The store, for sweeping and statistics.
+    pub fn store(&self) -> &MemoryStore<K, A> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Forgets idle keys now; see [`MemoryStore::sweep`].
+    pub fn sweep(&self) -> usize {
+        self.store.sweep(self.clock.now())
+    }
+
+    /// Size and evictions so far.
+    pub fn stats(&self) -> StoreStats {
+        self.store.stats()
+    }
+}
+
+impl<K, A, C> Limiter for KeyedLimiter<K, A, C>
+where
+    K: Hash + Eq + HeapSize + Borrow<str> + From<String> + Send + Sync,
+    A: Algorithm,
+    C: Clock,
+{
+    fn policy(&self) -> Policy {
+        Policy::new(A::KIND, *self.store.algorithm().quota())
+    }
+
+    fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
+        std::future::ready(KeyedLimiter::check(self, key, cost))
+    }
+}
+
+/// An in-memory limiter whose algorithm is chosen at run time (from a config file),
+/// dispatched statically.
+#[derive(Debug)]
+pub enum MemoryLimiter<C = MonotonicClock> {
+    /// Fixed window.
+    FixedWindow(KeyedLimiter<Box<str>, FixedWindow, C>),
+    /// Sliding log.
+    SlidingLog(KeyedLimiter<Box<str>, SlidingLog, C>),
+    /// Sliding window counter.
+    SlidingWindow(KeyedLimiter<Box<str>, SlidingWindow, C>),
+    /// Token bucket.
+    TokenBucket(KeyedLimiter<Box<str>, TokenBucket, C>),
+    /// GCRA.
+    Gcra(KeyedLimiter<Box<str>, Gcra, C>),
+}
+
+macro_rules! each {
+    ($self:expr, $l:ident => $e:expr) => {
+        match $self {
+            MemoryLimiter::FixedWindow($l) => $e,
+            MemoryLimiter::SlidingLog($l) => $e,
+            MemoryLimiter::SlidingWindow($l) => $e,
+            MemoryLimiter::TokenBucket($l) => $e,
+            MemoryLimiter::Gcra($l) => $e,
+        }
+    };
+}
+
+impl<C: Clock> MemoryLimiter<C> {
+    /// A limiter for `policy` on `clock`, holding at most `max_keys` keys.
+    pub fn new(policy: Policy, clock: C, max_keys: usize) -> Self {
+        fn build<A: Algorithm, C: Clock>(
+            q: Quota,
+            clock: C,
+            max_keys: usize,
+        ) -> KeyedLimiter<Box<str>, A, C> {
+            KeyedLimiter::with_store(MemoryStore::with_max_keys(A::new(q), max_keys), clock)
+        }
+        let q = policy.quota;
+        match policy.kind {
+            Kind::FixedWindow => Self::FixedWindow(build(q, clock, max_keys)),
+            Kind::SlidingLog => Self::SlidingLog(build(q, clock, max_keys)),
+            Kind::SlidingWindow => Self::SlidingWindow(build(q, clock, max_keys)),
+            Kind::TokenBucket => Self::TokenBucket(build(q, clock, max_keys)),
+            Kind::Gcra => Self::Gcra(build(q, clock, max_keys)),
+        }
+    }
+
+    /// Decides one request of `cost` units for `key`, now.
+    #[inline]
+    pub fn check(&self, key: &str, cost: u64) -> Result<Decision> {
+        each!(self, l => l.check(key, cost))
+    }
+
+    /// The policy it enforces.
+    pub fn policy(&self) -> Policy {
+        each!(self, l => Limiter::policy(l))
+    }
+
+    /// Forgets idle keys now.
+    pub fn sweep(&self) -> usize {
+        each!(self, l => l.sweep())
+    }
+
+    /// Size and evictions so far.
+    pub fn stats(&self) -> StoreStats {
+        each!(self, l => l.stats())
+    }
+}
+
+impl<C: Clock> Limiter for MemoryLimiter<C> {
+    fn policy(&self) -> Policy {
+        MemoryLimiter::policy(self)
+    }
+
+    fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
+        std::future::ready(MemoryLimiter::check(self, key, cost))
+    }
+}

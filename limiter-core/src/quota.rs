@@ -1,0 +1,159 @@
+//! The policy every algorithm is configured from: "`limit` per `period`, bursts up to
+//! `burst`".
+//!
+//! One policy configures all five algorithms so that they are compared on equal terms:
+//! the windowed ones (fixed window, sliding log, sliding window) admit `limit` per
+//! window of length `period`; the token bucket and GCRA hold `burst` tokens and refill
+//! at `limit / period`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::clock::{Nanos, nanos};
+use crate::error::{Error, Result};
+
+/// "`limit` requests per `period`, with bursts up to `burst`" (burst defaults to `limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    limit: u64,
+    period: Nanos,
+    burst: u64,
+}
+
+/// The largest limit or burst a quota accepts (about 4.3 billion per period); larger
+/// values would not fit the packed 32-bit counters of the fixed window.
+pub const MAX_LIMIT: u64 = u32::MAX as u64;
+
+impl Quota {
+    /// `limit` per `period`, bursts up to `limit`.
+    ///
+    /// Errors when `limit` is zero or above [`MAX_LIMIT`], or `period` is shorter than
+    /// one microsecond or longer than ten years.
+    pub fn new(limit: u64, period: Duration) -> Result<Self> {
+        if limit == 0 {
+            return Err(Error::InvalidQuota("limit must be at least 1"));
+        }
+        if limit > MAX_LIMIT {
+            return Err(Error::InvalidQuota("limit must be at most 4294967295"));
+        }
+        if period < Duration::from_micros(1) {
+            return Err(Error::InvalidQuota("period must be at least 1µs"));
+        }
+        if period > Duration::from_secs(10 * 365 * 24 * 3600) {
+            return Err(Error::InvalidQuota("period must be at most 10 years"));
+        }
+        Ok(Self {
+            limit,
+            period: nanos(period),
+            burst: limit,
+        })
+    }
+
+    /// `limit` per second.
+    pub fn per_second(limit: u64) -> Result<Self> {
+        Self::new(limit, Duration::from_secs(1))
+    }
+
+    /// `limit` per minute.
+    pub fn per_minute(limit: u64) -> Result<Self> {
+        Self::new(limit, Duration::from_secs(60))
+    }
+
+    /// A token-bucket style quota: `capacity` tokens, refilled at `refill_per_sec`
+    /// (which may be fractional, like the original project's 0.083/s). The refill rate
+    /// is kept exact to the nanosecond by expressing it as `limit` per `period`.
+    pub fn bucket(capacity: u64, refill_per_sec: f64) -> Result<Self> {
+        if !refill_per_sec.is_finite() || refill_per_sec <= 0.0 {
+            return Err(Error::InvalidQuota("refill rate must be a positive number"));
+        }
+        // One token every 1/rate seconds, to the nanosecond.
+        let interval = 1e9 / refill_per_sec;
+        if !(1.0..=3.15e17).contains(&interval) {
+            return Err(Error::InvalidQuota(
+                "refill rate must be between 1 per 10 years and 1e9 per second",
+            ));
+        }
+        let q = Self::new(1, Duration::from_nanos(interval.round() as u64).max(Duration::from_micros(1)))?;
+        q.with_burst(capacity)
+    }
+
+    /// Sets the burst (token bucket and GCRA capacity); windowed algorithms ignore it.
+    pub fn with_burst(mut self, burst: u64) -> Result<Self> {
+        if burst == 0 {
+            return Err(Error::InvalidQuota("burst must be at least 1"));
+        }
+        if burst > MAX_LIMIT {
+            return Err(Error::InvalidQuota("burst must be at most 4294967295"));
+        }
+        self.burst = burst;
+        Ok(self)
+    }
+
+    /// Requests (cost units) admitted per period.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The period (window length).
+    pub fn period(&self) -> Duration {
+        Duration::from_nanos(self.period)
+    }
+
+    /// The period in nanoseconds.
+    pub fn period_nanos(&self) -> Nanos {
+        self.period
+    }
+
+    /// The most admitted at once by the token bucket and GCRA.
+    pub fn burst(&self) -> u64 {
+        self.burst
+    }
+
+    /// Time for one unit of refill (`period / limit`), in nanoseconds, rounded up so
+    /// that the refill never runs faster than the policy.
+    pub fn emission_interval(&self) -> Nanos {
+        self.period.div_ceil(self.limit)
+    }
+}
+
+impl fmt::Display for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} per {:?}", self.limit, self.period())?;
+        if self.burst != self.limit {
+            write!(f, " (burst {})", self.burst)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_impossible_values() {
+        assert!(Quota::new(0, Duration::from_secs(1)).is_err());
+        assert!(Quota::new(1, Duration::ZERO).is_err());
+        assert!(Quota::per_second(MAX_LIMIT + 1).is_err());
+        assert!(Quota::bucket(5, 0.0).is_err());
+        assert!(Quota::bucket(5, -1.0).is_err());
+        assert!(Quota::bucket(5, f64::NAN).is_err());
+        assert!(Quota::bucket(0, 1.0).is_err());
+    }
+
+    #[test]
+    fn fractional_refill_is_exact_to_the_nanosecond() {
+        // The original project: 5 tokens, 0.083 per second (about 5 per minute).
+        let q = Quota::bucket(5, 0.083).unwrap();
+        assert_eq!(q.burst(), 5);
+        assert_eq!(q.emission_interval(), 12_048_192_771);
+        let q = Quota::per_minute(5).unwrap();
+        assert_eq!(q.emission_interval(), 12_000_000_000);
+    }
+
+    #[test]
+    fn emission_interval_rounds_up() {
+        let q = Quota::new(3, Duration::from_secs(1)).unwrap();
+        assert_eq!(q.emission_interval(), 333_333_334);
+    }
+}

@@ -1,0 +1,6 @@
+//! Where limiter state lives: in this process ([`memory`]) or in Redis (`redis`,
+//! behind the `redis` feature).
+
+pub mod memory;
+
+pub use memory::{HeapSize, MemoryStore, StoreStats};

@@ -1,0 +1,32 @@
+//! Command-line interface: a thin clap dispatch onto the library crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A lab for rate-limit algorithms, and a gateway you can deploy.
+#[derive(Debug, Parser)]
+#[command(name = "ratelab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the algorithms ratelab implements.
+    Algorithms,
+}
+
+/// Parses the command line and runs the chosen command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Algorithms => {
+            for k in limiter_core::Kind::ALL {
+                println!("{k}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
