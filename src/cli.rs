@@ -1,8 +1,11 @@
-//! Command-line interface: a thin clap dispatch onto the library crates.
+//! Command-line interface: a thin clap dispatch onto the library crates. Each command
+//! lives in its own file under `src/cmd/`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::cmd;
 
 /// A lab for rate-limit algorithms, and a gateway you can deploy.
 #[derive(Debug, Parser)]
@@ -22,11 +25,6 @@ enum Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Algorithms => {
-            for k in limiter_core::Kind::ALL {
-                println!("{k}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Algorithms => cmd::algorithms::run(),
     }
 }

@@ -1,6 +1,7 @@
 //! `ratelab`: compare rate limiters, and run one in front of your API.
 
 mod cli;
+mod cmd;
 
 use std::process::ExitCode;
 

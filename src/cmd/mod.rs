@@ -1,0 +1,3 @@
+//! One module per `ratelab` subcommand.
+
+pub mod algorithms;
