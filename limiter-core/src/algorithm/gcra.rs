@@ -56,7 +56,10 @@ impl Gcra {
             return Ok((d, None));
         }
         let remaining = (horizon - new_tat) / self.t;
-        Ok((Decision::allow(burst, remaining, dur(new_tat - now)), Some(new_tat)))
+        Ok((
+            Decision::allow(burst, remaining, dur(new_tat - now)),
+            Some(new_tat),
+        ))
     }
 }
 
@@ -135,7 +138,10 @@ mod tests {
         let s = g.new_state();
         assert!(matches!(
             g.check(&s, 0, 6),
-            Err(Error::CostExceedsCapacity { cost: 6, capacity: 5 })
+            Err(Error::CostExceedsCapacity {
+                cost: 6,
+                capacity: 5
+            })
         ));
         assert!(g.check(&s, 0, 5).unwrap().allowed);
         let d = g.check(&s, 0, 2).unwrap();

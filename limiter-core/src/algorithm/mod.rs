@@ -28,8 +28,8 @@ mod token_bucket;
 
 pub use fixed_window::FixedWindow;
 pub use gcra::Gcra;
-pub use sliding_log::SlidingLog;
-pub use sliding_window::SlidingWindow;
+pub use sliding_log::{Log, SlidingLog};
+pub use sliding_window::{Counters, SlidingWindow};
 pub use token_bucket::TokenBucket;
 
 /// A rate-limit algorithm configured with one policy.

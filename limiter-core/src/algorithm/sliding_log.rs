@@ -81,7 +81,10 @@ impl SlidingLog {
                     break;
                 }
             }
-            let reset = log.entries.back().map_or(0, |&(t, _)| t + self.window - now);
+            let reset = log
+                .entries
+                .back()
+                .map_or(0, |&(t, _)| t + self.window - now);
             return Ok(Decision::deny(
                 self.limit,
                 self.limit - log.used,
@@ -93,8 +96,15 @@ impl SlidingLog {
             log.entries.push_back((now, cost));
             log.used += cost;
         }
-        let reset = log.entries.back().map_or(0, |&(t, _)| t + self.window - now);
-        Ok(Decision::allow(self.limit, self.limit - log.used, dur(reset)))
+        let reset = log
+            .entries
+            .back()
+            .map_or(0, |&(t, _)| t + self.window - now);
+        Ok(Decision::allow(
+            self.limit,
+            self.limit - log.used,
+            dur(reset),
+        ))
     }
 }
 

@@ -72,7 +72,12 @@ impl SlidingWindow {
 
     /// The decision for counters `c` at `now`, and the counters to store if admitted.
     #[inline]
-    pub fn decide(&self, c: Counters, now: Nanos, cost: u64) -> Result<(Decision, Option<Counters>)> {
+    pub fn decide(
+        &self,
+        c: Counters,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<(Decision, Option<Counters>)> {
         if cost > self.limit {
             return Err(Error::CostExceedsCapacity {
                 cost,
@@ -81,7 +86,9 @@ impl SlidingWindow {
         }
         let c = self.roll(c, now);
         let w = self.window as u128;
-        let elapsed = now.saturating_sub(c.window * self.window).min(self.window - 1) as u128;
+        let elapsed = now
+            .saturating_sub(c.window * self.window)
+            .min(self.window - 1) as u128;
         let left = w - elapsed;
         // Everything scaled by the window length to stay in integers.
         let used = c.previous as u128 * left + c.current as u128 * w;
@@ -96,7 +103,10 @@ impl SlidingWindow {
         if used + cost as u128 * w > budget {
             let remaining = ((budget.saturating_sub(used)) / w) as u64;
             let retry = self.wait(c, elapsed, cost) as u64;
-            return Ok((Decision::deny(self.limit, remaining, dur(reset), dur(retry)), None));
+            return Ok((
+                Decision::deny(self.limit, remaining, dur(reset), dur(retry)),
+                None,
+            ));
         }
         let next = Counters {
             current: c.current + cost,
@@ -104,8 +114,15 @@ impl SlidingWindow {
         };
         let used = used + cost as u128 * w;
         let remaining = ((budget - used) / w) as u64;
-        let reset = if next.current > 0 { 2 * w - elapsed } else { left } as u64;
-        Ok((Decision::allow(self.limit, remaining, dur(reset)), Some(next)))
+        let reset = if next.current > 0 {
+            2 * w - elapsed
+        } else {
+            left
+        } as u64;
+        Ok((
+            Decision::allow(self.limit, remaining, dur(reset)),
+            Some(next),
+        ))
     }
 
     /// Shortest wait from `elapsed` into the window until `cost` more fits.

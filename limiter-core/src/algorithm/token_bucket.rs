@@ -113,8 +113,7 @@ impl Algorithm for TokenBucket {
             if next == full_at {
                 return Ok(decision);
             }
-            match state.compare_exchange_weak(full_at, next, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match state.compare_exchange_weak(full_at, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(decision),
                 Err(seen) => full_at = seen,
             }
