@@ -22,6 +22,10 @@ pub enum Error {
         capacity: u64,
     },
 
+    /// A policy id that does not belong to the limiter it was used with.
+    #[error("unknown policy #{0}: ids are only valid in the set that issued them")]
+    UnknownPolicy(usize),
+
     /// The store did not answer within its timeout.
     #[error("rate-limit store timed out after {0:?}")]
     Timeout(Duration),
@@ -43,7 +47,10 @@ impl Error {
     /// True for store failures (timeouts, connection errors, bad replies, open circuit),
     /// which a failure policy may answer; false for requests that can never succeed.
     pub fn is_store_failure(&self) -> bool {
-        !matches!(self, Error::InvalidQuota(_) | Error::CostExceedsCapacity { .. })
+        !matches!(
+            self,
+            Error::InvalidQuota(_) | Error::CostExceedsCapacity { .. } | Error::UnknownPolicy(_)
+        )
     }
 }
 

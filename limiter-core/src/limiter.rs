@@ -81,7 +81,10 @@ where
 {
     /// A limiter for `quota` on `clock`, holding at most ten million keys.
     pub fn with_clock(quota: Quota, clock: C) -> Self {
-        Self::with_store(MemoryStore::with_max_keys(A::new(quota), DEFAULT_MAX_KEYS), clock)
+        Self::with_store(
+            MemoryStore::with_max_keys(A::new(quota), DEFAULT_MAX_KEYS),
+            clock,
+        )
     }
 
     /// A limiter over a store built by the caller (to set the key cap).
@@ -132,6 +135,82 @@ where
 
     fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
         std::future::ready(KeyedLimiter::check(self, key, cost))
+    }
+}
+
+/// Names one quota inside a [`PolicySet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PolicyId(usize);
+
+/// One keyed limiter serving several quotas of one algorithm — a route table where
+/// `/api/search` allows 100 per minute and `/api/orders/{id}` 10 per second.
+///
+/// Each quota keeps its keys in a store of its own, so a key's state is only ever read
+/// with the quota that wrote it, and idle eviction knows which window a key counts in.
+///
+/// ```
+/// use limiter_core::{Gcra, ManualClock, PolicySet, Quota};
+///
+/// let mut routes: PolicySet<String, Gcra, _> = PolicySet::with_clock(ManualClock::new());
+/// let search = routes.add(Quota::per_minute(100).unwrap(), 10_000);
+/// let orders = routes.add(Quota::per_second(1).unwrap(), 10_000);
+/// assert!(routes.check(orders, "user:1", 1).unwrap().allowed);
+/// assert!(!routes.check(orders, "user:1", 1).unwrap().allowed);
+/// assert_eq!(routes.check(search, "user:1", 1).unwrap().remaining, 99);
+/// ```
+#[derive(Debug)]
+pub struct PolicySet<K, A: Algorithm, C = MonotonicClock> {
+    stores: Vec<MemoryStore<K, A>>,
+    clock: C,
+}
+
+impl<K, A, C> PolicySet<K, A, C>
+where
+    K: Hash + Eq + HeapSize,
+    A: Algorithm,
+    C: Clock,
+{
+    /// An empty set on `clock`.
+    pub fn with_clock(clock: C) -> Self {
+        Self {
+            stores: Vec::new(),
+            clock,
+        }
+    }
+
+    /// Adds a quota whose keys are capped at `max_keys`; returns its id.
+    pub fn add(&mut self, quota: Quota, max_keys: usize) -> PolicyId {
+        self.stores
+            .push(MemoryStore::with_max_keys(A::new(quota), max_keys));
+        PolicyId(self.stores.len() - 1)
+    }
+
+    /// Decides one request of `cost` units for `key` under the quota `policy`, now.
+    ///
+    /// Errors with [`Error::UnknownPolicy`](crate::Error::UnknownPolicy) for an id
+    /// from another set.
+    #[inline]
+    pub fn check<Q>(&self, policy: PolicyId, key: &Q, cost: u64) -> Result<Decision>
+    where
+        K: Borrow<Q> + From<Q::Owned>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+    {
+        let store = self
+            .stores
+            .get(policy.0)
+            .ok_or(crate::Error::UnknownPolicy(policy.0))?;
+        store.check(key, self.clock.now(), cost)
+    }
+
+    /// The store of one quota, for statistics.
+    pub fn store(&self, policy: PolicyId) -> Option<&MemoryStore<K, A>> {
+        self.stores.get(policy.0)
+    }
+
+    /// Forgets idle keys of every quota; returns how many.
+    pub fn sweep(&self) -> usize {
+        let now = self.clock.now();
+        self.stores.iter().map(|s| s.sweep(now)).sum()
     }
 }
 
