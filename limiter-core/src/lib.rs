@@ -35,3 +35,8 @@ pub use error::{Error, Result};
 pub use limiter::{KeyedLimiter, Limiter, MemoryLimiter, Policy};
 pub use quota::Quota;
 pub use store::memory::{MemoryStore, StoreStats};
+#[cfg(feature = "redis")]
+pub use store::redis::{
+    FailurePolicy, RedisLimiter, RedisOptions, RedisStore, Source, StoreMetrics, TimeSource,
+    Verdict,
+};

@@ -2,5 +2,7 @@
 //! behind the `redis` feature).
 
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use memory::{HeapSize, MemoryStore, StoreStats};

@@ -1,0 +1,60 @@
+-- Sliding log, mirroring algorithm/sliding_log.rs in integer microseconds.
+-- KEYS[1]  the limiter key: a sorted set of admissions, scored by their instant in µs.
+--          Each member is "<cumulative units admitted, 16 digits>:<cost>", so members are
+--          unique, sort in admission order within one instant, and the units in the
+--          window are newest.cumulative − oldest.cumulative + oldest.cost: no walk.
+-- ARGV[1]  now in µs, or "" to use the server's TIME
+-- ARGV[2]  the shortest TTL in ms (0 on the server's TIME; more when the caller's clock
+--          may run slower than Redis's, so that no key expires before its time)
+-- ARGV[3]  cost;  ARGV[4]  window length in µs;  ARGV[5]  limit
+-- Returns {allowed, remaining, reset_after µs, retry_after µs}. A denial never writes;
+-- an admission adds an entry and sets the TTL to one window (when the newest leaves).
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = t[1] * 1000000 + t[2]
+end
+local key = KEYS[1]
+local min_ttl, cost, window, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local function split(member)
+  local s = string.find(member, ':', 1, true)
+  return tonumber(string.sub(member, 1, s - 1)), tonumber(string.sub(member, s + 1))
+end
+local used, last_cum, first_cum, first_cost, newest = 0, 0, 0, 0, nil
+local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+if first[1] then
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  -- Keep the log in order even if the clock steps back.
+  now = math.max(now, tonumber(last[2]))
+  if tonumber(first[2]) + window <= now then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - window))
+    first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  end
+  if first[1] then
+    newest = tonumber(last[2])
+    last_cum = split(last[1])
+    first_cum, first_cost = split(first[1])
+    used = last_cum - first_cum + first_cost
+  end
+end
+if used + cost > limit then
+  -- The oldest entry whose leaving frees enough: the first whose cumulative count
+  -- reaches `need` (binary search over ranks; cumulative counts grow with rank).
+  local need = used + cost - limit + first_cum - first_cost
+  local lo, hi = 0, redis.call('ZCARD', key) - 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if split(redis.call('ZRANGE', key, mid, mid)[1]) >= need then hi = mid else lo = mid + 1 end
+  end
+  local at = tonumber(redis.call('ZRANGE', key, lo, lo, 'WITHSCORES')[2])
+  return {0, limit - used, newest + window - now, at + window - now}
+end
+if cost > 0 then
+  redis.call('ZADD', key, string.format('%.0f', now), string.format('%016.0f:%.0f', last_cum + cost, cost))
+  redis.call('PEXPIRE', key, math.max(math.ceil(window / 1000), min_ttl))
+  used = used + cost
+  newest = now
+end
+local reset = 0
+if newest then reset = newest + window - now end
+return {1, limit - used, reset, 0}

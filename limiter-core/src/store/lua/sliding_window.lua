@@ -1,0 +1,64 @@
+-- Sliding window counter, mirroring algorithm/sliding_window.rs in integer microseconds.
+-- KEYS[1]  the limiter key; its value is "<window index>:<current count>:<previous count>"
+-- ARGV[1]  now in µs, or "" to use the server's TIME
+-- ARGV[2]  the shortest TTL in ms (0 on the server's TIME; more when the caller's clock
+--          may run slower than Redis's, so that no key expires before its time)
+-- ARGV[3]  cost;  ARGV[4]  window length w in µs;  ARGV[5]  limit
+-- Admits when previous × (w − elapsed) / w + current + cost ≤ limit, scaled by w.
+-- Returns {allowed, remaining, reset_after µs, retry_after µs}. A denial never writes;
+-- an admission stores the counters with a TTL until the current count has faded.
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = t[1] * 1000000 + t[2]
+end
+local min_ttl, cost, w, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local floor = math.floor
+local index, cur, prev = floor(now / w), 0, 0
+local v = redis.call('GET', KEYS[1])
+if v then
+  local a = string.find(v, ':', 1, true)
+  local b = string.find(v, ':', a + 1, true)
+  local i = tonumber(string.sub(v, 1, a - 1))
+  cur, prev = tonumber(string.sub(v, a + 1, b - 1)), tonumber(string.sub(v, b + 1))
+  if index == i + 1 then
+    cur, prev = 0, cur
+  elseif index > i + 1 then
+    cur, prev = 0, 0
+  else
+    -- Same window, or the clock stepped back into an older one: keep the newer counts.
+    index = i
+  end
+end
+local elapsed = math.min(math.max(now - index * w, 0), w - 1)
+local left = w - elapsed
+local used = prev * left + cur * w
+local budget = limit * w
+if used + cost * w > budget then
+  local reset = 0
+  if cur > 0 then reset = 2 * w - elapsed elseif prev > 0 then reset = left end
+  -- Shortest wait until cost more fits: later in this window as the previous count
+  -- fades, else in the next window, where this window's count is the fading one.
+  local retry = nil
+  if cur + cost <= limit and prev > 0 then
+    local wait = math.max(left - floor((limit - cur - cost) * w / prev), 0)
+    if wait > 0 and elapsed + wait < w then retry = wait end
+  end
+  if not retry then
+    if cur == 0 then
+      retry = left
+    else
+      local into_next = math.max(w - floor((limit - cost) * w / cur), 0)
+      if into_next < w then retry = left + into_next else retry = left + w end
+    end
+  end
+  return {0, floor(math.max(budget - used, 0) / w), reset, retry}
+end
+cur = cur + cost
+used = used + cost * w
+local reset = left
+if cur > 0 then reset = 2 * w - elapsed end
+if cost > 0 then
+  redis.call('SET', KEYS[1], string.format('%.0f:%.0f:%.0f', index, cur, prev), 'PX', math.max(math.ceil(reset / 1000), min_ttl))
+end
+return {1, floor((budget - used) / w), reset, 0}

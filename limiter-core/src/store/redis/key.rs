@@ -1,0 +1,110 @@
+//! Redis key names: `<prefix>:<algorithm>:{<identity>}`, escaped so that no identity
+//! can reach another's key or break the hash tag.
+//!
+//! The identity (user + route, any bytes a client sent) and the prefix are
+//! percent-escaped: `%`, `{`, `}`, `:` in the prefix, and every control byte (newlines)
+//! become `%XX`. Escaping is injective, so distinct identities give distinct keys, and
+//! an escaped text holds no brace, so the one `{…}` is always the identity: Redis
+//! Cluster hashes exactly it, and all of one identity's data lives in one slot. Long
+//! identities stay exact (a 10 KB identity makes a key of at most 30 KB).
+
+use std::fmt::Write;
+
+use crate::algorithm::Kind;
+
+fn escape(out: &mut String, text: &str, also: &[u8]) {
+    for c in text.chars() {
+        let b = c as u32;
+        if b < 0x20
+            || b == 0x7f
+            || matches!(c, '%' | '{' | '}')
+            || (b < 0x80 && also.contains(&(b as u8)))
+        {
+            let _ = write!(out, "%{b:02X}");
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// The Redis key of `identity` for an `kind` limiter under `prefix`.
+///
+/// ```
+/// use limiter_core::Kind;
+/// use limiter_core::store::redis::redis_key;
+///
+/// assert_eq!(redis_key("ratelab", Kind::Gcra, "u1:/api/{id}"), "ratelab:gcra:{u1:/api/%7Bid%7D}");
+/// ```
+pub fn redis_key(prefix: &str, kind: Kind, identity: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + identity.len() + 20);
+    escape(&mut key, prefix, b":");
+    key.push(':');
+    key.push_str(kind.name());
+    key.push_str(":{");
+    escape(&mut key, identity, b"");
+    key.push('}');
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// The hash tag Redis Cluster hashes: between the first `{` and the next `}`.
+    fn tag(key: &str) -> &str {
+        let open = key.find('{').unwrap();
+        let close = open + 1 + key[open + 1..].find('}').unwrap();
+        &key[open + 1..close]
+    }
+
+    #[test]
+    fn hostile_identities_neither_collide_nor_break_the_tag() {
+        let long = "x{".repeat(5_000);
+        let ids = [
+            "",
+            "a",
+            "a}",
+            "a%7D",
+            "{a}",
+            "a}{b",
+            "}",
+            "{",
+            "%",
+            "%25",
+            "a\nb",
+            "a\r\nb",
+            "a%0Ab",
+            "user:1",
+            "user%3A1",
+            "é{ü}",
+            long.as_str(),
+        ];
+        let mut keys = HashSet::new();
+        for id in ids {
+            let key = redis_key("ratelab", Kind::TokenBucket, id);
+            assert!(keys.insert(key.clone()), "{id:?} collides");
+            assert_eq!(key.matches('{').count(), 1, "{key}");
+            assert_eq!(key.matches('}').count(), 1, "{key}");
+            assert!(key.ends_with('}') && !key.contains('\n') && !key.contains('\r'));
+            assert!(key.starts_with("ratelab:token-bucket:{"));
+            assert!(tag(&key).len() <= 3 * id.len());
+        }
+        assert!(redis_key("ratelab", Kind::TokenBucket, &long).len() < 31_000);
+    }
+
+    #[test]
+    fn prefixes_and_algorithms_are_kept_apart() {
+        // A prefix cannot open a hash tag or pose as another prefix plus algorithm.
+        let a = redis_key("p{x}", Kind::Gcra, "id");
+        assert_eq!(a, "p%7Bx%7D:gcra:{id}");
+        assert_ne!(
+            redis_key("a:gcra", Kind::Gcra, "id"),
+            redis_key("a", Kind::Gcra, "gcra:{id}")
+        );
+        assert_ne!(
+            redis_key("a", Kind::Gcra, "id"),
+            redis_key("a", Kind::TokenBucket, "id")
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! One policy's limiter on a [`RedisStore`]: builds the `EVALSHA` call, bounds it in
+//! time, and answers with the failure policy when Redis cannot.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{Cmd, ErrorKind, ServerErrorKind};
+
+use super::{FailurePolicy, RedisStore, TimeSource, bump, key, script};
+use crate::algorithm::Kind;
+use crate::clock::{Clock, MonotonicClock};
+use crate::decision::Decision;
+use crate::error::{Error, Result};
+use crate::limiter::{Limiter, MemoryLimiter, Policy};
+use crate::store::memory::DEFAULT_MAX_KEYS;
+
+/// Who made a [`Verdict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Redis decided: the policy is enforced across every instance.
+    Store,
+    /// Redis failed; admitted by the fail-open policy.
+    FailOpen,
+    /// Redis failed; denied by the fail-closed policy (the gateway answers 503, not 429).
+    FailClosed,
+    /// Redis failed; decided by this instance's in-memory limiter of the same policy.
+    Local,
+}
+
+/// A decision and who made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The decision to act on.
+    pub decision: Decision,
+    /// Redis, or the failure policy standing in for it.
+    pub source: Source,
+}
+
+/// A limiter for one policy whose state lives in Redis. [`Limiter::check`] reports store
+/// failures as errors; [`decide`](Self::decide) answers them with the store's
+/// [`FailurePolicy`].
+pub struct RedisLimiter {
+    store: RedisStore,
+    policy: Policy,
+    /// The script's policy numbers (after `now` and the cost).
+    args: Vec<u64>,
+    /// The most one request may cost, and the limit decisions report.
+    capacity: u64,
+    /// The in-memory stand-in of the `local` failure policy.
+    local: Option<MemoryLimiter<Arc<dyn Clock>>>,
+}
+
+impl fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("policy", &self.policy)
+            .field("args", &self.args)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shortest TTL on caller-supplied time, in ms. TTLs run on Redis's clock; a
+/// caller's clock may run slower (a test stepping a manual clock), and a key must never
+/// vanish before its state is back to a full allowance. A key kept longer changes no
+/// decision: every state carries its own instants.
+const CALLER_MIN_TTL_MS: u64 = 60_000;
+
+/// `n` nanoseconds in whole microseconds, rounded up (never a faster policy), at least 1.
+fn micros_up(n: u64) -> u64 {
+    n.div_ceil(1_000).max(1)
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The numbers `kind`'s script takes after `now` and the cost.
+///
+/// Lua computes in doubles, exact for integers below 2^53: the token bucket's refill
+/// ratio is reduced so that its products stay small, and windowed algorithms stay exact
+/// while `limit × window in µs` is below 2^53 (a million per day is not).
+fn script_args(policy: &Policy) -> Vec<u64> {
+    let q = policy.quota;
+    let window = micros_up(q.period_nanos());
+    match policy.kind {
+        Kind::FixedWindow | Kind::SlidingLog | Kind::SlidingWindow => vec![window, q.limit()],
+        Kind::TokenBucket => {
+            let g = gcd(q.limit(), window);
+            vec![q.limit() / g, window / g, q.burst()]
+        }
+        Kind::Gcra => {
+            let t = micros_up(q.emission_interval());
+            vec![t, t.saturating_mul(q.burst())]
+        }
+    }
+}
+
+impl RedisLimiter {
+    pub(super) fn new(store: RedisStore, policy: Policy) -> Self {
+        let capacity = if policy.kind.is_bucket() {
+            policy.quota.burst()
+        } else {
+            policy.quota.limit()
+        };
+        let opts = store.options();
+        let local = (opts.on_error == FailurePolicy::Local).then(|| {
+            let clock: Arc<dyn Clock> = match &opts.time {
+                TimeSource::Caller(clock) => clock.clone(),
+                TimeSource::Redis => Arc::new(MonotonicClock::new()),
+            };
+            MemoryLimiter::new(policy, clock, DEFAULT_MAX_KEYS)
+        });
+        Self {
+            args: script_args(&policy),
+            store,
+            policy,
+            capacity,
+            local,
+        }
+    }
+
+    /// The policy it enforces.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The store it runs on.
+    pub fn store(&self) -> &RedisStore {
+        &self.store
+    }
+
+    /// The Redis key holding `key`'s state.
+    pub fn redis_key(&self, key: &str) -> String {
+        key::redis_key(&self.store.options().key_prefix, self.policy.kind, key)
+    }
+
+    /// The exact `EVALSHA` call a check of `key` for `cost` sends now (for benchmarks
+    /// and tests that talk to Redis directly).
+    pub fn command(&self, key: &str, cost: u64) -> Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script::sha(self.policy.kind))
+            .arg(1)
+            .arg(self.redis_key(key));
+        match &self.store.options().time {
+            TimeSource::Redis => cmd.arg("").arg(0),
+            TimeSource::Caller(clock) => cmd.arg(clock.now() / 1_000).arg(CALLER_MIN_TTL_MS),
+        };
+        cmd.arg(cost).arg(&self.args[..]);
+        cmd
+    }
+
+    /// Decides one request of `cost` units for `key`. Store failures (errors, timeouts,
+    /// an open circuit) are answered by the failure policy, never returned: the only
+    /// error is a cost above what the policy can ever admit.
+    pub async fn decide(&self, key: &str, cost: u64) -> Result<Verdict> {
+        let err = match self.check(key, cost).await {
+            Ok(decision) => {
+                return Ok(Verdict {
+                    decision,
+                    source: Source::Store,
+                });
+            }
+            Err(e) if !e.is_store_failure() => return Err(e),
+            Err(e) => e,
+        };
+        let counters = &self.store.inner.counters;
+        let (decision, source) = match (&self.local, self.store.options().on_error) {
+            (Some(local), _) => {
+                bump(&counters.fallback_local);
+                (local.check(key, cost)?, Source::Local)
+            }
+            (None, FailurePolicy::FailClosed) => {
+                bump(&counters.fallback_closed);
+                let retry = match err {
+                    Error::CircuitOpen(d) => d,
+                    _ => self.store.options().breaker.open_for,
+                };
+                (
+                    Decision::deny(self.capacity, 0, Duration::ZERO, retry),
+                    Source::FailClosed,
+                )
+            }
+            (None, _) => {
+                bump(&counters.fallback_open);
+                let remaining = self.capacity - cost;
+                (
+                    Decision::allow(self.capacity, remaining, Duration::ZERO),
+                    Source::FailOpen,
+                )
+            }
+        };
+        Ok(Verdict { decision, source })
+    }
+
+    async fn call(&self, cmd: &Cmd) -> Result<Decision> {
+        let mut conn = self.store.connection();
+        let reply = match cmd.query_async::<Vec<i64>>(&mut conn).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                // Redis restarted or flushed its scripts: load ours again, once.
+                redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(script::lua(self.policy.kind))
+                    .query_async::<redis::Value>(&mut conn)
+                    .await
+                    .map_err(super::store_error)?;
+                cmd.query_async::<Vec<i64>>(&mut conn).await
+            }
+            r => r,
+        }
+        .map_err(super::store_error)?;
+        let &[allowed, remaining, reset, retry] = reply.as_slice() else {
+            return Err(Error::BadReply(format!("{reply:?}")));
+        };
+        let (remaining, reset, retry) = match (
+            u64::try_from(remaining),
+            u64::try_from(reset),
+            u64::try_from(retry),
+        ) {
+            (Ok(a), Ok(b), Ok(c)) => (a, Duration::from_micros(b), Duration::from_micros(c)),
+            _ => return Err(Error::BadReply(format!("{reply:?}"))),
+        };
+        Ok(match allowed {
+            1 => Decision::allow(self.capacity, remaining, reset),
+            _ => Decision::deny(self.capacity, remaining, reset, retry),
+        })
+    }
+
+    async fn check_store(&self, key: &str, cost: u64) -> Result<Decision> {
+        if cost > self.capacity {
+            return Err(Error::CostExceedsCapacity {
+                cost,
+                capacity: self.capacity,
+            });
+        }
+        let inner = &self.store.inner;
+        let permit = match inner.breaker.admit() {
+            Ok(p) => p,
+            Err(wait) => {
+                bump(&inner.counters.short_circuited);
+                return Err(Error::CircuitOpen(wait));
+            }
+        };
+        bump(&inner.counters.calls);
+        let cmd = self.command(key, cost);
+        let timeout = inner.opts.timeout;
+        let result = match tokio::time::timeout(timeout, self.call(&cmd)).await {
+            Ok(r) => r,
+            Err(_) => {
+                bump(&inner.counters.timeouts);
+                Err(Error::Timeout(timeout))
+            }
+        };
+        match &result {
+            Ok(_) => inner.breaker.success(permit),
+            Err(e) => {
+                bump(&inner.counters.errors);
+                inner.breaker.failure(permit, e);
+            }
+        }
+        result
+    }
+}
+
+impl Limiter for RedisLimiter {
+    fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// Decides in Redis; store failures are errors (see [`RedisLimiter::decide`] for the
+    /// failure policy).
+    fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
+        self.check_store(key, cost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::Quota;
+
+    #[test]
+    fn script_numbers_are_whole_microseconds_never_faster() {
+        let p = |kind, q| script_args(&Policy::new(kind, q));
+        let q = Quota::per_minute(5).unwrap();
+        assert_eq!(p(Kind::TokenBucket, q), vec![1, 12_000_000, 5]);
+        assert_eq!(p(Kind::Gcra, q), vec![12_000_000, 60_000_000]);
+        assert_eq!(p(Kind::FixedWindow, q), vec![60_000_000, 5]);
+        let q = Quota::per_second(3).unwrap();
+        assert_eq!(p(Kind::TokenBucket, q), vec![3, 1_000_000, 3]);
+        assert_eq!(p(Kind::Gcra, q), vec![333_334, 1_000_002]);
+        let q = Quota::new(2, Duration::from_nanos(1_500)).unwrap();
+        assert_eq!(p(Kind::SlidingLog, q), vec![2, 2]);
+    }
+}

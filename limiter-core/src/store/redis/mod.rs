@@ -1,0 +1,369 @@
+//! Limiter state in Redis or Redis Cluster, shared by every gateway instance, so that
+//! many instances together admit exactly what one limiter would.
+//!
+//! Each algorithm is one atomic Lua script (`store/lua/<algorithm>.lua`, mirroring the
+//! Rust in [`algorithm`](crate::algorithm) step for step in integer microseconds),
+//! loaded once and run with `EVALSHA` (reloaded on `NOSCRIPT`). One limiter key is one
+//! compact Redis key: a number (token bucket, GCRA), two or three numbers in a string
+//! (fixed window, sliding window counter) or a sorted set of admissions (sliding log).
+//! Every write renews the key's TTL to exactly the time its state needs to return to a
+//! full allowance, so abandoned keys vanish and live ones never reset early.
+//!
+//! Time comes from Redis itself (`TIME` inside the script) unless the caller supplies a
+//! clock ([`TimeSource`]), so gateways with skewed clocks agree.
+//!
+//! Calls never hang: each is bounded by [`RedisOptions::timeout`]; a circuit breaker
+//! stops asking a Redis that keeps failing and probes it again after a pause; and a
+//! [`FailurePolicy`] answers meanwhile (admit, deny, or decide in memory). Connections
+//! are multiplexed and reconnect by themselves.
+//!
+//! ```no_run
+//! # async fn demo() -> limiter_core::Result<()> {
+//! use limiter_core::{Kind, Policy, Quota};
+//! use limiter_core::store::redis::{RedisOptions, RedisStore, Source};
+//!
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/", RedisOptions::default()).await?;
+//! let orders = store.limiter(Policy::new(Kind::Gcra, Quota::per_second(10)?.with_burst(20)?));
+//! let verdict = orders.decide("user:42:/api/orders/{id}", 1).await?;
+//! if verdict.source == Source::Store && !verdict.decision.allowed { /* 429 */ }
+//! # Ok(()) }
+//! ```
+
+mod breaker;
+mod key;
+mod limiter;
+mod script;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, RedisFuture, Value};
+
+pub use breaker::{BreakerOptions, CircuitState};
+pub use key::redis_key;
+pub use limiter::{RedisLimiter, Source, Verdict};
+pub use script::{lua, sha};
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::limiter::Policy;
+use breaker::Breaker;
+
+/// How a [`RedisStore`] names keys, bounds calls and answers when Redis fails.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Prefix of every key (default `"ratelab"`).
+    pub key_prefix: String,
+    /// Longest wait for one decision, connecting and reloading a script included
+    /// (default 50 ms).
+    pub timeout: Duration,
+    /// What [`RedisLimiter::decide`] answers when Redis fails or times out.
+    pub on_error: FailurePolicy,
+    /// Where "now" comes from (default: Redis's own `TIME`).
+    pub time: TimeSource,
+    /// When to stop asking a failing Redis, and when to ask again.
+    pub breaker: BreakerOptions,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            key_prefix: "ratelab".into(),
+            timeout: Duration::from_millis(50),
+            on_error: FailurePolicy::FailOpen,
+            time: TimeSource::Redis,
+            breaker: BreakerOptions::default(),
+        }
+    }
+}
+
+/// What to answer when the store cannot decide (error, timeout, open circuit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FailurePolicy {
+    /// Admit the request: availability over enforcement.
+    #[default]
+    FailOpen,
+    /// Deny the request (the gateway answers 503): enforcement over availability.
+    FailClosed,
+    /// Decide with an in-memory limiter of the same policy, per gateway instance: each
+    /// instance enforces the policy alone, so N instances admit up to N times it.
+    Local,
+}
+
+impl FailurePolicy {
+    /// The name used in configs: `fail-open`, `fail-closed` or `local`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FailurePolicy::FailOpen => "fail-open",
+            FailurePolicy::FailClosed => "fail-closed",
+            FailurePolicy::Local => "local",
+        }
+    }
+}
+
+impl fmt::Display for FailurePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown failure policy name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown failure policy {0:?} (expected one of: fail-open, fail-closed, local)")]
+pub struct UnknownFailurePolicy(pub String);
+
+impl FromStr for FailurePolicy {
+    type Err = UnknownFailurePolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::FailOpen, Self::FailClosed, Self::Local]
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownFailurePolicy(s.to_owned()))
+    }
+}
+
+/// Where the scripts' "now" comes from.
+#[derive(Clone, Default)]
+pub enum TimeSource {
+    /// Redis's `TIME`, read inside the script: one clock for every gateway instance.
+    #[default]
+    Redis,
+    /// The caller's clock (the simulator's virtual time, tests), sent with each call in
+    /// microseconds. Its epoch aligns fixed windows. TTLs still run on Redis's clock,
+    /// so they are at least a minute, whatever the policy.
+    Caller(Arc<dyn Clock>),
+}
+
+impl fmt::Debug for TimeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeSource::Redis => f.write_str("Redis"),
+            TimeSource::Caller(_) => f.write_str("Caller(..)"),
+        }
+    }
+}
+
+/// Counters of a store's calls since it connected, and its circuit's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreMetrics {
+    /// Decisions asked of Redis.
+    pub calls: u64,
+    /// Calls that failed: errors and timeouts.
+    pub errors: u64,
+    /// Calls that timed out (also counted in `errors`).
+    pub timeouts: u64,
+    /// Decisions not asked of Redis because the circuit was open.
+    pub short_circuited: u64,
+    /// Failures answered "allowed" by the fail-open policy.
+    pub fallback_open: u64,
+    /// Failures answered "denied" by the fail-closed policy.
+    pub fallback_closed: u64,
+    /// Failures decided by the in-memory fallback limiter.
+    pub fallback_local: u64,
+    /// Times the circuit opened.
+    pub circuit_opened: u64,
+    /// The circuit now.
+    pub circuit: CircuitState,
+}
+
+impl StoreMetrics {
+    /// All fallbacks, whatever the policy.
+    pub fn fallbacks(&self) -> u64 {
+        self.fallback_open + self.fallback_closed + self.fallback_local
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    timeouts: AtomicU64,
+    short_circuited: AtomicU64,
+    fallback_open: AtomicU64,
+    fallback_closed: AtomicU64,
+    fallback_local: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A connection to Redis or Redis Cluster: multiplexed (one socket per node, shared by
+/// every task) and reconnecting by itself. Cheap to clone.
+#[derive(Clone)]
+pub enum Connection {
+    /// One Redis server.
+    Single(ConnectionManager),
+    /// A Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Connection::Single(_) => "Connection::Single",
+            Connection::Cluster(_) => "Connection::Cluster",
+        })
+    }
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A connection to Redis (one server or a cluster) that hands out limiters. Cheap to
+/// clone: clones share the connection, the circuit breaker and the counters.
+#[derive(Clone, Debug)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    conn: Connection,
+    opts: RedisOptions,
+    breaker: Breaker,
+    counters: Counters,
+}
+
+impl RedisStore {
+    /// Connects to one Redis server (`redis://host:port/`) and loads the scripts.
+    ///
+    /// Errors when the server cannot be reached within the options' timeout (at least
+    /// one second, for the first connection); later disconnections are repaired in the
+    /// background.
+    pub async fn connect(url: &str, opts: RedisOptions) -> Result<RedisStore> {
+        let client = redis::Client::open(url).map_err(store_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(opts.timeout.max(Duration::from_millis(10))))
+            .set_response_timeout(None)
+            // Reconnect quickly once Redis is back: never wait more than 100 ms between
+            // attempts (the breaker, not the backoff, protects a dead server).
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(100))
+            .set_number_of_retries(3);
+        let conn = first_connection(
+            opts.timeout,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await?;
+        Self::with_connection(Connection::Single(conn), opts).await
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`redis://host:port/`) and
+    /// loads the scripts on every master.
+    pub async fn connect_cluster(urls: &[String], opts: RedisOptions) -> Result<RedisStore> {
+        let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+            .connection_timeout(opts.timeout.max(Duration::from_millis(10)))
+            .response_timeout(opts.timeout)
+            .retries(2)
+            .min_retry_wait(5)
+            .max_retry_wait(50)
+            .build()
+            .map_err(store_error)?;
+        let conn = first_connection(opts.timeout, client.get_async_connection()).await?;
+        Self::with_connection(Connection::Cluster(conn), opts).await
+    }
+
+    async fn with_connection(conn: Connection, opts: RedisOptions) -> Result<RedisStore> {
+        let store = RedisStore {
+            inner: Arc::new(Inner {
+                breaker: Breaker::new(opts.breaker),
+                conn,
+                opts,
+                counters: Counters::default(),
+            }),
+        };
+        let timeout = store.inner.opts.timeout.max(Duration::from_secs(1));
+        for source in script::ALL {
+            let mut conn = store.connection();
+            let mut load = redis::cmd("SCRIPT");
+            load.arg("LOAD").arg(source);
+            tokio::time::timeout(timeout, load.query_async::<Value>(&mut conn))
+                .await
+                .map_err(|_| Error::Timeout(timeout))?
+                .map_err(store_error)?;
+        }
+        Ok(store)
+    }
+
+    /// A limiter enforcing `policy` on this store's connection.
+    pub fn limiter(&self, policy: Policy) -> RedisLimiter {
+        RedisLimiter::new(self.clone(), policy)
+    }
+
+    /// Counters of calls, errors, timeouts and fallbacks so far, and the circuit's state.
+    pub fn metrics(&self) -> StoreMetrics {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StoreMetrics {
+            calls: get(&c.calls),
+            errors: get(&c.errors),
+            timeouts: get(&c.timeouts),
+            short_circuited: get(&c.short_circuited),
+            fallback_open: get(&c.fallback_open),
+            fallback_closed: get(&c.fallback_closed),
+            fallback_local: get(&c.fallback_local),
+            circuit_opened: self.inner.breaker.opened(),
+            circuit: self.inner.breaker.state(),
+        }
+    }
+
+    /// The options it was connected with.
+    pub fn options(&self) -> &RedisOptions {
+        &self.inner.opts
+    }
+
+    /// The underlying connection, for commands of your own (benchmarks compare the
+    /// limiter with raw `EVALSHA` and `PING` over it). No timeout or breaker applies.
+    pub fn connection(&self) -> Connection {
+        self.inner.conn.clone()
+    }
+}
+
+/// The first connection: bounded, but allowed at least a second.
+async fn first_connection<T>(
+    timeout: Duration,
+    connect: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T> {
+    let timeout = timeout.max(Duration::from_secs(1));
+    tokio::time::timeout(timeout, connect)
+        .await
+        .map_err(|_| Error::Timeout(timeout))?
+        .map_err(store_error)
+}
+
+fn store_error(e: redis::RedisError) -> Error {
+    Error::Store(e.to_string())
+}
