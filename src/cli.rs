@@ -19,6 +19,10 @@ struct Cli {
 enum Command {
     /// List the algorithms ratelab implements.
     Algorithms,
+    /// Run the rate-limiting gateway in front of a backend.
+    Gateway(cmd::gateway::Args),
+    /// Run the mock backend (latency, errors, per-user counts at /stats).
+    Backend(cmd::backend::Args),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -26,5 +30,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Algorithms => cmd::algorithms::run(),
+        Command::Gateway(args) => cmd::gateway::run(args),
+        Command::Backend(args) => cmd::backend::run(args),
     }
 }

@@ -1,1 +1,49 @@
-//! gateway (to be filled).
+//! A rate-limiting API gateway on hyper 1.x, and the mock backend it is measured
+//! against.
+//!
+//! The gateway puts a limiter from `limiter-core` — in memory, on Redis or on Redis
+//! Cluster — in front of one backend, per user and per route:
+//!
+//! - [`config`]: the TOML configuration, validated with file:line:key errors;
+//! - [`routes`]: path templates (`/api/orders/{id}`) matched on normalised paths;
+//! - [`limits`]: one limiter per route, keyed by identity (a header, else the client
+//!   IP), as `limiter-core`'s tower [`RequestLimiter`](limiter_core::tower::RequestLimiter);
+//! - [`store`]: memory or Redis, with fail-open, fail-closed or local fallback;
+//! - [`proxy`]: the keep-alive, streaming reverse proxy (502, 504, 413);
+//! - [`server`]: hyper, hardening (header timeout and size, body size) and graceful
+//!   shutdown, `/healthz` and `/metrics` ([`metrics`]);
+//! - [`backend`]: the mock backend with latency, errors and `/stats`.
+//!
+//! The rate-limit layer the gateway runs is `limiter_core::tower::RateLimitLayer`,
+//! the same one any tower or axum service can reuse.
+
+pub mod backend;
+pub mod config;
+pub mod limits;
+pub mod metrics;
+pub mod proxy;
+pub mod routes;
+pub mod server;
+pub mod store;
+
+pub use backend::{Backend, BackendConfig, Latency};
+pub use config::{Config, ConfigError};
+pub use server::{Gateway, shutdown_signal};
+
+/// Why the gateway could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A configuration value that only fails when used.
+    #[error("configuration: {0}")]
+    Invalid(String),
+    /// The store could not be opened.
+    #[error("rate-limit store: {0}")]
+    Store(String),
+    /// A socket could not be opened.
+    #[error("{0}")]
+    Io(String),
+}

@@ -27,6 +27,8 @@ pub mod error;
 pub mod limiter;
 pub mod quota;
 pub mod store;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use algorithm::{Algorithm, FixedWindow, Gcra, Kind, SlidingLog, SlidingWindow, TokenBucket};
 pub use clock::{Clock, ManualClock, MonotonicClock, Nanos, UnixClock};

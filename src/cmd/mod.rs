@@ -1,3 +1,5 @@
 //! One module per `ratelab` subcommand.
 
 pub mod algorithms;
+pub mod backend;
+pub mod gateway;

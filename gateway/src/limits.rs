@@ -1,0 +1,319 @@
+//! The gateway's rate limiting: one limiter per route, keyed by identity, plugged into
+//! `limiter-core`'s tower layer as a [`RequestLimiter`].
+//!
+//! The guarantee: a request is counted against exactly one limit — the first route
+//! whose template matches its normalised path, else the default — under the key
+//! *identity + route template*, never the raw path; paths no route matches pass
+//! unlimited when there is no default. The in-memory path decides synchronously (no
+//! allocation beyond the key, no future); a remote store's decision is awaited.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, StatusCode};
+use limiter_core::tower::{Check, HeaderOrIp, Outcome, PolicyHeaders, RequestLimiter};
+use limiter_core::{Decision, MemoryLimiter, MonotonicClock};
+
+use crate::config::{Config, LimitConfig};
+use crate::metrics::{Counter, DECISION_BUCKETS, Histogram, family, label};
+use crate::routes::{Template, normalise};
+use crate::store::{Decider, StoreVerdict, Stores};
+use crate::Error;
+
+/// Per-route counters.
+#[derive(Debug)]
+pub struct RouteStats {
+    /// Requests admitted by the store.
+    pub allowed: Counter,
+    /// Requests refused with `429`.
+    pub denied: Counter,
+    /// Requests refused with `400` (bad identity, cost too high).
+    pub rejected: Counter,
+    /// Requests refused with `503` (store down, fail-closed).
+    pub unavailable: Counter,
+    /// Store failures answered by admitting (fail-open).
+    pub fallback_open: Counter,
+    /// Store failures answered by refusing (fail-closed).
+    pub fallback_closed: Counter,
+    /// Store failures decided by the in-memory fallback.
+    pub fallback_local: Counter,
+    /// Time to decide.
+    pub decision_latency: Histogram,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        Self {
+            allowed: Counter::default(),
+            denied: Counter::default(),
+            rejected: Counter::default(),
+            unavailable: Counter::default(),
+            fallback_open: Counter::default(),
+            fallback_closed: Counter::default(),
+            fallback_local: Counter::default(),
+            decision_latency: Histogram::new(DECISION_BUCKETS),
+        }
+    }
+}
+
+/// One limited route (or the default).
+#[derive(Debug)]
+pub struct Route {
+    template: Option<Template>,
+    name: String,
+    limit: LimitConfig,
+    headers: Arc<PolicyHeaders>,
+    decider: Decider,
+    /// Its counters.
+    pub stats: RouteStats,
+}
+
+impl Route {
+    /// The route's name in headers, keys and metrics: its template, or `*` for the
+    /// default.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Records a verdict and maps it to the layer's outcome.
+    fn record(&self, verdict: StoreVerdict, started: Instant) -> Outcome {
+        self.stats.decision_latency.observe(started.elapsed());
+        match verdict {
+            StoreVerdict::Decided(decision) => self.decided(decision),
+            StoreVerdict::FailOpen(decision) => {
+                self.stats.fallback_open.inc();
+                self.decided(decision)
+            }
+            StoreVerdict::Local(decision) => {
+                self.stats.fallback_local.inc();
+                self.decided(decision)
+            }
+            StoreVerdict::FailClosed { retry_after } => {
+                self.stats.fallback_closed.inc();
+                self.stats.unavailable.inc();
+                Outcome::Unavailable { retry_after }
+            }
+            StoreVerdict::TooCostly => {
+                self.stats.rejected.inc();
+                Outcome::Rejected {
+                    status: StatusCode::BAD_REQUEST,
+                    reason: "request costs more than the rate limit ever admits",
+                }
+            }
+        }
+    }
+
+    fn decided(&self, decision: Decision) -> Outcome {
+        if decision.allowed {
+            self.stats.allowed.inc();
+        } else {
+            self.stats.denied.inc();
+        }
+        Outcome::Decided {
+            decision,
+            policy: Arc::clone(&self.headers),
+        }
+    }
+}
+
+/// Every route's limiter, the identity extractor and the stores: the gateway's
+/// [`RequestLimiter`].
+#[derive(Debug)]
+pub struct GatewayLimiter {
+    routes: Vec<Arc<Route>>,
+    default: Option<Arc<Route>>,
+    identity: HeaderOrIp,
+    stores: Stores,
+}
+
+impl GatewayLimiter {
+    /// Builds the limiters of `config`, connecting to Redis when configured.
+    pub async fn new(config: &Config) -> Result<Self, Error> {
+        let identity = HeaderOrIp::new(&config.identity_header)
+            .map_err(|e| Error::Invalid(format!("identity header: {e}")))?
+            .with_max_len(config.identity_max_len);
+        let stores = Stores::connect(&config.store).await?;
+        let build = |template: Option<Template>, limit: LimitConfig| {
+            let name = template.as_ref().map_or_else(|| "*".to_owned(), |t| t.as_str().to_owned());
+            Arc::new(Route {
+                headers: Arc::new(PolicyHeaders::new(&name, &limit.policy)),
+                decider: stores.decider(limit.policy),
+                template,
+                name,
+                limit,
+                stats: RouteStats::default(),
+            })
+        };
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| build(Some(r.path.clone()), r.limit))
+            .collect();
+        let default = config.default.map(|limit| build(None, limit));
+        Ok(Self {
+            routes,
+            default,
+            identity,
+            stores,
+        })
+    }
+
+    /// The route that limits `path`, if any.
+    pub fn route_for(&self, path: &str) -> Option<&Arc<Route>> {
+        let segments = normalise(path);
+        self.routes
+            .iter()
+            .find(|r| r.template.as_ref().is_some_and(|t| t.matches(&segments)))
+            .or(self.default.as_ref())
+    }
+
+    /// Every route, then the default.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.iter().chain(self.default.iter())
+    }
+
+    /// True when no request is ever limited.
+    pub fn is_unlimited(&self) -> bool {
+        self.routes.is_empty() && self.default.is_none()
+    }
+
+    /// Forgets idle in-memory keys; returns how many went.
+    pub fn sweep(&self) -> usize {
+        self.routes().map(|r| r.decider.sweep()).sum()
+    }
+
+    /// Keeps sweeping every `every` until the returned task is aborted.
+    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let gone = this.sweep();
+                if gone > 0 {
+                    tracing::debug!(keys = gone, "swept idle rate-limit keys");
+                }
+            }
+        })
+    }
+
+    /// Writes the per-route families.
+    pub fn render_metrics(&self, out: &mut String) {
+        let labels = |r: &Route| {
+            format!(
+                "route=\"{}\",algorithm=\"{}\"",
+                label(&r.name),
+                r.limit.policy.kind.name()
+            )
+        };
+        family(
+            out,
+            "ratelab_gateway_decisions_total",
+            "counter",
+            "Rate-limit decisions, by route, algorithm and outcome (allowed, denied = 429, rejected = 400, unavailable = 503).",
+        );
+        for r in self.routes() {
+            let l = labels(r);
+            for (outcome, c) in [
+                ("allowed", &r.stats.allowed),
+                ("denied", &r.stats.denied),
+                ("rejected", &r.stats.rejected),
+                ("unavailable", &r.stats.unavailable),
+            ] {
+                let _ = writeln!(out, "ratelab_gateway_decisions_total{{{l},outcome=\"{outcome}\"}} {}", c.get());
+            }
+        }
+        family(
+            out,
+            "ratelab_gateway_store_fallbacks_total",
+            "counter",
+            "Decisions made by the failure policy because the store failed, by route and policy.",
+        );
+        for r in self.routes() {
+            let l = labels(r);
+            for (policy, c) in [
+                ("fail-open", &r.stats.fallback_open),
+                ("fail-closed", &r.stats.fallback_closed),
+                ("local", &r.stats.fallback_local),
+            ] {
+                let _ = writeln!(out, "ratelab_gateway_store_fallbacks_total{{{l},policy=\"{policy}\"}} {}", c.get());
+            }
+        }
+        family(
+            out,
+            "ratelab_gateway_decision_seconds",
+            "histogram",
+            "Time to decide one request (memory: the check; Redis: the round trip).",
+        );
+        for r in self.routes() {
+            r.stats.decision_latency.render(out, "ratelab_gateway_decision_seconds", &labels(r));
+        }
+        family(
+            out,
+            "ratelab_gateway_limiter_keys",
+            "gauge",
+            "Keys held by each route's in-memory limiter.",
+        );
+        for r in self.routes() {
+            if let Some(keys) = r.decider.memory_keys() {
+                let _ = writeln!(out, "ratelab_gateway_limiter_keys{{{}}} {keys}", labels(r));
+            }
+        }
+        self.stores.render_metrics(out);
+    }
+}
+
+/// A memory decision for `key`, mapped to a verdict.
+pub(crate) fn memory_verdict(limiter: &MemoryLimiter<MonotonicClock>, key: &str, cost: u64) -> StoreVerdict {
+    match limiter.check(key, cost) {
+        Ok(decision) => StoreVerdict::Decided(decision),
+        Err(_) => StoreVerdict::TooCostly,
+    }
+}
+
+impl<B> RequestLimiter<B> for GatewayLimiter {
+    type Future = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+    fn check(&self, req: &Request<B>) -> Check<Self::Future> {
+        let Some(route) = self.route_for(req.uri().path()) else {
+            return Check::Ready(Outcome::Unlimited);
+        };
+        let identity = match self.identity.identity(req) {
+            Ok(identity) => identity,
+            Err(rejection) => {
+                route.stats.rejected.inc();
+                return Check::Ready(Outcome::Rejected {
+                    status: StatusCode::BAD_REQUEST,
+                    reason: rejection.reason(),
+                });
+            }
+        };
+        let started = Instant::now();
+        // Key = identity + route. Each route has its own in-memory limiter, so the
+        // identity alone keys it; a shared store gets `<route> <identity>` (a template
+        // holds no space, so the pair is unambiguous).
+        let mut key = String::with_capacity(route.name.len() + 48);
+        match &route.decider {
+            Decider::Memory(limiter) => {
+                identity.write_key(&mut key);
+                let verdict = memory_verdict(limiter, &key, route.limit.cost);
+                Check::Ready(route.record(verdict, started))
+            }
+            #[allow(unreachable_patterns)]
+            decider => {
+                key.push_str(&route.name);
+                key.push(' ');
+                identity.write_key(&mut key);
+                let fut = decider.decide(key, route.limit.cost);
+                let route = Arc::clone(route);
+                Check::Pending(Box::pin(async move {
+                    let verdict = fut.await;
+                    route.record(verdict, started)
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The reverse proxy: forwards a request to the backend over a keep-alive connection
+//! pool and streams the response back.
+//!
+//! The guarantee: every request gets a response. Bodies stream both ways without being
+//! buffered; hop-by-hop headers (and any named in `Connection`) are dropped both ways;
+//! `x-forwarded-for` gains the client's IP. A body over the limit gets `413`, an
+//! unreachable or failing backend `502`, a backend slower than the upstream timeout
+//! `504` — each with a short JSON body saying so.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{Either, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use limiter_core::tower::PeerAddr;
+use tower::Service;
+
+use crate::config::{Config, ServerConfig};
+use crate::metrics::{Metrics, UpstreamError};
+
+/// The body of a proxied response: the backend's, streamed, or one the gateway wrote.
+pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// A small JSON response written by the gateway.
+pub fn json_response(status: StatusCode, body: &str) -> Response<ProxyBody> {
+    let mut res = Response::new(Either::Right(Full::new(Bytes::from(format!("{body}\n")))));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Headers that concern one connection only (RFC 9110 §7.6.1), never forwarded.
+static HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including those listed in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    // Framing is the client library's business on each side.
+    headers.remove(header::TRANSFER_ENCODING);
+}
+
+struct Inner {
+    client: Client<HttpConnector, Limited<Incoming>>,
+    scheme: Scheme,
+    authority: Authority,
+    timeout: Duration,
+    max_body: u64,
+    metrics: Arc<Metrics>,
+}
+
+/// Forwards requests to the backend. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("backend", &self.inner.authority)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Proxy {
+    /// A proxy to `config.backend`, with the pool and limits of `config.server`.
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Self {
+        let ServerConfig {
+            upstream_timeout,
+            max_body_bytes,
+            pool_max_idle,
+            ..
+        } = config.server;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(upstream_timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(pool_max_idle)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let parts = config.backend.clone().into_parts();
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                scheme: parts.scheme.unwrap_or(Scheme::HTTP),
+                authority: parts
+                    .authority
+                    .unwrap_or_else(|| Authority::from_static("127.0.0.1:9000")),
+                timeout: upstream_timeout,
+                max_body: max_body_bytes,
+                metrics,
+            }),
+        }
+    }
+
+    /// Forwards `req` and returns the backend's response, or the gateway's own error
+    /// response.
+    pub async fn forward(&self, req: Request<Incoming>) -> Response<ProxyBody> {
+        let inner = &self.inner;
+        let too_large = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > inner.max_body);
+        if too_large {
+            inner.metrics.upstream_error(UpstreamError::BodyTooLarge);
+            return json_response(StatusCode::PAYLOAD_TOO_LARGE, r#"{"error":"request body too large"}"#);
+        }
+        let (mut parts, body) = req.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let uri = Uri::builder()
+            .scheme(inner.scheme.clone())
+            .authority(inner.authority.clone())
+            .path_and_query(path)
+            .build();
+        let Ok(uri) = uri else {
+            return json_response(StatusCode::BAD_REQUEST, r#"{"error":"bad request target"}"#);
+        };
+        parts.uri = uri;
+        strip_hop_by_hop(&mut parts.headers);
+        if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>().copied() {
+            append_forwarded_for(&mut parts.headers, peer.ip());
+        }
+        parts.extensions = http::Extensions::new();
+        let body = Limited::new(body, usize::try_from(inner.max_body).unwrap_or(usize::MAX));
+        let started = Instant::now();
+        let result = tokio::time::timeout(inner.timeout, inner.client.request(Request::from_parts(parts, body))).await;
+        match result {
+            Ok(Ok(res)) => {
+                inner.metrics.upstream_latency.observe(started.elapsed());
+                let (mut parts, body) = res.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, Either::Left(body))
+            }
+            Ok(Err(err)) => {
+                if is_length_limit(&err) {
+                    inner.metrics.upstream_error(UpstreamError::BodyTooLarge);
+                    return json_response(StatusCode::PAYLOAD_TOO_LARGE, r#"{"error":"request body too large"}"#);
+                }
+                inner.metrics.upstream_error(UpstreamError::Unreachable);
+                tracing::warn!(error = %err, connect = err.is_connect(), "backend request failed");
+                let detail = if err.is_connect() { "backend unreachable" } else { "backend connection failed" };
+                json_response(
+                    StatusCode::BAD_GATEWAY,
+                    &format!(r#"{{"error":"bad gateway","detail":"{detail}"}}"#),
+                )
+            }
+            Err(_) => {
+                inner.metrics.upstream_error(UpstreamError::Timeout);
+                json_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &format!(
+                        r#"{{"error":"gateway timeout","detail":"backend did not answer within {} ms"}}"#,
+                        inner.timeout.as_millis()
+                    ),
+                )
+            }
+        }
+    }
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, ip: std::net::IpAddr) {
+    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+        _ => ip.to_string(),
+    };
+    // Several x-forwarded-for lines collapse into one list.
+    headers.remove(&X_FORWARDED_FOR);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+}
+
+/// True when the request failed because its body exceeded the limit.
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+impl Service<Request<Incoming>> for Proxy {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.forward(req).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-user-id", HeaderValue::from_static("u1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-user-id"], "u1");
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, [10, 0, 0, 1].into());
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
+        append_forwarded_for(&mut h, [127, 0, 0, 1].into());
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+    }
+}

@@ -1,0 +1,194 @@
+//! Route templates: `/api/orders/{id}` matches `/api/orders/42`, and the template —
+//! never the raw path — becomes part of the rate-limit key, so keys do not explode.
+//!
+//! The guarantee: a path matches a template on its *normalised* segments — empty and
+//! `.` segments dropped, `..` applied, percent-escapes decoded — so a client cannot slip
+//! past a route's limit with `/api//search/`, `/api/./search` or `/api/%73earch`.
+//! `{name}` matches exactly one segment; a final `{*name}` matches one or more.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// One segment of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    /// Matches itself.
+    Literal(String),
+    /// `{name}`: any one segment.
+    Param,
+    /// `{*name}`: one or more segments, last only.
+    Rest,
+}
+
+/// A parsed path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl Template {
+    /// Parses a template: starts with `/`; segments are literals, `{name}`, or a final
+    /// `{*name}`; no spaces, `?` or `#`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if !s.starts_with('/') {
+            return Err(format!("path {s:?} must start with '/'"));
+        }
+        if s.contains(|c: char| c.is_whitespace() || c.is_control() || c == '?' || c == '#') {
+            return Err(format!("path {s:?} must not contain spaces, '?' or '#'"));
+        }
+        let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty()).collect();
+        let mut segments = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            let seg = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                let (rest, name) = match inner.strip_prefix('*') {
+                    Some(name) => (true, name),
+                    None => (false, inner),
+                };
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(format!("bad parameter {part:?} in {s:?}: use {{name}} or {{*name}}"));
+                }
+                if rest && i + 1 != parts.len() {
+                    return Err(format!("{part:?} must be the last segment of {s:?}"));
+                }
+                if rest { Segment::Rest } else { Segment::Param }
+            } else if part.contains(['{', '}']) {
+                return Err(format!("segment {part:?} of {s:?} mixes text and a parameter"));
+            } else if *part == "." || *part == ".." {
+                return Err(format!("path {s:?} must not contain '.' or '..' segments"));
+            } else {
+                Segment::Literal(decode(part).into_owned())
+            };
+            segments.push(seg);
+        }
+        Ok(Self {
+            source: s.to_owned(),
+            segments,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True when `path` (normalised segments, see [`normalise`]) matches.
+    pub fn matches(&self, path: &[Cow<'_, str>]) -> bool {
+        let mut i = 0;
+        for seg in &self.segments {
+            match seg {
+                Segment::Rest => return path.len() > i,
+                Segment::Param => {
+                    if i >= path.len() {
+                        return false;
+                    }
+                }
+                Segment::Literal(lit) => {
+                    if path.get(i).is_none_or(|p| p != lit) {
+                        return false;
+                    }
+                }
+            }
+            i += 1;
+        }
+        i == path.len()
+    }
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// A request path's segments as routes see them: empty and `.` segments dropped, `..`
+/// applied (never above the root), percent-escapes decoded where they decode to UTF-8.
+pub fn normalise(path: &str) -> Vec<Cow<'_, str>> {
+    let mut out: Vec<Cow<'_, str>> = Vec::with_capacity(8);
+    for part in path.split('/') {
+        let seg = decode(part);
+        match seg.as_ref() {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            _ => out.push(seg),
+        }
+    }
+    out
+}
+
+/// Percent-decodes `s`; returns it unchanged when it has no valid escapes or would not
+/// decode to UTF-8.
+fn decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16)),
+                bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(_) => Cow::Borrowed(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(t: &str, p: &str) -> bool {
+        Template::parse(t).unwrap().matches(&normalise(p))
+    }
+
+    #[test]
+    fn templates_match_segments() {
+        assert!(m("/api/orders/{id}", "/api/orders/42"));
+        assert!(!m("/api/orders/{id}", "/api/orders"));
+        assert!(!m("/api/orders/{id}", "/api/orders/42/items"));
+        assert!(m("/api/search", "/api/search"));
+        assert!(m("/", "/"));
+        assert!(!m("/", "/x"));
+        assert!(m("/static/{*file}", "/static/a/b.css"));
+        assert!(!m("/static/{*file}", "/static"));
+    }
+
+    #[test]
+    fn path_tricks_still_match() {
+        assert!(m("/api/search", "/api//search/"));
+        assert!(m("/api/search", "/api/./search"));
+        assert!(m("/api/search", "/api/x/../search"));
+        assert!(m("/api/search", "/api/%73earch"));
+        assert!(m("/api/search", "/../../api/search"));
+        assert!(!m("/api/search", "/api/search%2fx"));
+    }
+
+    #[test]
+    fn bad_templates() {
+        for t in ["api", "/a b", "/a?x", "/{}", "/{*rest}/x", "/a{id}", "/{i-d}", "/a/../b"] {
+            assert!(Template::parse(t).is_err(), "{t}");
+        }
+    }
+
+    #[test]
+    fn decoding_is_total() {
+        assert_eq!(decode("%"), "%");
+        assert_eq!(decode("%zz"), "%zz");
+        assert_eq!(decode("%ff"), "%ff");
+        assert_eq!(decode("a%20b"), "a b");
+    }
+}

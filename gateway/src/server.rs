@@ -1,0 +1,210 @@
+//! The gateway server: hyper 1.x over HTTP/1.1, the rate-limit layer in front of the
+//! proxy, `/healthz` and `/metrics` beside them.
+//!
+//! The guarantee: a client that is slow to send its request head is cut off after the
+//! header read timeout; an over-long head gets `431`; no input makes the server panic;
+//! and on shutdown the listener closes at once while requests already in flight finish
+//! (within the grace period) before [`Gateway::serve`] returns.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use limiter_core::tower::{PeerAddr, RateLimit, RateLimitBody, RateLimitLayer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::{ServiceBuilder, ServiceExt};
+
+use crate::Error;
+use crate::config::Config;
+use crate::limits::GatewayLimiter;
+use crate::metrics::Metrics;
+use crate::proxy::{Proxy, ProxyBody};
+
+/// The body of every gateway response.
+pub type GatewayBody = RateLimitBody<ProxyBody>;
+
+type Stack = RateLimit<Proxy, GatewayLimiter>;
+
+/// A configured gateway, ready to serve.
+#[derive(Debug)]
+pub struct Gateway {
+    config: Config,
+    limiter: Arc<GatewayLimiter>,
+    metrics: Arc<Metrics>,
+    stack: Stack,
+}
+
+impl Gateway {
+    /// Builds the gateway of `config`: its limiters (connecting to Redis when
+    /// configured), the rate-limit layer and the proxy.
+    pub async fn new(config: Config) -> Result<Self, Error> {
+        let metrics = Arc::new(Metrics::default());
+        let limiter = Arc::new(GatewayLimiter::new(&config).await?);
+        let layer = RateLimitLayer::shared(Arc::clone(&limiter));
+        let stack = ServiceBuilder::new()
+            .layer(layer)
+            .service(Proxy::new(&config, Arc::clone(&metrics)));
+        Ok(Self {
+            config,
+            limiter,
+            metrics,
+            stack,
+        })
+    }
+
+    /// The limiters, for tests and metrics.
+    pub fn limiter(&self) -> &Arc<GatewayLimiter> {
+        &self.limiter
+    }
+
+    /// The configuration it runs.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Binds the configured listen address.
+    pub async fn bind(&self) -> Result<TcpListener, Error> {
+        TcpListener::bind(self.config.listen)
+            .await
+            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", self.config.listen)))
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then stops
+    /// accepting and waits (at most the grace period) for in-flight requests.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let sweeper = self.limiter.spawn_sweeper(self.config.store.sweep_interval);
+        let server = &self.config.server;
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(server.header_read_timeout)
+            .max_buf_size(server.max_header_bytes.max(8192))
+            .keep_alive(true);
+        let graceful = GracefulShutdown::new();
+        let permits = Arc::new(Semaphore::new(server.max_connections));
+        let app = Arc::new(App {
+            stack: self.stack.clone(),
+            limiter: Arc::clone(&self.limiter),
+            metrics: Arc::clone(&self.metrics),
+        });
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            self.metrics.connections_total.inc();
+            self.metrics.connections_open.inc();
+            let app = Arc::clone(&app);
+            let service = hyper::service::service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
+            });
+            let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            let metrics = Arc::clone(&self.metrics);
+            tokio::spawn(async move {
+                if let Err(err) = conn.await {
+                    tracing::debug!(error = %err, %peer, "connection ended with an error");
+                }
+                metrics.connections_open.dec();
+                drop(permit);
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: draining in-flight requests");
+        let drained = tokio::time::timeout(server.shutdown_grace, graceful.shutdown()).await;
+        if drained.is_err() {
+            tracing::warn!(grace = ?server.shutdown_grace, "grace period over; closing remaining connections");
+        }
+        sweeper.abort();
+        Ok(())
+    }
+}
+
+/// What each connection's service shares.
+struct App {
+    stack: Stack,
+    limiter: Arc<GatewayLimiter>,
+    metrics: Arc<Metrics>,
+}
+
+impl App {
+    async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<GatewayBody> {
+        self.metrics.in_flight.inc();
+        let response = match (req.method(), req.uri().path()) {
+            (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "text/plain", "ok\n".to_owned()),
+            (&Method::GET | &Method::HEAD, "/metrics") => {
+                let mut out = String::with_capacity(8192);
+                self.limiter.render_metrics(&mut out);
+                self.metrics.render(&mut out);
+                text(StatusCode::OK, "text/plain; version=0.0.4", out)
+            }
+            _ => {
+                req.extensions_mut().insert(PeerAddr(peer));
+                match self.stack.clone().oneshot(req).await {
+                    Ok(res) => res,
+                    Err(never) => match never {},
+                }
+            }
+        };
+        self.metrics.response(response.status().as_u16());
+        self.metrics.in_flight.dec();
+        response
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<GatewayBody> {
+    let mut res = Response::new(RateLimitBody::inner(Either::Right(Full::new(Bytes::from(body)))));
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+/// Completes on SIGINT or SIGTERM (SIGINT only where SIGTERM does not exist).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

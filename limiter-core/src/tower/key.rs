@@ -1,0 +1,196 @@
+//! Who a request counts against: the key extraction seam.
+//!
+//! A [`KeyExtractor`] turns a request into the key its allowance is counted under. The
+//! stock one, [`HeaderOrIp`], trusts a header (`x-user-id`, an API key) when present and
+//! falls back to the client's IP, read from the [`PeerAddr`] request extension that the
+//! server inserts. Any `Fn(&Request<B>) -> Result<String, KeyRejection>` is an extractor
+//! too, so a service can key by JWT subject or tenant without touching the limiter.
+//!
+//! Keys from the header and from the IP live in different namespaces (`h:` and `ip:`),
+//! so a client cannot spend another client's IP allowance by sending its address as a
+//! header value.
+
+use std::net::SocketAddr;
+
+use http::Request;
+use http::header::{HeaderName, InvalidHeaderName};
+
+/// The client's socket address, inserted into request extensions by the server (the
+/// ratelab gateway does; with axum, copy `ConnectInfo` into it or use a closure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Why a request cannot be keyed: it is answered `400 Bad Request`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyRejection {
+    /// The identity is longer than allowed.
+    #[error("identity is longer than {max} bytes")]
+    TooLong {
+        /// The most bytes allowed.
+        max: usize,
+    },
+    /// The identity is not usable (for example not UTF-8).
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+impl KeyRejection {
+    /// A short reason for the response body.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            KeyRejection::TooLong { .. } => "identity too long",
+            KeyRejection::Invalid(reason) => reason,
+        }
+    }
+}
+
+/// Picks the key a request is counted under.
+pub trait KeyExtractor<B>: Send + Sync + 'static {
+    /// The key for `req`, or why it has none.
+    fn extract(&self, req: &Request<B>) -> Result<String, KeyRejection>;
+}
+
+impl<B, F> KeyExtractor<B> for F
+where
+    F: Fn(&Request<B>) -> Result<String, KeyRejection> + Send + Sync + 'static,
+{
+    fn extract(&self, req: &Request<B>) -> Result<String, KeyRejection> {
+        self(req)
+    }
+}
+
+/// The default longest identity accepted, in bytes.
+pub const DEFAULT_MAX_IDENTITY: usize = 256;
+
+/// Keys a request by a header (`h:<value>`), else by the client IP (`ip:<addr>`), else
+/// (no header, no [`PeerAddr`]) by the shared key `anonymous`.
+///
+/// An empty header counts as missing. A value longer than the maximum (256 bytes by
+/// default) or not UTF-8 is rejected rather than truncated, so two clients can never
+/// share a key by accident.
+#[derive(Debug, Clone)]
+pub struct HeaderOrIp {
+    header: HeaderName,
+    max_len: usize,
+}
+
+impl HeaderOrIp {
+    /// Keys by `header`, falling back to the client IP.
+    pub fn new(header: &str) -> Result<Self, InvalidHeaderName> {
+        Ok(Self {
+            header: HeaderName::try_from(header)?,
+            max_len: DEFAULT_MAX_IDENTITY,
+        })
+    }
+
+    /// Sets the longest identity accepted, in bytes.
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// The header read.
+    pub fn header(&self) -> &HeaderName {
+        &self.header
+    }
+
+    /// The identity of `req`, without the namespace prefix: the header value or the
+    /// client IP.
+    pub fn identity<'r, B>(&self, req: &'r Request<B>) -> Result<Identity<'r>, KeyRejection> {
+        match req.headers().get(&self.header) {
+            Some(v) if !v.is_empty() => {
+                if v.len() > self.max_len {
+                    return Err(KeyRejection::TooLong { max: self.max_len });
+                }
+                std::str::from_utf8(v.as_bytes())
+                    .map(Identity::Header)
+                    .map_err(|_| KeyRejection::Invalid("identity header is not UTF-8"))
+            }
+            _ => Ok(match req.extensions().get::<PeerAddr>() {
+                Some(PeerAddr(addr)) => Identity::Ip(*addr),
+                None => Identity::Anonymous,
+            }),
+        }
+    }
+}
+
+/// Where an identity came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity<'r> {
+    /// The configured header's value.
+    Header(&'r str),
+    /// The client's address (only its IP is used).
+    Ip(SocketAddr),
+    /// Neither was available.
+    Anonymous,
+}
+
+impl Identity<'_> {
+    /// Appends the namespaced key (`h:<value>`, `ip:<addr>` or `anonymous`) to `out`.
+    pub fn write_key(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        match self {
+            Identity::Header(v) => {
+                out.push_str("h:");
+                out.push_str(v);
+            }
+            Identity::Ip(addr) => {
+                let _ = write!(out, "ip:{}", addr.ip());
+            }
+            Identity::Anonymous => out.push_str("anonymous"),
+        }
+    }
+}
+
+impl<B> KeyExtractor<B> for HeaderOrIp {
+    fn extract(&self, req: &Request<B>) -> Result<String, KeyRejection> {
+        let mut key = String::new();
+        self.identity(req)?.write_key(&mut key);
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(header: Option<&[u8]>, peer: Option<&str>) -> Request<()> {
+        let mut r = Request::new(());
+        if let Some(h) = header {
+            r.headers_mut()
+                .insert("x-user-id", http::HeaderValue::from_bytes(h).unwrap());
+        }
+        if let Some(p) = peer {
+            r.extensions_mut().insert(PeerAddr(p.parse().unwrap()));
+        }
+        r
+    }
+
+    #[test]
+    fn header_then_ip_then_anonymous() {
+        let k = HeaderOrIp::new("x-user-id").unwrap();
+        assert_eq!(
+            k.extract(&req(Some(b"alice"), Some("10.0.0.1:5"))).unwrap(),
+            "h:alice"
+        );
+        assert_eq!(
+            k.extract(&req(Some(b""), Some("10.0.0.1:5"))).unwrap(),
+            "ip:10.0.0.1"
+        );
+        assert_eq!(k.extract(&req(None, Some("[::1]:5"))).unwrap(), "ip:::1");
+        assert_eq!(k.extract(&req(None, None)).unwrap(), "anonymous");
+    }
+
+    #[test]
+    fn long_or_binary_identities_are_rejected() {
+        let k = HeaderOrIp::new("x-user-id").unwrap();
+        let long = vec![b'a'; 257];
+        assert_eq!(
+            k.extract(&req(Some(&long), None)),
+            Err(KeyRejection::TooLong { max: 256 })
+        );
+        assert!(k.extract(&req(Some(&long[..256]), None)).is_ok());
+        assert!(k.extract(&req(Some(b"\xff\xfe"), None)).is_err());
+    }
+}

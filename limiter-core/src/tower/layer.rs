@@ -1,0 +1,60 @@
+//! [`RateLimitLayer`]: the thin, cloneable configuration that builds [`RateLimit`].
+
+use std::sync::Arc;
+
+use tower::Layer;
+
+use super::keyed::KeyedLimit;
+use super::service::RateLimit;
+use crate::limiter::Limiter;
+
+/// Wraps a service in [`RateLimit`], sharing one [`RequestLimiter`](super::RequestLimiter)
+/// (and so one set of counters) between every service it builds.
+#[derive(Debug)]
+pub struct RateLimitLayer<R> {
+    limiter: Arc<R>,
+}
+
+impl<R> Clone for RateLimitLayer<R> {
+    fn clone(&self) -> Self {
+        Self {
+            limiter: Arc::clone(&self.limiter),
+        }
+    }
+}
+
+impl<R> RateLimitLayer<R> {
+    /// A layer deciding with `limiter`.
+    pub fn new(limiter: R) -> Self {
+        Self::shared(Arc::new(limiter))
+    }
+
+    /// A layer deciding with a limiter shared with the caller (to read its statistics).
+    pub fn shared(limiter: Arc<R>) -> Self {
+        Self { limiter }
+    }
+
+    /// The limiter.
+    pub fn limiter(&self) -> &Arc<R> {
+        &self.limiter
+    }
+}
+
+impl<L, K> RateLimitLayer<KeyedLimit<L, K>>
+where
+    L: Limiter + 'static,
+{
+    /// A layer that limits every request with `limiter`, keyed by `extractor`, and
+    /// advertises the policy under `name`.
+    pub fn keyed(name: &str, limiter: L, extractor: K) -> Self {
+        Self::new(KeyedLimit::new(name, limiter, extractor))
+    }
+}
+
+impl<S, R> Layer<S> for RateLimitLayer<R> {
+    type Service = RateLimit<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit::new(inner, Arc::clone(&self.limiter))
+    }
+}

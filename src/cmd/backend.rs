@@ -1,0 +1,53 @@
+//! `ratelab backend`: the mock backend the gateway is measured against.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args as ClapArgs;
+use gateway::{Backend, BackendConfig, Latency};
+
+/// Run the mock backend.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
+    listen: String,
+    /// Response latency in ms: `5` (fixed), `uniform:2,8` or `lognormal:MEDIAN,SIGMA`.
+    #[arg(long, value_name = "SPEC", default_value = "0")]
+    latency: Latency,
+    /// Share of requests answered 500, from 0 to 1.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    error_rate: f64,
+    /// Seed of the latency and error draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::gateway::init_tracing();
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.error_rate),
+        "--error-rate must be between 0 and 1, got {}",
+        args.error_rate
+    );
+    let config = BackendConfig {
+        latency: args.latency,
+        error_rate: args.error_rate,
+        seed: args.seed,
+    };
+    let runtime = super::gateway::runtime(args.threads)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr().context("listener address")?;
+        tracing::info!(%addr, latency = %config.latency, error_rate = config.error_rate, "backend listening");
+        println!("ratelab backend listening on http://{addr}");
+        Backend::new(config).serve(listener, gateway::shutdown_signal()).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

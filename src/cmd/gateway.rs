@@ -1,0 +1,84 @@
+//! `ratelab gateway`: the rate-limiting reverse proxy.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args as ClapArgs;
+use gateway::{Config, Gateway};
+
+/// Run the gateway.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// The TOML configuration (see examples/gateway.toml).
+    #[arg(long, short, value_name = "FILE")]
+    config: PathBuf,
+    /// Listen here instead of the config's `listen`.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Forward to this backend instead of the config's `backend` (http://host:port).
+    #[arg(long, value_name = "URL")]
+    backend: Option<String>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+/// Loads the configuration and serves until SIGINT or SIGTERM.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let mut config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: invalid configuration: {err}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(listen) = &args.listen {
+        config.set_listen(listen).map_err(anyhow::Error::msg).context("--listen")?;
+    }
+    if let Some(backend) = &args.backend {
+        config.set_backend(backend).map_err(anyhow::Error::msg).context("--backend")?;
+    }
+    let runtime = runtime(args.threads)?;
+    runtime.block_on(async move {
+        let gateway = Gateway::new(config).await?;
+        let listener = gateway.bind().await?;
+        let addr = listener.local_addr().context("listener address")?;
+        let cfg = gateway.config();
+        tracing::info!(
+            %addr,
+            backend = %cfg.backend,
+            routes = cfg.routes.len(),
+            default = cfg.default.is_some(),
+            store = ?cfg.store.kind,
+            "gateway listening"
+        );
+        // A line on stdout that scripts and tests wait for.
+        println!("ratelab gateway listening on http://{addr}");
+        gateway.serve(listener, gateway::shutdown_signal()).await?;
+        tracing::info!("gateway stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A tokio runtime with `threads` workers (default: one per CPU).
+pub(crate) fn runtime(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        builder.worker_threads(n);
+    }
+    builder.build().context("starting the async runtime")
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub(crate) fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
