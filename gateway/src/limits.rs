@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
 use limiter_core::tower::{Check, HeaderOrIp, Outcome, PolicyHeaders, RequestLimiter};
-use limiter_core::{Decision, MemoryLimiter, MonotonicClock};
+use limiter_core::Decision;
 
 use crate::config::{Config, LimitConfig};
 use crate::metrics::{Counter, DECISION_BUCKETS, Histogram, family, label};
 use crate::routes::{Template, normalise};
-use crate::store::{Decider, StoreVerdict, Stores};
+use crate::store::{Decider, StoreVerdict, Stores, memory_verdict};
 use crate::Error;
 
 /// Per-route counters.
@@ -266,14 +266,6 @@ impl GatewayLimiter {
     }
 }
 
-/// A memory decision for `key`, mapped to a verdict.
-pub(crate) fn memory_verdict(limiter: &MemoryLimiter<MonotonicClock>, key: &str, cost: u64) -> StoreVerdict {
-    match limiter.check(key, cost) {
-        Ok(decision) => StoreVerdict::Decided(decision),
-        Err(_) => StoreVerdict::TooCostly,
-    }
-}
-
 impl<B> RequestLimiter<B> for GatewayLimiter {
     type Future = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
@@ -302,8 +294,7 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
                 let verdict = memory_verdict(limiter, &key, route.limit.cost);
                 Check::Ready(route.record(verdict, started))
             }
-            #[allow(unreachable_patterns)]
-            decider => {
+            decider @ Decider::Redis(_) => {
                 key.push_str(&route.name);
                 key.push(' ');
                 identity.write_key(&mut key);

@@ -156,7 +156,7 @@ struct App {
 
 impl App {
     async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<GatewayBody> {
-        self.metrics.in_flight.inc();
+        let _in_flight = InFlight::new(&self.metrics);
         let response = match (req.method(), req.uri().path()) {
             (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "text/plain", "ok\n".to_owned()),
             (&Method::GET | &Method::HEAD, "/metrics") => {
@@ -174,8 +174,23 @@ impl App {
             }
         };
         self.metrics.response(response.status().as_u16());
-        self.metrics.in_flight.dec();
         response
+    }
+}
+
+/// Counts a request in flight until dropped (also when the client goes away).
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn new(metrics: &'a Metrics) -> Self {
+        metrics.in_flight.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
     }
 }
 

@@ -6,13 +6,20 @@
 //! `fail-closed` refuses with `503`, `local` decides in memory), and every fallback is
 //! counted.
 
+use std::fmt::Write as _;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use limiter_core::{Decision, MemoryLimiter, MonotonicClock, Policy};
+use limiter_core::store::redis::CircuitState;
+use limiter_core::{
+    Decision, FailurePolicy, MemoryLimiter, MonotonicClock, Policy, RedisLimiter, RedisOptions,
+    RedisStore, Source,
+};
 
 use crate::Error;
-use crate::config::{StoreConfig, StoreKind};
+use crate::config::{OnError, StoreConfig, StoreKind};
+use crate::metrics::family;
 
 /// A decision, and who made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,28 +43,85 @@ pub enum StoreVerdict {
 #[derive(Debug)]
 pub struct Stores {
     config: StoreConfig,
+    redis: Option<RedisStore>,
 }
 
 impl Stores {
-    /// Opens the configured store (connecting to Redis when configured).
+    /// Opens the configured store: connects to Redis (or the cluster) and loads the
+    /// scripts, failing when it cannot be reached within the timeout (at least 1 s).
     pub async fn connect(config: &StoreConfig) -> Result<Self, Error> {
-        match &config.kind {
-            StoreKind::Memory => Ok(Self {
-                config: config.clone(),
-            }),
-            StoreKind::Redis { .. } | StoreKind::RedisCluster { .. } => Err(Error::Store(
-                "this build has no Redis store".to_owned(),
-            )),
-        }
+        let opts = || RedisOptions {
+            key_prefix: config.key_prefix.clone(),
+            timeout: config.timeout,
+            on_error: match config.on_error {
+                OnError::FailOpen => FailurePolicy::FailOpen,
+                OnError::FailClosed => FailurePolicy::FailClosed,
+                OnError::Local => FailurePolicy::Local,
+            },
+            ..RedisOptions::default()
+        };
+        let redis = match &config.kind {
+            StoreKind::Memory => None,
+            StoreKind::Redis { url } => Some(
+                RedisStore::connect(url, opts())
+                    .await
+                    .map_err(|e| Error::Store(format!("cannot connect to {url}: {e}")))?,
+            ),
+            StoreKind::RedisCluster { urls } => Some(
+                RedisStore::connect_cluster(urls, opts())
+                    .await
+                    .map_err(|e| Error::Store(format!("cannot connect to cluster {urls:?}: {e}")))?,
+            ),
+        };
+        Ok(Self {
+            config: config.clone(),
+            redis,
+        })
     }
 
     /// A limiter for `policy` on this store.
     pub fn decider(&self, policy: Policy) -> Decider {
-        Decider::Memory(MemoryLimiter::new(policy, MonotonicClock::new(), self.config.max_keys))
+        match &self.redis {
+            Some(store) => Decider::Redis(Arc::new(store.limiter(policy))),
+            None => Decider::Memory(MemoryLimiter::new(
+                policy,
+                MonotonicClock::new(),
+                self.config.max_keys,
+            )),
+        }
     }
 
-    /// Writes the store-wide metric families.
-    pub fn render_metrics(&self, _out: &mut String) {}
+    /// Writes the store-wide metric families (Redis calls, errors, circuit).
+    pub fn render_metrics(&self, out: &mut String) {
+        let Some(store) = &self.redis else { return };
+        let m = store.metrics();
+        for (name, help, value) in [
+            ("ratelab_gateway_store_calls_total", "Decisions asked of Redis.", m.calls),
+            (
+                "ratelab_gateway_store_errors_total",
+                "Redis calls that failed (errors and timeouts).",
+                m.errors,
+            ),
+            ("ratelab_gateway_store_timeouts_total", "Redis calls that timed out.", m.timeouts),
+            (
+                "ratelab_gateway_store_short_circuited_total",
+                "Decisions not asked of Redis because its circuit was open.",
+                m.short_circuited,
+            ),
+            ("ratelab_gateway_store_circuit_opened_total", "Times the Redis circuit opened.", m.circuit_opened),
+        ] {
+            family(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+        family(
+            out,
+            "ratelab_gateway_store_circuit_open",
+            "gauge",
+            "1 while the Redis circuit is open or half-open (calls fail fast), else 0.",
+        );
+        let open = u8::from(m.circuit != CircuitState::Closed);
+        let _ = writeln!(out, "ratelab_gateway_store_circuit_open {open}");
+    }
 }
 
 /// One route's limiter.
@@ -65,21 +129,50 @@ impl Stores {
 pub enum Decider {
     /// In memory, decided synchronously.
     Memory(MemoryLimiter<MonotonicClock>),
+    /// In Redis, shared by every instance.
+    Redis(Arc<RedisLimiter>),
+}
+
+/// A memory decision for `key`, as a verdict.
+pub(crate) fn memory_verdict(limiter: &MemoryLimiter<MonotonicClock>, key: &str, cost: u64) -> StoreVerdict {
+    match limiter.check(key, cost) {
+        Ok(decision) => StoreVerdict::Decided(decision),
+        Err(_) => StoreVerdict::TooCostly,
+    }
 }
 
 impl Decider {
     /// Decides one request of `cost` units for `key`.
     pub fn decide(&self, key: String, cost: u64) -> impl Future<Output = StoreVerdict> + Send + 'static {
-        let verdict = match self {
-            Decider::Memory(l) => crate::limits::memory_verdict(l, &key, cost),
+        let now = match self {
+            Decider::Memory(l) => Ok(memory_verdict(l, &key, cost)),
+            Decider::Redis(l) => Err(Arc::clone(l)),
         };
-        std::future::ready(verdict)
+        async move {
+            match now {
+                Ok(verdict) => verdict,
+                Err(limiter) => match limiter.decide(&key, cost).await {
+                    Ok(v) => match v.source {
+                        Source::Store => StoreVerdict::Decided(v.decision),
+                        Source::FailOpen => StoreVerdict::FailOpen(v.decision),
+                        Source::Local => StoreVerdict::Local(v.decision),
+                        Source::FailClosed => StoreVerdict::FailClosed {
+                            retry_after: v.decision.retry_after,
+                        },
+                    },
+                    // `decide` answers store failures itself; what is left is a cost
+                    // the policy never admits.
+                    Err(_) => StoreVerdict::TooCostly,
+                },
+            }
+        }
     }
 
     /// Forgets idle in-memory keys.
     pub fn sweep(&self) -> usize {
         match self {
             Decider::Memory(l) => l.sweep(),
+            Decider::Redis(_) => 0,
         }
     }
 
@@ -87,6 +180,7 @@ impl Decider {
     pub fn memory_keys(&self) -> Option<usize> {
         match self {
             Decider::Memory(l) => Some(l.stats().keys),
+            Decider::Redis(_) => None,
         }
     }
 }
