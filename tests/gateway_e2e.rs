@@ -40,10 +40,20 @@ fn a_memory_store_admits_exactly_the_capacity_per_user_and_route() {
     for i in 0..10u64 {
         let res = get(gw.addr, &format!("/api/orders/{i}"), Some("alice"));
         assert_eq!(res.status, 200, "request {i}: {res:?}");
-        assert_eq!(res.header("ratelimit-policy"), Some("\"/api/orders/{id}\";q=10;w=10000"));
+        assert_eq!(
+            res.header("ratelimit-policy"),
+            Some("\"/api/orders/{id}\";q=10;w=10000")
+        );
         assert_eq!(res.header("x-ratelimit-limit"), Some("10"));
-        assert_eq!(res.header("x-ratelimit-remaining"), Some((9 - i).to_string().as_str()));
-        assert!(res.header("ratelimit").unwrap().starts_with(&format!("\"/api/orders/{{id}}\";r={};t=", 9 - i)));
+        assert_eq!(
+            res.header("x-ratelimit-remaining"),
+            Some((9 - i).to_string().as_str())
+        );
+        assert!(
+            res.header("ratelimit")
+                .unwrap()
+                .starts_with(&format!("\"/api/orders/{{id}}\";r={};t=", 9 - i))
+        );
         assert!(res.header("x-ratelimit-reset").is_some());
         assert!(res.header("retry-after").is_none());
     }
@@ -60,10 +70,16 @@ fn a_memory_store_admits_exactly_the_capacity_per_user_and_route() {
     }
     // Another user on the same route, and the same user on another route: unaffected.
     let res = get(gw.addr, "/api/orders/1", Some("bob"));
-    assert_eq!((res.status, res.header("x-ratelimit-remaining")), (200, Some("9")));
+    assert_eq!(
+        (res.status, res.header("x-ratelimit-remaining")),
+        (200, Some("9"))
+    );
     let res = get(gw.addr, "/api/search?q=1", Some("alice"));
     assert_eq!(res.status, 200);
-    assert_eq!(res.header("ratelimit-policy"), Some("\"/api/search\";q=10;w=3600"));
+    assert_eq!(
+        res.header("ratelimit-policy"),
+        Some("\"/api/search\";q=10;w=3600")
+    );
     // An unmatched path without a default is not limited and carries no headers.
     let res = get(gw.addr, "/elsewhere", Some("alice"));
     assert_eq!(res.status, 200);
@@ -156,8 +172,16 @@ fn c_redis_down_fails_open_or_closed_and_recovers() {
     let closed = gateway(&closed_cfg, &be);
 
     // Both gateways share the user's bucket in Redis: 3 admitted, then 429 on both.
-    let statuses: Vec<u16> =
-        (0..4).map(|i| get(if i % 2 == 0 { open.addr } else { closed.addr }, "/api/orders/1", Some("dave")).status).collect();
+    let statuses: Vec<u16> = (0..4)
+        .map(|i| {
+            get(
+                if i % 2 == 0 { open.addr } else { closed.addr },
+                "/api/orders/1",
+                Some("dave"),
+            )
+            .status
+        })
+        .collect();
     assert_eq!(statuses, [200, 200, 200, 429]);
     assert_eq!(get(open.addr, "/api/orders/1", Some("dave")).status, 429);
 
@@ -190,7 +214,10 @@ fn c_redis_down_fails_open_or_closed_and_recovers() {
             if status == 429 {
                 break;
             }
-            assert!(Instant::now() < deadline, "no 429 after Redis came back (last {status})");
+            assert!(
+                Instant::now() < deadline,
+                "no 429 after Redis came back (last {status})"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -200,12 +227,42 @@ fn c_redis_down_fails_open_or_closed_and_recovers() {
 fn d_a_malformed_config_fails_with_file_line_and_key() {
     let dir = TempDir::new("d");
     let cases = [
-        ("algo.toml", "[[route]]\npath = \"/a\"\nalgorithm = \"leaky-bucket\"\nlimit = 1\nwindow = \"1s\"\n", 3, "route[1].algorithm"),
-        ("zero.toml", "listen = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 0\nrefill_per_sec = 1\n", 6, "route[1].capacity"),
-        ("rate.toml", "[[route]]\npath = \"/a\"\nalgorithm = \"token-bucket\"\ncapacity = 5\nrefill_per_sec = -1\n", 5, "route[1].refill_per_sec"),
-        ("key.toml", "[store]\nkind = \"memory\"\ntimeout = 5\n", 3, "store.timeout"),
-        ("url.toml", "[store]\nkind = \"redis\"\nurl = \"localhost:6379\"\n", 3, "store.url"),
-        ("backend.toml", "\nbackend = \"htp:/nowhere\"\n", 2, "backend"),
+        (
+            "algo.toml",
+            "[[route]]\npath = \"/a\"\nalgorithm = \"leaky-bucket\"\nlimit = 1\nwindow = \"1s\"\n",
+            3,
+            "route[1].algorithm",
+        ),
+        (
+            "zero.toml",
+            "listen = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 0\nrefill_per_sec = 1\n",
+            6,
+            "route[1].capacity",
+        ),
+        (
+            "rate.toml",
+            "[[route]]\npath = \"/a\"\nalgorithm = \"token-bucket\"\ncapacity = 5\nrefill_per_sec = -1\n",
+            5,
+            "route[1].refill_per_sec",
+        ),
+        (
+            "key.toml",
+            "[store]\nkind = \"memory\"\ntimeout = 5\n",
+            3,
+            "store.timeout",
+        ),
+        (
+            "url.toml",
+            "[store]\nkind = \"redis\"\nurl = \"localhost:6379\"\n",
+            3,
+            "store.url",
+        ),
+        (
+            "backend.toml",
+            "\nbackend = \"htp:/nowhere\"\n",
+            2,
+            "backend",
+        ),
     ];
     for (name, text, line, key) in cases {
         let path = dir.write(name, text);
@@ -240,21 +297,32 @@ fn e_slow_and_oversized_clients_are_refused_without_hurting_others() {
 
     // A slow client: half a request head, then silence.
     let mut slow = TcpStream::connect(gw.addr).unwrap();
-    slow.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\nx-user-id: slo").unwrap();
+    slow.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\nx-user-id: slo")
+        .unwrap();
     let started = Instant::now();
     // Others are served meanwhile, promptly.
     for _ in 0..20 {
         let t = Instant::now();
         assert_eq!(get(gw.addr, "/ok", Some("u")).status, 200);
-        assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
     }
     // The slow client is cut off after the header read timeout.
     slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = Vec::new();
     let _ = slow.read_to_end(&mut buf);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(4), "{waited:?}");
-    assert!(buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"), "{buf:?}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    assert!(
+        buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+        "{buf:?}"
+    );
 
     // An oversized head: 431 (or a closed connection), never a crash.
     let huge = format!(
@@ -270,7 +338,10 @@ fn e_slow_and_oversized_clients_are_refused_without_hurting_others() {
     assert!(res.body.contains("identity too long"), "{}", res.body);
     // An oversized body: 413.
     let body = "b".repeat(5000);
-    let req = format!("POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    let req = format!(
+        "POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
     assert_eq!(raw(gw.addr, req.as_bytes()).unwrap().status, 413);
     // Garbage: a 400, and the gateway lives on.
     if let Ok(res) = raw(gw.addr, b"\x16\x03\x01garbage\r\n\r\n") {

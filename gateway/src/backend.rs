@@ -56,8 +56,9 @@ impl Latency {
         let ms = match *self {
             Latency::Fixed(ms) => ms,
             Latency::Uniform(lo, hi) => rng.random_range(lo..hi),
-            Latency::LogNormal { median, sigma } => LogNormal::new(median.ln(), sigma)
-                .map_or(median, |d| d.sample(rng)),
+            Latency::LogNormal { median, sigma } => {
+                LogNormal::new(median.ln(), sigma).map_or(median, |d| d.sample(rng))
+            }
         };
         Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0))
     }
@@ -88,7 +89,9 @@ impl FromStr for Latency {
                 .parse()
                 .map_err(|_| format!("latency {s:?}: {v:?} is not a number of milliseconds"))?;
             if !n.is_finite() || n < 0.0 {
-                return Err(format!("latency {s:?}: {v:?} must be a non-negative number"));
+                return Err(format!(
+                    "latency {s:?}: {v:?} must be a non-negative number"
+                ));
             }
             Ok(n)
         };
@@ -104,7 +107,9 @@ impl FromStr for Latency {
             "uniform" => {
                 let (lo, hi) = pair(args)?;
                 if hi <= lo {
-                    return Err(format!("latency {s:?}: the upper bound must exceed the lower"));
+                    return Err(format!(
+                        "latency {s:?}: the upper bound must exceed the lower"
+                    ));
                 }
                 Ok(Latency::Uniform(lo, hi))
             }
@@ -164,7 +169,12 @@ impl Stats {
         c.total += 1;
         c.errors += u64::from(error);
         let tracked = c.tracked;
-        let Counts { users, untracked, tracked: n, .. } = &mut *c;
+        let Counts {
+            users,
+            untracked,
+            tracked: n,
+            ..
+        } = &mut *c;
         if let Some(paths) = users.get_mut(user) {
             if let Some(count) = paths.get_mut(path) {
                 *count += 1;
@@ -185,13 +195,20 @@ impl Stats {
 
     /// Requests counted since the last reset.
     pub fn total(&self) -> u64 {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner).total
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
     }
 
     /// Requests for `user` on `path` since the last reset.
     pub fn count(&self, user: &str, path: &str) -> u64 {
         let c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        c.users.get(user).and_then(|p| p.get(path)).copied().unwrap_or(0)
+        c.users
+            .get(user)
+            .and_then(|p| p.get(path))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Zeroes every count.
@@ -225,7 +242,8 @@ type Body = Full<Bytes>;
 fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut res = Response::new(Full::new(body.into()));
     *res.status_mut() = status;
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
 
@@ -255,13 +273,18 @@ impl Backend {
             _ => {}
         }
         // Read (and discard) the body, so the connection stays reusable.
-        let _ = http_body_util::Limited::new(body, 16 * 1024 * 1024).collect().await;
+        let _ = http_body_util::Limited::new(body, 16 * 1024 * 1024)
+            .collect()
+            .await;
         let (delay, error) = if self.config.latency.is_zero() && self.config.error_rate <= 0.0 {
             (Duration::ZERO, false)
         } else {
             let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
             let delay = self.config.latency.sample(&mut rng);
-            (delay, self.config.error_rate > 0.0 && rng.random::<f64>() < self.config.error_rate)
+            (
+                delay,
+                self.config.error_rate > 0.0 && rng.random::<f64>() < self.config.error_rate,
+            )
         };
         let user = parts
             .headers
@@ -273,7 +296,10 @@ impl Backend {
             tokio::time::sleep(delay).await;
         }
         if error {
-            respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"injected failure\"}\n")
+            respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{\"error\":\"injected failure\"}\n",
+            )
         } else {
             respond(StatusCode::OK, "{\"ok\":true}\n")
         }
@@ -325,9 +351,20 @@ mod tests {
         assert_eq!("uniform:1,3".parse(), Ok(Latency::Uniform(1.0, 3.0)));
         assert_eq!(
             "lognormal:5,0.5".parse(),
-            Ok(Latency::LogNormal { median: 5.0, sigma: 0.5 })
+            Ok(Latency::LogNormal {
+                median: 5.0,
+                sigma: 0.5
+            })
         );
-        for bad in ["", "-1", "uniform:3,1", "lognormal:0,1", "gamma:1", "uniform:1", "fixed:nan"] {
+        for bad in [
+            "",
+            "-1",
+            "uniform:3,1",
+            "lognormal:0,1",
+            "gamma:1",
+            "uniform:1",
+            "fixed:nan",
+        ] {
             assert!(bad.parse::<Latency>().is_err(), "{bad}");
         }
     }
@@ -340,7 +377,10 @@ mod tests {
             let d = u.sample(&mut rng);
             assert!(d >= Duration::from_millis(1) && d < Duration::from_millis(3));
         }
-        let l = Latency::LogNormal { median: 5.0, sigma: 0.5 };
+        let l = Latency::LogNormal {
+            median: 5.0,
+            sigma: 0.5,
+        };
         let mut v: Vec<Duration> = (0..2001).map(|_| l.sample(&mut rng)).collect();
         v.sort();
         let median = v[1000].as_secs_f64() * 1000.0;

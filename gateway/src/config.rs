@@ -354,7 +354,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("unknown duration unit {other:?} (expected us, ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (expected us, ms, s, m or h)"
+            ));
+        }
     };
     Duration::try_from_secs_f64(value * unit_secs)
         .map_err(|_| format!("duration {s:?} is out of range"))
@@ -366,9 +370,7 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 }
 
 fn parse_backend(s: &str) -> Result<Uri, String> {
-    let uri: Uri = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    let uri: Uri = s.parse().map_err(|e| format!("{s:?} is not a URL: {e}"))?;
     if uri.scheme_str() != Some("http") {
         return Err(format!("{s:?}: the backend must be an http:// URL"));
     }
@@ -376,7 +378,9 @@ fn parse_backend(s: &str) -> Result<Uri, String> {
         return Err(format!("{s:?}: the backend URL has no host"));
     }
     if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
-        return Err(format!("{s:?}: the backend URL must not have a path or query"));
+        return Err(format!(
+            "{s:?}: the backend URL must not have a path or query"
+        ));
     }
     Ok(uri)
 }
@@ -430,7 +434,11 @@ impl Cx<'_> {
     /// The key on the line starting at `line_start`, qualified by its table:
     /// `route[2].capacity`, `store.kind`, `listen`.
     fn key_at(&self, line_start: usize) -> String {
-        let line = self.src[line_start..].lines().next().unwrap_or_default().trim();
+        let line = self.src[line_start..]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim();
         let table = self.table_at(line_start);
         if line.starts_with('[') {
             return table.unwrap_or_default();
@@ -523,7 +531,11 @@ impl Cx<'_> {
                 return Err(self.err(route, "a [[route]] needs a `path`"));
             };
             let template = Template::parse(path.get_ref()).map_err(|e| self.err(path, e))?;
-            if config.routes.iter().any(|r: &RouteConfig| r.path == template) {
+            if config
+                .routes
+                .iter()
+                .any(|r: &RouteConfig| r.path == template)
+            {
                 return Err(self.err(path, format!("route {:?} is defined twice", path.get_ref())));
             }
             let limit = self.limit(route.get_ref())?;
@@ -534,7 +546,10 @@ impl Cx<'_> {
         }
         if let Some(default) = &raw.default {
             if let Some(path) = &default.get_ref().path {
-                return Err(self.err(path, "[default] applies to unmatched paths and takes no `path`"));
+                return Err(self.err(
+                    path,
+                    "[default] applies to unmatched paths and takes no `path`",
+                ));
             }
             config.default = Some(self.limit(default.get_ref())?);
         }
@@ -559,15 +574,18 @@ impl Cx<'_> {
             }
             "redis" => {
                 if let Some(u) = &raw.urls {
-                    return Err(self.err(u, "the redis store takes one `url`; `urls` is for redis-cluster"));
+                    return Err(self.err(
+                        u,
+                        "the redis store takes one `url`; `urls` is for redis-cluster",
+                    ));
                 }
-                let url = raw
-                    .url
-                    .as_ref()
-                    .map_or(Ok("redis://127.0.0.1:6379".to_owned()), |u| {
-                        check_redis_url(u.get_ref()).map_err(|e| self.err(u, e))?;
-                        Ok(u.get_ref().clone())
-                    })?;
+                let url =
+                    raw.url
+                        .as_ref()
+                        .map_or(Ok("redis://127.0.0.1:6379".to_owned()), |u| {
+                            check_redis_url(u.get_ref()).map_err(|e| self.err(u, e))?;
+                            Ok(u.get_ref().clone())
+                        })?;
                 StoreKind::Redis { url }
             }
             "redis-cluster" => {
@@ -642,7 +660,8 @@ impl Cx<'_> {
             out.shutdown_grace = self.duration(d)?;
         }
         if let Some(n) = &raw.max_connections {
-            out.max_connections = usize::try_from(self.positive(n, "max_connections")?).unwrap_or(usize::MAX);
+            out.max_connections =
+                usize::try_from(self.positive(n, "max_connections")?).unwrap_or(usize::MAX);
         }
         if let Some(n) = &raw.pool_max_idle {
             out.pool_max_idle = usize::try_from(*n.get_ref())
@@ -661,24 +680,44 @@ impl Cx<'_> {
             )),
             None => Ok(()),
         };
-        let need = |name: &str| {
-            self.err(algo, format!("{kind} needs `{name}`"))
-        };
+        let need = |name: &str| self.err(algo, format!("{kind} needs `{name}`"));
         let (quota, most) = if kind.is_bucket() {
-            forbid(raw.limit.as_ref().map(|f| f.span().start), "limit", "capacity and refill_per_sec")?;
-            forbid(raw.window.as_ref().map(|f| f.span().start), "window", "capacity and refill_per_sec")?;
+            forbid(
+                raw.limit.as_ref().map(|f| f.span().start),
+                "limit",
+                "capacity and refill_per_sec",
+            )?;
+            forbid(
+                raw.window.as_ref().map(|f| f.span().start),
+                "window",
+                "capacity and refill_per_sec",
+            )?;
             let cap = raw.capacity.as_ref().ok_or_else(|| need("capacity"))?;
-            let rate = raw.refill_per_sec.as_ref().ok_or_else(|| need("refill_per_sec"))?;
+            let rate = raw
+                .refill_per_sec
+                .as_ref()
+                .ok_or_else(|| need("refill_per_sec"))?;
             let capacity = self.positive(cap, "capacity")?;
             let r = *rate.get_ref();
             if !r.is_finite() || r <= 0.0 {
-                return Err(self.err(rate, format!("refill_per_sec must be a positive number, got {r}")));
+                return Err(self.err(
+                    rate,
+                    format!("refill_per_sec must be a positive number, got {r}"),
+                ));
             }
             let q = Quota::bucket(capacity, r).map_err(|e| self.err(rate, e))?;
             (q, capacity)
         } else {
-            forbid(raw.capacity.as_ref().map(|f| f.span().start), "capacity", "limit and window")?;
-            forbid(raw.refill_per_sec.as_ref().map(|f| f.span().start), "refill_per_sec", "limit and window")?;
+            forbid(
+                raw.capacity.as_ref().map(|f| f.span().start),
+                "capacity",
+                "limit and window",
+            )?;
+            forbid(
+                raw.refill_per_sec.as_ref().map(|f| f.span().start),
+                "refill_per_sec",
+                "limit and window",
+            )?;
             let lim = raw.limit.as_ref().ok_or_else(|| need("limit"))?;
             let win = raw.window.as_ref().ok_or_else(|| need("window"))?;
             let limit = self.positive(lim, "limit")?;
@@ -690,7 +729,10 @@ impl Cx<'_> {
             Some(c) => {
                 let cost = self.positive(c, "cost")?;
                 if cost > most {
-                    return Err(self.err(c, format!("cost {cost} exceeds what the limit ever admits ({most})")));
+                    return Err(self.err(
+                        c,
+                        format!("cost {cost} exceeds what the limit ever admits ({most})"),
+                    ));
                 }
                 cost
             }
@@ -767,11 +809,18 @@ refill_per_sec = 0.083
         assert!(e.contains("route[1].algorithm"), "{e}");
         assert!(e.contains("leaky"), "{e}");
 
-        let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = 1\n[[route]]\npath = \"/b\"\nalgorithm = \"token-bucket\"\ncapacity = 0\nrefill_per_sec = 1\n");
+        let e = err(
+            "[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = 1\n[[route]]\npath = \"/b\"\nalgorithm = \"token-bucket\"\ncapacity = 0\nrefill_per_sec = 1\n",
+        );
         assert!(e.starts_with("gw.toml:9:"), "{e}");
-        assert!(e.contains("route[2].capacity: capacity must be at least 1"), "{e}");
+        assert!(
+            e.contains("route[2].capacity: capacity must be at least 1"),
+            "{e}"
+        );
 
-        let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = -2.5\n");
+        let e = err(
+            "[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = -2.5\n",
+        );
         assert!(e.starts_with("gw.toml:5:"), "{e}");
         assert!(e.contains("route[1].refill_per_sec"), "{e}");
 
@@ -785,16 +834,26 @@ refill_per_sec = 0.083
         assert!(e.contains("backend:"), "{e}");
 
         let e = err("[store]\nkind = \"redis\"\nurl = \"http://localhost\"\n");
-        assert!(e.starts_with("gw.toml:3:") && e.contains("store.url"), "{e}");
+        assert!(
+            e.starts_with("gw.toml:3:") && e.contains("store.url"),
+            "{e}"
+        );
 
-        let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 5\nwindow = \"10 parsecs\"\n");
+        let e = err(
+            "[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 5\nwindow = \"10 parsecs\"\n",
+        );
         assert!(e.contains("route[1].window") && e.contains("unit"), "{e}");
 
         let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 5\n");
         assert!(e.contains("needs `window`"), "{e}");
 
-        let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 5\nwindow = \"1s\"\ncapacity = 3\n");
-        assert!(e.contains("route[1].capacity") && e.contains("does not apply"), "{e}");
+        let e = err(
+            "[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 5\nwindow = \"1s\"\ncapacity = 3\n",
+        );
+        assert!(
+            e.contains("route[1].capacity") && e.contains("does not apply"),
+            "{e}"
+        );
 
         let e = err("listen = [1,\n");
         assert!(e.starts_with("gw.toml:"), "{e}");

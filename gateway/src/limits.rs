@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
-use limiter_core::tower::{Check, HeaderOrIp, Outcome, PolicyHeaders, RequestLimiter};
 use limiter_core::Decision;
+use limiter_core::tower::{Check, HeaderOrIp, Outcome, PolicyHeaders, RequestLimiter};
 
+use crate::Error;
 use crate::config::{Config, LimitConfig};
 use crate::metrics::{Counter, DECISION_BUCKETS, Histogram, family, label};
 use crate::routes::{Template, normalise};
 use crate::store::{Decider, StoreVerdict, Stores, memory_verdict};
-use crate::Error;
 
 /// Per-route counters.
 #[derive(Debug)]
@@ -135,7 +135,9 @@ impl GatewayLimiter {
             .with_max_len(config.identity_max_len);
         let stores = Stores::connect(&config.store).await?;
         let build = |template: Option<Template>, limit: LimitConfig| {
-            let name = template.as_ref().map_or_else(|| "*".to_owned(), |t| t.as_str().to_owned());
+            let name = template
+                .as_ref()
+                .map_or_else(|| "*".to_owned(), |t| t.as_str().to_owned());
             Arc::new(Route {
                 headers: Arc::new(PolicyHeaders::new(&name, &limit.policy)),
                 decider: stores.decider(limit.policy),
@@ -223,7 +225,11 @@ impl GatewayLimiter {
                 ("rejected", &r.stats.rejected),
                 ("unavailable", &r.stats.unavailable),
             ] {
-                let _ = writeln!(out, "ratelab_gateway_decisions_total{{{l},outcome=\"{outcome}\"}} {}", c.get());
+                let _ = writeln!(
+                    out,
+                    "ratelab_gateway_decisions_total{{{l},outcome=\"{outcome}\"}} {}",
+                    c.get()
+                );
             }
         }
         family(
@@ -239,7 +245,11 @@ impl GatewayLimiter {
                 ("fail-closed", &r.stats.fallback_closed),
                 ("local", &r.stats.fallback_local),
             ] {
-                let _ = writeln!(out, "ratelab_gateway_store_fallbacks_total{{{l},policy=\"{policy}\"}} {}", c.get());
+                let _ = writeln!(
+                    out,
+                    "ratelab_gateway_store_fallbacks_total{{{l},policy=\"{policy}\"}} {}",
+                    c.get()
+                );
             }
         }
         family(
@@ -249,7 +259,9 @@ impl GatewayLimiter {
             "Time to decide one request (memory: the check; Redis: the round trip).",
         );
         for r in self.routes() {
-            r.stats.decision_latency.render(out, "ratelab_gateway_decision_seconds", &labels(r));
+            r.stats
+                .decision_latency
+                .render(out, "ratelab_gateway_decision_seconds", &labels(r));
         }
         family(
             out,

@@ -40,7 +40,9 @@ impl Gauge {
     pub fn dec(&self) {
         let _ = self
             .0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(1)));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(1))
+            });
     }
 
     /// The value now.
@@ -104,12 +106,24 @@ impl Histogram {
         let mut cumulative = 0;
         for (i, bound) in self.bounds.iter().enumerate() {
             cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
         }
         cumulative += self.counts[self.bounds.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
+        );
         let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        let braces = |s: &str| if s.is_empty() { String::new() } else { format!("{{{s}}}") };
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
         let _ = writeln!(out, "{name}_sum{} {sum}", braces(labels));
         let _ = writeln!(out, "{name}_count{} {cumulative}", braces(labels));
     }
@@ -211,9 +225,19 @@ impl Metrics {
 
     /// Writes the gateway-wide families.
     pub fn render(&self, out: &mut String) {
-        family(out, "ratelab_gateway_responses_total", "counter", "Responses sent, by status class.");
+        family(
+            out,
+            "ratelab_gateway_responses_total",
+            "counter",
+            "Responses sent, by status class.",
+        );
         for (i, c) in self.responses.iter().enumerate() {
-            let _ = writeln!(out, "ratelab_gateway_responses_total{{class=\"{}xx\"}} {}", i + 1, c.get());
+            let _ = writeln!(
+                out,
+                "ratelab_gateway_responses_total{{class=\"{}xx\"}} {}",
+                i + 1,
+                c.get()
+            );
         }
         family(
             out,
@@ -235,12 +259,36 @@ impl Metrics {
             "histogram",
             "Time from forwarding a request to the backend's response headers.",
         );
-        self.upstream_latency.render(out, "ratelab_gateway_upstream_seconds", "");
-        family(out, "ratelab_gateway_connections_total", "counter", "Client connections accepted.");
-        let _ = writeln!(out, "ratelab_gateway_connections_total {}", self.connections_total.get());
-        family(out, "ratelab_gateway_connections_open", "gauge", "Client connections open now.");
-        let _ = writeln!(out, "ratelab_gateway_connections_open {}", self.connections_open.get());
-        family(out, "ratelab_gateway_in_flight", "gauge", "Requests being handled now.");
+        self.upstream_latency
+            .render(out, "ratelab_gateway_upstream_seconds", "");
+        family(
+            out,
+            "ratelab_gateway_connections_total",
+            "counter",
+            "Client connections accepted.",
+        );
+        let _ = writeln!(
+            out,
+            "ratelab_gateway_connections_total {}",
+            self.connections_total.get()
+        );
+        family(
+            out,
+            "ratelab_gateway_connections_open",
+            "gauge",
+            "Client connections open now.",
+        );
+        let _ = writeln!(
+            out,
+            "ratelab_gateway_connections_open {}",
+            self.connections_open.get()
+        );
+        family(
+            out,
+            "ratelab_gateway_in_flight",
+            "gauge",
+            "Requests being handled now.",
+        );
         let _ = writeln!(out, "ratelab_gateway_in_flight {}", self.in_flight.get());
     }
 }

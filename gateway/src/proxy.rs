@@ -36,8 +36,10 @@ pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 pub fn json_response(status: StatusCode, body: &str) -> Response<ProxyBody> {
     let mut res = Response::new(Either::Right(Full::new(Bytes::from(format!("{body}\n")))));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 
@@ -138,7 +140,10 @@ impl Proxy {
             .is_some_and(|n| n > inner.max_body);
         if too_large {
             inner.metrics.upstream_error(UpstreamError::BodyTooLarge);
-            return json_response(StatusCode::PAYLOAD_TOO_LARGE, r#"{"error":"request body too large"}"#);
+            return json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                r#"{"error":"request body too large"}"#,
+            );
         }
         let (mut parts, body) = req.into_parts();
         let path = parts
@@ -162,7 +167,11 @@ impl Proxy {
         parts.extensions = http::Extensions::new();
         let body = Limited::new(body, usize::try_from(inner.max_body).unwrap_or(usize::MAX));
         let started = Instant::now();
-        let result = tokio::time::timeout(inner.timeout, inner.client.request(Request::from_parts(parts, body))).await;
+        let result = tokio::time::timeout(
+            inner.timeout,
+            inner.client.request(Request::from_parts(parts, body)),
+        )
+        .await;
         match result {
             Ok(Ok(res)) => {
                 inner.metrics.upstream_latency.observe(started.elapsed());
@@ -173,11 +182,18 @@ impl Proxy {
             Ok(Err(err)) => {
                 if is_length_limit(&err) {
                     inner.metrics.upstream_error(UpstreamError::BodyTooLarge);
-                    return json_response(StatusCode::PAYLOAD_TOO_LARGE, r#"{"error":"request body too large"}"#);
+                    return json_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        r#"{"error":"request body too large"}"#,
+                    );
                 }
                 inner.metrics.upstream_error(UpstreamError::Unreachable);
                 tracing::warn!(error = %err, connect = err.is_connect(), "backend request failed");
-                let detail = if err.is_connect() { "backend unreachable" } else { "backend connection failed" };
+                let detail = if err.is_connect() {
+                    "backend unreachable"
+                } else {
+                    "backend connection failed"
+                };
                 json_response(
                     StatusCode::BAD_GATEWAY,
                     &format!(r#"{{"error":"bad gateway","detail":"{detail}"}}"#),
@@ -243,10 +259,16 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_go() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         h.insert("x-user-id", HeaderValue::from_static("u1"));
         strip_hop_by_hop(&mut h);

@@ -40,20 +40,25 @@ impl Template {
         let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty()).collect();
         let mut segments = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
-            let seg = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let seg = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
+            {
                 let (rest, name) = match inner.strip_prefix('*') {
                     Some(name) => (true, name),
                     None => (false, inner),
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!("bad parameter {part:?} in {s:?}: use {{name}} or {{*name}}"));
+                    return Err(format!(
+                        "bad parameter {part:?} in {s:?}: use {{name}} or {{*name}}"
+                    ));
                 }
                 if rest && i + 1 != parts.len() {
                     return Err(format!("{part:?} must be the last segment of {s:?}"));
                 }
                 if rest { Segment::Rest } else { Segment::Param }
             } else if part.contains(['{', '}']) {
-                return Err(format!("segment {part:?} of {s:?} mixes text and a parameter"));
+                return Err(format!(
+                    "segment {part:?} of {s:?} mixes text and a parameter"
+                ));
             } else if *part == "." || *part == ".." {
                 return Err(format!("path {s:?} must not contain '.' or '..' segments"));
             } else {
@@ -179,7 +184,16 @@ mod tests {
 
     #[test]
     fn bad_templates() {
-        for t in ["api", "/a b", "/a?x", "/{}", "/{*rest}/x", "/a{id}", "/{i-d}", "/a/../b"] {
+        for t in [
+            "api",
+            "/a b",
+            "/a?x",
+            "/{}",
+            "/{*rest}/x",
+            "/a{id}",
+            "/{i-d}",
+            "/a/../b",
+        ] {
             assert!(Template::parse(t).is_err(), "{t}");
         }
     }

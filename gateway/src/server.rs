@@ -81,7 +81,11 @@ impl Gateway {
 
     /// Serves connections from `listener` until `shutdown` completes, then stops
     /// accepting and waits (at most the grace period) for in-flight requests.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
         let sweeper = self.limiter.spawn_sweeper(self.config.store.sweep_interval);
         let server = &self.config.server;
         let mut builder = http1::Builder::new();
@@ -158,7 +162,9 @@ impl App {
     async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<GatewayBody> {
         let _in_flight = InFlight::new(&self.metrics);
         let response = match (req.method(), req.uri().path()) {
-            (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "text/plain", "ok\n".to_owned()),
+            (&Method::GET | &Method::HEAD, "/healthz") => {
+                text(StatusCode::OK, "text/plain", "ok\n".to_owned())
+            }
             (&Method::GET | &Method::HEAD, "/metrics") => {
                 let mut out = String::with_capacity(8192);
                 self.limiter.render_metrics(&mut out);
@@ -195,9 +201,12 @@ impl Drop for InFlight<'_> {
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<GatewayBody> {
-    let mut res = Response::new(RateLimitBody::inner(Either::Right(Full::new(Bytes::from(body)))));
+    let mut res = Response::new(RateLimitBody::inner(Either::Right(Full::new(Bytes::from(
+        body,
+    )))));
     *res.status_mut() = status;
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
 }
 

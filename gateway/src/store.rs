@@ -70,7 +70,9 @@ impl Stores {
             StoreKind::RedisCluster { urls } => Some(
                 RedisStore::connect_cluster(urls, opts())
                     .await
-                    .map_err(|e| Error::Store(format!("cannot connect to cluster {urls:?}: {e}")))?,
+                    .map_err(|e| {
+                        Error::Store(format!("cannot connect to cluster {urls:?}: {e}"))
+                    })?,
             ),
         };
         Ok(Self {
@@ -96,19 +98,31 @@ impl Stores {
         let Some(store) = &self.redis else { return };
         let m = store.metrics();
         for (name, help, value) in [
-            ("ratelab_gateway_store_calls_total", "Decisions asked of Redis.", m.calls),
+            (
+                "ratelab_gateway_store_calls_total",
+                "Decisions asked of Redis.",
+                m.calls,
+            ),
             (
                 "ratelab_gateway_store_errors_total",
                 "Redis calls that failed (errors and timeouts).",
                 m.errors,
             ),
-            ("ratelab_gateway_store_timeouts_total", "Redis calls that timed out.", m.timeouts),
+            (
+                "ratelab_gateway_store_timeouts_total",
+                "Redis calls that timed out.",
+                m.timeouts,
+            ),
             (
                 "ratelab_gateway_store_short_circuited_total",
                 "Decisions not asked of Redis because its circuit was open.",
                 m.short_circuited,
             ),
-            ("ratelab_gateway_store_circuit_opened_total", "Times the Redis circuit opened.", m.circuit_opened),
+            (
+                "ratelab_gateway_store_circuit_opened_total",
+                "Times the Redis circuit opened.",
+                m.circuit_opened,
+            ),
         ] {
             family(out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
@@ -134,7 +148,11 @@ pub enum Decider {
 }
 
 /// A memory decision for `key`, as a verdict.
-pub(crate) fn memory_verdict(limiter: &MemoryLimiter<MonotonicClock>, key: &str, cost: u64) -> StoreVerdict {
+pub(crate) fn memory_verdict(
+    limiter: &MemoryLimiter<MonotonicClock>,
+    key: &str,
+    cost: u64,
+) -> StoreVerdict {
     match limiter.check(key, cost) {
         Ok(decision) => StoreVerdict::Decided(decision),
         Err(_) => StoreVerdict::TooCostly,
@@ -143,7 +161,11 @@ pub(crate) fn memory_verdict(limiter: &MemoryLimiter<MonotonicClock>, key: &str,
 
 impl Decider {
     /// Decides one request of `cost` units for `key`.
-    pub fn decide(&self, key: String, cost: u64) -> impl Future<Output = StoreVerdict> + Send + 'static {
+    pub fn decide(
+        &self,
+        key: String,
+        cost: u64,
+    ) -> impl Future<Output = StoreVerdict> + Send + 'static {
         let now = match self {
             Decider::Memory(l) => Ok(memory_verdict(l, &key, cost)),
             Decider::Redis(l) => Err(Arc::clone(l)),

@@ -1,6 +1,8 @@
 //! The tower layer in an axum app (the one in `examples/axum_orders.rs`), over a real
 //! socket and in process.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "../examples/axum_orders.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod example;

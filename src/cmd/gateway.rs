@@ -35,10 +35,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     if let Some(listen) = &args.listen {
-        config.set_listen(listen).map_err(anyhow::Error::msg).context("--listen")?;
+        config
+            .set_listen(listen)
+            .map_err(anyhow::Error::msg)
+            .context("--listen")?;
     }
     if let Some(backend) = &args.backend {
-        config.set_backend(backend).map_err(anyhow::Error::msg).context("--backend")?;
+        config
+            .set_backend(backend)
+            .map_err(anyhow::Error::msg)
+            .context("--backend")?;
     }
     let runtime = runtime(args.threads)?;
     runtime.block_on(async move {
