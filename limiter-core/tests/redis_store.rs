@@ -1,0 +1,219 @@
+//! The Redis store against real servers: keys that hostile identities cannot break,
+//! scripts reloaded after a flush, TTLs renewed on every write (a regression test
+//! against the original project's TTL-once flaw), and time taken from Redis.
+
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)]
+
+#[path = "common/envelope.rs"]
+mod envelope;
+
+use std::time::{Duration, Instant};
+
+use limiter_core::store::redis::{RedisOptions, RedisStore, Source};
+use limiter_core::{Kind, Limiter, Policy, Quota};
+use testkit::{RedisCluster, RedisServer};
+
+fn policy(kind: Kind, limit: u64, period: Duration, burst: u64) -> Policy {
+    Policy::new(
+        kind,
+        Quota::new(limit, period)
+            .unwrap()
+            .with_burst(burst)
+            .unwrap(),
+    )
+}
+
+async fn query<T: redis::FromRedisValue>(store: &RedisStore, args: &[&[u8]]) -> T {
+    let mut cmd = redis::Cmd::new();
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd.query_async(&mut store.connection()).await.unwrap()
+}
+
+/// Identities that try to break out of their key: braces, newlines, escapes that look
+/// like other identities, a 10 KB string.
+fn hostile() -> Vec<String> {
+    let mut ids: Vec<String> = [
+        "u1", "u1}", "u1%7D", "{u1}", "u1}{u2", "}", "{", "", "%", "%25", "u1\nu2", "u1\r\n",
+        "u1%0Au2", "u1:/a", "é{ü}",
+    ]
+    .map(String::from)
+    .to_vec();
+    ids.push("{x}\n".repeat(2_560));
+    ids
+}
+
+/// Each hostile identity gets its own state: exhausting one leaves every other full.
+async fn identities_are_isolated(store: &RedisStore) {
+    for kind in Kind::ALL {
+        let limiter = store.limiter(policy(kind, 2, Duration::from_secs(60), 2));
+        let ids = hostile();
+        for (i, id) in ids.iter().enumerate() {
+            let first = limiter.check(id, 2).await.unwrap();
+            assert!(first.allowed, "{kind}: identity #{i} was not fresh");
+            assert!(!limiter.check(id, 1).await.unwrap().allowed, "{kind}: #{i}");
+        }
+        let keys: std::collections::HashSet<String> =
+            ids.iter().map(|id| limiter.redis_key(id)).collect();
+        assert_eq!(keys.len(), ids.len());
+    }
+}
+
+#[tokio::test]
+async fn hostile_identities_get_their_own_keys_on_a_single_node() {
+    let redis = RedisServer::start().unwrap();
+    let store = RedisStore::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    identities_are_isolated(&store).await;
+}
+
+#[tokio::test]
+async fn hostile_identities_get_their_own_keys_and_slots_on_a_cluster() {
+    let cluster = RedisCluster::start().unwrap();
+    let store = RedisStore::connect_cluster(&cluster.urls(), RedisOptions::default())
+        .await
+        .unwrap();
+    identities_are_isolated(&store).await;
+    // The hash tag is the escaped identity, whole: Redis hashes exactly it.
+    let limiter = store.limiter(policy(Kind::Gcra, 1, Duration::from_secs(1), 1));
+    for id in hostile() {
+        let key = limiter.redis_key(&id);
+        let open = key.find('{').unwrap();
+        let tag = &key[open + 1..key.len() - 1];
+        assert!(!tag.contains(['{', '}', '\n']));
+        let slot: i64 = query(&store, &[b"CLUSTER", b"KEYSLOT", key.as_bytes()]).await;
+        let tag_slot: i64 = query(&store, &[b"CLUSTER", b"KEYSLOT", tag.as_bytes()]).await;
+        if !tag.is_empty() {
+            assert_eq!(slot, tag_slot, "{key:.80}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn scripts_are_reloaded_after_a_flush() {
+    let redis = RedisServer::start().unwrap();
+    let store = RedisStore::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    for kind in Kind::ALL {
+        let limiter = store.limiter(policy(kind, 5, Duration::from_secs(60), 5));
+        redis.cmd(&["SCRIPT", "FLUSH"]).unwrap();
+        let v = limiter.decide("u", 1).await.unwrap();
+        assert_eq!(v.source, Source::Store, "{kind}");
+        assert!(v.decision.allowed);
+        assert_eq!(v.decision.remaining, 4, "{kind}");
+    }
+    assert_eq!(store.metrics().errors, 0);
+}
+
+/// Every write sets the TTL to the time the state needs to be full again: never more
+/// than the reset the decision reports (rounded up to the millisecond), never less; a
+/// denial does not write.
+#[tokio::test]
+async fn every_write_renews_the_ttl_to_the_time_until_full() {
+    let redis = RedisServer::start().unwrap();
+    let store = RedisStore::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    for kind in Kind::ALL {
+        let limiter = store.limiter(policy(kind, 4, Duration::from_secs(20), 4));
+        let key = limiter.redis_key("ttl");
+        for i in 0..6 {
+            let d = limiter.check("ttl", 1).await.unwrap();
+            let pttl: i64 = redis.cmd(&["PTTL", &key]).unwrap().parse().unwrap();
+            assert!(pttl > 0, "{kind}: request {i}: no TTL ({pttl})");
+            // PTTL counts whole milliseconds of Redis's clock: allow it one more.
+            let reset = d.reset_after.as_micros().div_ceil(1000) as i64 + 1;
+            assert!(
+                pttl <= reset,
+                "{kind}: TTL {pttl} ms beyond reset {reset} ms"
+            );
+            if d.allowed {
+                assert!(
+                    pttl >= reset - 20,
+                    "{kind}: TTL {pttl} ms, reset {reset} ms"
+                );
+            }
+        }
+    }
+}
+
+/// The original project's script, scaled down 120 times (5 tokens, one every 100 ms
+/// instead of 12 s, TTL 500 ms instead of 60 s): it sets the TTL once, when the key is
+/// created, so the key vanishes under a busy client and comes back full.
+const SEED_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local capacity, rate, ttl = 5, 0.01, 500
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'lastRefill')
+if not v[1] then
+  redis.call('HSET', KEYS[1], 'tokens', capacity - 1, 'lastRefill', now)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return 1
+end
+local tokens = math.min(capacity, tonumber(v[1]) + (now - tonumber(v[2])) * rate)
+if tokens < 1 then return 0 end
+redis.call('HSET', KEYS[1], 'tokens', tokens - 1, 'lastRefill', now)
+return 1
+";
+
+/// A client asking every 10 ms for 1.5 s: ratelab's token bucket admits the envelope
+/// (5 + 15) give or take one, where the seed's TTL-once script admits far more.
+#[tokio::test]
+async fn a_busy_key_keeps_its_state_unlike_the_seed_ttl_once_script() {
+    let redis = RedisServer::start().unwrap();
+    let store = RedisStore::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let p = policy(Kind::TokenBucket, 5, Duration::from_millis(500), 5);
+    let limiter = store.limiter(p);
+    let seed = redis::Script::new(SEED_SCRIPT);
+    let mut conn = store.connection();
+    let (mut ours, mut theirs) = (0u64, 0u64);
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    while start.elapsed() < Duration::from_millis(1_500) {
+        tick.tick().await;
+        ours += u64::from(limiter.check("busy", 1).await.unwrap().allowed);
+        let r: i64 = seed.key("seed:busy").invoke_async(&mut conn).await.unwrap();
+        theirs += r as u64;
+    }
+    let length = start.elapsed().as_nanos() as u64;
+    let most = envelope::most_in(&p, 0, length);
+    assert!(
+        ours <= most && ours + 2 >= most,
+        "ratelab admitted {ours}, envelope {most}"
+    );
+    assert!(
+        theirs > most + 3,
+        "the seed script admitted {theirs}, envelope {most}"
+    );
+}
+
+/// Two gateways on one Redis share one limit (the original's atomicity check: 5 of 50
+/// simultaneous requests for one user).
+#[tokio::test]
+async fn two_gateways_share_one_limit() {
+    let redis = RedisServer::start().unwrap();
+    let a = RedisStore::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let b = RedisStore::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let p = Policy::new(Kind::TokenBucket, Quota::per_minute(5).unwrap());
+    let (la, lb) = (a.limiter(p), b.limiter(p));
+    let tasks = (0..50).map(|i| {
+        let l = if i % 2 == 0 { &la } else { &lb };
+        l.check("user:1:/api/orders", 1)
+    });
+    let decisions = futures_util::future::join_all(tasks).await;
+    let admitted = decisions
+        .iter()
+        .filter(|d| d.as_ref().unwrap().allowed)
+        .count();
+    assert_eq!(admitted, 5);
+}
