@@ -34,7 +34,7 @@ pub use algorithm::{Algorithm, FixedWindow, Gcra, Kind, SlidingLog, SlidingWindo
 pub use clock::{Clock, ManualClock, MonotonicClock, Nanos, UnixClock};
 pub use decision::Decision;
 pub use error::{Error, Result};
-pub use limiter::{KeyedLimiter, Limiter, MemoryLimiter, Policy};
+pub use limiter::{KeyedLimiter, Limiter, MemoryLimiter, Policy, PolicyId, PolicySet};
 pub use quota::Quota;
 pub use store::memory::{MemoryStore, StoreStats};
 #[cfg(feature = "redis")]

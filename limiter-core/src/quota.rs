@@ -73,7 +73,10 @@ impl Quota {
                 "refill rate must be between 1 per 10 years and 1e9 per second",
             ));
         }
-        let q = Self::new(1, Duration::from_nanos(interval.round() as u64).max(Duration::from_micros(1)))?;
+        let q = Self::new(
+            1,
+            Duration::from_nanos(interval.round() as u64).max(Duration::from_micros(1)),
+        )?;
         q.with_burst(capacity)
     }
 
