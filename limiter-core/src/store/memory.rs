@@ -1,10 +1,17 @@
 //! Keyed in-memory state with bounded memory and no global lock on the hot path.
 //!
-//! Keys are spread over shards, each a `RwLock` around a hash table. A check on a
-//! known key takes only its shard's read lock and updates the key's state atomically
+//! Keys are spread over shards, each a hash table behind a reader-writer lock. A check
+//! on a known key takes only a read lock and updates the key's state atomically
 //! (compare-and-swap or a per-key lock, as the algorithm chooses), so checks on
 //! different keys — and on the same key — run in parallel. Only a new key takes a
 //! write lock.
+//!
+//! The read lock writes to no memory another thread reads: each shard's lock is a
+//! crossbeam `ShardedLock`, one small lock per thread slot on its own cache line
+//! (a writer takes them all). With a plain `RwLock`, every read lock and unlock writes
+//! the lock's one word, so two cores checking keys of the same shard pass that cache
+//! line back and forth on every check; here a denial writes nothing shared at all, and
+//! an admission writes only its key's state.
 //!
 //! Memory is bounded two ways: keys whose state is back to a full allowance carry no
 //! information and are swept (before a shard's table would grow, and by
@@ -16,7 +23,9 @@
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError};
+
+use crossbeam_utils::sync::ShardedLock;
 
 use hashbrown::HashTable;
 
@@ -91,11 +100,16 @@ impl StoreStats {
     }
 }
 
-/// One shard, aligned to its own cache lines so locks on neighbours do not contend.
+/// One shard, aligned to its own cache lines so that a write to one shard's table
+/// header (on insert) does not disturb readers of its neighbours.
 #[repr(align(128))]
 struct Shard<K, S> {
-    table: RwLock<HashTable<(K, S)>>,
+    table: ShardedLock<HashTable<(K, S)>>,
 }
+
+/// Heap bytes of one `ShardedLock`'s per-thread locks: eight, each padded to 128
+/// bytes (crossbeam-utils 0.8 on x86-64 and aarch64).
+const LOCK_SLOTS_BYTES: usize = 8 * 128;
 
 /// Per-key state of one algorithm and policy, with a cap on the number of keys.
 pub struct MemoryStore<K, A: Algorithm> {
@@ -135,8 +149,10 @@ where
     /// A store for `algorithm` holding at most `max_keys` keys (at least one per shard).
     pub fn with_max_keys(algorithm: A, max_keys: usize) -> Self {
         let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-        // Enough shards that writers rarely meet, but each with room for 64 keys.
-        let wanted = (cpus * 8).next_power_of_two().clamp(4, 256);
+        // Shards only keep writers (new keys, resizes) apart: readers never meet, each
+        // has its own lock slot. Four per core, as dashmap does, with room for 64 keys
+        // in each; every shard costs about 1 KB of lock slots.
+        let wanted = (cpus * 4).next_power_of_two().clamp(4, 128);
         let by_size = (max_keys / 64).max(1).next_power_of_two();
         let shards = wanted.min(by_size);
         let shard_bits = shards.trailing_zeros();
@@ -145,7 +161,7 @@ where
             algorithm,
             shards: (0..shards)
                 .map(|_| Shard {
-                    table: RwLock::new(HashTable::new()),
+                    table: ShardedLock::new(HashTable::new()),
                 })
                 .collect(),
             hasher: foldhash::fast::RandomState::default(),
@@ -225,10 +241,11 @@ where
             let before = table.len();
             table.retain(|_| {
                 n += 1;
-                n % 8 != 0
+                !n.is_multiple_of(8)
             });
-            let forced = (before - table.len()).max(0);
-            self.evicted_forced.fetch_add(forced as u64, Ordering::Relaxed);
+            let forced = before - table.len();
+            self.evicted_forced
+                .fetch_add(forced as u64, Ordering::Relaxed);
             if table.len() >= self.max_per_shard {
                 // A tiny shard (max < 8): drop one.
                 let mut dropped = false;
@@ -271,7 +288,7 @@ where
     /// Size and evictions so far. Walks every key: for reports, not the hot path.
     pub fn stats(&self) -> StoreStats {
         let mut keys = 0;
-        let mut bytes = std::mem::size_of_val(&*self.shards);
+        let mut bytes = std::mem::size_of_val(&*self.shards) + self.shards.len() * LOCK_SLOTS_BYTES;
         for shard in self.shards.iter() {
             let table = shard.table.read().unwrap_or_else(PoisonError::into_inner);
             keys += table.len();
@@ -322,7 +339,8 @@ mod tests {
 
     #[test]
     fn denials_of_new_keys_store_nothing() {
-        let store = MemoryStore::<u64, SlidingLog>::new(SlidingLog::new(Quota::per_second(1).unwrap()));
+        let store =
+            MemoryStore::<u64, SlidingLog>::new(SlidingLog::new(Quota::per_second(1).unwrap()));
         assert!(store.check(&1, 0, 2).is_err());
         assert!(store.check(&1, 0, 0).unwrap().allowed);
         assert!(store.is_empty());

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Tables of the `memory` bench's results: ns per check and the ratio to governor.
+
+Usage: python3 limiter-core/benches/summarize.py [CRITERION_DIR]
+CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion, else target/criterion.
+
+Each cell is criterion's median time per check (robust to the odd preempted sample
+on a shared machine) and, in parentheses, that time divided by governor's for the
+same keys, key count, threads and scenario, measured in the same run.
+"""
+
+import json
+import os
+import sys
+
+ALGORITHMS = ["fixed-window", "sliding-log", "sliding-window", "token-bucket", "gcra", "governor"]
+KEY_COUNTS = ["1", "10000", "1000000"]
+THREADS = ["1t", "2t"]
+
+
+def median_ns(root, key_kind, n, scenario, algorithm, threads):
+    path = os.path.join(
+        root, f"keyed_{key_kind}_{n}_{scenario}", f"{algorithm}_{threads}", "new", "estimates.json"
+    )
+    try:
+        with open(path) as f:
+            return json.load(f)["median"]["point_estimate"]
+    except FileNotFoundError:
+        return None
+
+
+def fmt(ns):
+    return f"{ns:.0f}" if ns >= 100 else f"{ns:.1f}"
+
+
+def table(root, key_kind, scenario):
+    head = ["algorithm"] + [f"{int(n):,} keys, {t[0]} thr" for n in KEY_COUNTS for t in THREADS]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for algorithm in ALGORITHMS:
+        cells = [algorithm]
+        for n in KEY_COUNTS:
+            for t in THREADS:
+                ns = median_ns(root, key_kind, n, scenario, algorithm, t)
+                gov = median_ns(root, key_kind, n, scenario, "governor", t)
+                if ns is None:
+                    cells.append("—")
+                elif algorithm == "governor" or gov is None:
+                    cells.append(fmt(ns))
+                else:
+                    cells.append(f"{fmt(ns)} ({ns / gov:.2f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    if len(sys.argv) > 1:
+        root = sys.argv[1]
+    else:
+        root = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "criterion")
+    for key_kind, label in [("u64", "`u64` keys"), ("str", "string keys")]:
+        for scenario in ["allowed", "denied"]:
+            print(f"**{label}, {scenario}** — ns per check (ratio to governor)\n")
+            print(table(root, key_kind, scenario))
+            print()
+    clock = []
+    for name in ["monotonic-clock", "governor-quanta-clock", "std-instant"]:
+        path = os.path.join(root, "clock", name, "new", "estimates.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                clock.append(f"{name} {json.load(f)['median']['point_estimate']:.1f} ns")
+    if clock:
+        print("Clock read: " + ", ".join(clock))
+
+
+if __name__ == "__main__":
+    main()
