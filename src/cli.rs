@@ -19,6 +19,11 @@ struct Cli {
 enum Command {
     /// List the algorithms ratelab implements.
     Algorithms,
+    /// Compare algorithms on the same traffic in virtual time: a table, results.json,
+    /// plots and a report (default: the original project's load test, every algorithm).
+    Simulate(cmd::simulate::Args),
+    /// Render plots and report.md from a results.json.
+    Report(cmd::report::Args),
     /// Run the rate-limiting gateway in front of a backend.
     Gateway(cmd::gateway::Args),
     /// Run the mock backend (latency, errors, per-user counts at /stats).
@@ -30,6 +35,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Algorithms => cmd::algorithms::run(),
+        Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Report(args) => cmd::report::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Backend(args) => cmd::backend::run(args),
     }

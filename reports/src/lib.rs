@@ -9,11 +9,20 @@
 //! `assets/DejaVuSans-LICENSE.txt`), so plots render the same on a fresh machine with
 //! no fonts installed.
 
+pub mod markdown;
+pub mod plots;
 pub mod schema;
+pub mod table;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use schema::Results;
+
+/// The results file in an output directory.
+pub const RESULTS_FILE: &str = "results.json";
+
+/// The Markdown report in an output directory.
+pub const REPORT_FILE: &str = "report.md";
 
 /// Why results could not be read or rendered.
 #[derive(Debug, thiserror::Error)]
@@ -41,4 +50,50 @@ pub enum Error {
         /// What the drawing backend said.
         message: String,
     },
+}
+
+/// Reads `DIR/results.json`.
+pub fn read_results(dir: &Path) -> Result<Results, Error> {
+    let path = dir.join(RESULTS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Results::from_json(&text)
+}
+
+/// Writes `DIR/results.json` (creating `DIR`), and returns its path.
+pub fn write_results(results: &Results, dir: &Path) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let path = dir.join(RESULTS_FILE);
+    std::fs::write(&path, results.to_json()).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// What [`render`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The plots, PNG and SVG each.
+    pub plots: Vec<plots::Plot>,
+    /// `report.md`.
+    pub report: PathBuf,
+}
+
+/// Renders `results` into `dir`: every plot as PNG and SVG, and `report.md` embedding
+/// them with the tables.
+pub fn render(results: &Results, dir: &Path) -> Result<Rendered, Error> {
+    results.check()?;
+    let plots = plots::render_all(results, dir)?;
+    let report = dir.join(REPORT_FILE);
+    std::fs::write(&report, markdown::report(results, &plots)).map_err(|source| Error::Io {
+        path: report.clone(),
+        source,
+    })?;
+    Ok(Rendered { plots, report })
 }

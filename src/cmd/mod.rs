@@ -3,3 +3,5 @@
 pub mod algorithms;
 pub mod backend;
 pub mod gateway;
+pub mod report;
+pub mod simulate;

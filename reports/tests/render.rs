@@ -1,0 +1,157 @@
+//! Rendering produces every plot, as non-empty PNG and SVG, and a report that links
+//! them — from results alone.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use reports::schema::{
+    EndpointInfo, Latency, PhaseInfo, Results, Run, Series, Source, Stats, WorkloadInfo,
+};
+
+fn stats(name: &str, offered: u64, admitted: u64, latency: Option<Latency>) -> Stats {
+    Stats {
+        name: name.to_owned(),
+        offered,
+        admitted,
+        rejected: offered - admitted,
+        errors: 0,
+        reference_admitted: 4,
+        envelope_excess: 1.5,
+        over_admission: admitted.saturating_sub(4),
+        under_admission: 4u64.saturating_sub(admitted),
+        burst_ratio: 1.25,
+        fairness: Some(0.97),
+        latency_us: latency,
+    }
+}
+
+fn results(with_latency: bool) -> Results {
+    let latency = with_latency.then_some(Latency {
+        p50: 900.0,
+        p99: 1_400.0,
+        p999: 1_500.0,
+        max: 1_600.0,
+    });
+    let mut r = Results::new(
+        Source::Measured,
+        WorkloadInfo {
+            name: "unit".into(),
+            description: "a test | with a pipe".into(),
+            source: "built-in".into(),
+            seed: 3,
+            duration_s: 4.0,
+            users: 2,
+            user_distribution: "uniform".into(),
+            arrivals: "constant".into(),
+            phases: vec![
+                PhaseInfo {
+                    name: "one".into(),
+                    start_s: 0.0,
+                    duration_s: 2.0,
+                    rate: 3.0,
+                    rate_end: 3.0,
+                },
+                PhaseInfo {
+                    name: "two".into(),
+                    start_s: 2.0,
+                    duration_s: 2.0,
+                    rate: 3.0,
+                    rate_end: 6.0,
+                },
+            ],
+            endpoints: vec![EndpointInfo {
+                path: "GET /a".into(),
+                weight: 1.0,
+                limit: 2,
+                window_s: 1.0,
+                burst: 3,
+                cost: 1,
+            }],
+        },
+    );
+    for (algorithm, admitted) in [("token-bucket", 4), ("fixed-window", 6), ("custom", 3)] {
+        r.runs.push(Run {
+            algorithm: algorithm.into(),
+            store: "redis".into(),
+            deployment: String::new(),
+            reference: "exact token bucket".into(),
+            keys: 2,
+            memory_per_key_bytes: 8,
+            phases: vec![
+                stats("one", 6, admitted / 2, latency),
+                stats("two", 9, admitted - admitted / 2, latency),
+            ],
+            totals: stats("total", 15, admitted, latency),
+            series: Series {
+                step_s: 1.0,
+                offered: vec![3, 3, 4, 5],
+                admitted: vec![1, 1, 1, admitted - 3],
+                rejected: vec![2, 2, 3, 8 - admitted],
+                latency_us: if with_latency {
+                    vec![latency, None, latency, latency]
+                } else {
+                    Vec::new()
+                },
+            },
+        });
+    }
+    r
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ratelab-reports-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn renders_every_plot_as_png_and_svg() {
+    let dir = scratch("all");
+    let r = results(true);
+    reports::write_results(&r, &dir).unwrap();
+    let back = reports::read_results(&dir).unwrap();
+    assert_eq!(back, r);
+    let rendered = reports::render(&back, &dir).unwrap();
+    let names: Vec<&str> = rendered.plots.iter().map(|p| p.name).collect();
+    assert_eq!(names, ["throughput", "admitted", "accuracy", "burst", "latency"]);
+    for plot in &rendered.plots {
+        let png = std::fs::read(&plot.png).unwrap();
+        assert!(png.len() > 1_000, "{} is too small", plot.png.display());
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let svg = std::fs::read_to_string(&plot.svg).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"));
+        assert!(svg.contains("<text"), "labels are drawn");
+    }
+    let md = std::fs::read_to_string(&rendered.report).unwrap();
+    assert!(md.starts_with("# ratelab report: workload `unit`"));
+    assert!(md.contains("![Offered, admitted and rejected requests per second](throughput.png)"));
+    assert!(md.contains("(latency.svg)"));
+    assert!(md.contains("| token-bucket (redis) |") || md.contains("| token-bucket |"));
+    assert!(md.contains("a test \\| with a pipe") || md.contains("a test | with a pipe"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn no_latency_no_latency_plot() {
+    let dir = scratch("nolat");
+    let rendered = reports::render(&results(false), &dir).unwrap();
+    assert_eq!(rendered.plots.len(), 4);
+    assert!(!dir.join("latency.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_results_are_refused() {
+    let dir = scratch("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = reports::read_results(&dir).unwrap_err().to_string();
+    assert!(err.contains("results.json"), "{err}");
+    std::fs::write(dir.join("results.json"), "{\"schema\": 1}").unwrap();
+    let err = reports::read_results(&dir).unwrap_err().to_string();
+    assert!(err.contains("not valid"), "{err}");
+    let mut r = results(false);
+    r.runs[0].series.rejected.pop();
+    assert!(reports::render(&r, &dir).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

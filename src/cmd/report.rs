@@ -1,0 +1,33 @@
+//! `ratelab report`: plots and `report.md` from a `results.json`, alone.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+/// Options of `ratelab report`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory holding results.json (from `ratelab simulate` or `ratelab load`).
+    #[arg(long = "in", default_value = "ratelab-out", value_name = "DIR")]
+    input: PathBuf,
+
+    /// Where to write the plots and report.md (default: the input directory).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+/// Renders the report and prints the summary table.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let results = reports::read_results(&args.input)
+        .with_context(|| format!("reading results from {}", args.input.display()))?;
+    let out = args.out.as_ref().unwrap_or(&args.input);
+    let rendered = reports::render(&results, out)?;
+    print!("{}", reports::table::summary(&results).to_text());
+    println!(
+        "\nreport: {} ({} plots, PNG and SVG)",
+        rendered.report.display(),
+        rendered.plots.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
