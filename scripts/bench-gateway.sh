@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# HTTP benchmark of the ratelab gateway, all on 127.0.0.1, bounded in time:
+#
+#   1. wrk -> backend                               (direct, the ceiling)
+#   2. wrk -> gateway, no limit      -> backend     (the proxy's own cost)
+#   3. wrk -> gateway, memory store  -> backend
+#   4. wrk -> gateway, Redis store   -> backend     (one Redis round trip per request)
+#   5. wrk -> nginx + limit_req      -> backend     (the reference)
+#
+# Every request is admitted (limits far above the offered load, 1,000 users
+# spread by a wrk Lua script), so every row measures the cost of checking, not
+# the (cheaper) cost of refusing. Reports req/s, p50, p99 and ratios as a
+# Markdown table on stdout (and in $OUT if set).
+#
+# CPU placement: the proxy under test (gateway or nginx) gets one worker on CPU 0;
+# wrk (1 thread), the backend (1 thread) and redis-server share CPU 1. On a
+# 2-core machine the load generator competes with the backend, so absolute
+# numbers are low; the ratios, measured in one run, are the result.
+#
+# Environment: DURATION (s per run, default 10), WARMUP (s, default 2), ROUNDS
+# (default 3; figures are medians over interleaved rounds), CONNECTIONS (default
+# 64), OUT (file for the table), RATELAB (binary; default: a release build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+ROUNDS=${ROUNDS:-3}
+OUT=${OUT:-}
+
+need_apt=()
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "bench-gateway: installing ${need_apt[*]} (Debian packages)" >&2
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+if [ -z "${RATELAB:-}" ]; then
+    echo "bench-gateway: building ratelab (release)" >&2
+    cargo build --release --quiet -p ratelab
+    RATELAB="${CARGO_TARGET_DIR:-target}/release/ratelab"
+fi
+
+WORK=$(mktemp -d /tmp/ratelab-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "bench-gateway: nothing listens on port $1" >&2
+    return 1
+}
+
+# --- the backend, Redis -----------------------------------------------------------
+BACKEND_PORT=$(free_port)
+taskset -c 1 "$RATELAB" backend --listen "127.0.0.1:$BACKEND_PORT" --threads 1 >"$WORK/backend.log" 2>&1 &
+PIDS+=($!)
+REDIS_PORT=$(free_port)
+taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize no --logfile "$WORK/redis.log" --dir "$WORK" &
+PIDS+=($!)
+wait_port "$BACKEND_PORT"
+wait_port "$REDIS_PORT"
+
+# --- gateway configs ----------------------------------------------------------------
+limits='
+[[route]]
+path           = "/api/orders/{id}"
+algorithm      = "token-bucket"
+capacity       = 1000000
+refill_per_sec = 1000000
+'
+printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT" >"$WORK/nolimit.toml"
+{ printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"; echo "$limits"; } >"$WORK/memory.toml"
+{
+    printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"
+    printf '[store]\nkind = "redis"\nurl = "redis://127.0.0.1:%s"\ntimeout_ms = 100\non_error = "fail-open"\n' "$REDIS_PORT"
+    echo "$limits"
+} >"$WORK/redis.toml"
+
+# --- nginx with limit_req -----------------------------------------------------------
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx;
+    proxy_temp_path $WORK/nginx;
+    fastcgi_temp_path $WORK/nginx;
+    uwsgi_temp_path $WORK/nginx;
+    scgi_temp_path $WORK/nginx;
+    limit_req_zone \$http_x_user_id zone=per_user:10m rate=1000000r/s;
+    upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 256; }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            limit_req zone=per_user burst=1000000 nodelay;
+            limit_req_status 429;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://backend;
+        }
+    }
+}
+CONF
+
+# --- wrk: 1,000 users, paths /api/orders/<n> -------------------------------------------
+cat >"$WORK/users.lua" <<'LUA'
+local n = 0
+request = function()
+    n = n + 1
+    local user = n % 1000
+    return wrk.format("GET", "/api/orders/" .. (n % 97), { ["x-user-id"] = "user-" .. user })
+end
+LUA
+
+# measure NAME URL -> appends "name rps p50 p99 non2xx" to $WORK/runs
+measure() {
+    local name=$1 url=$2
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$WORK/users.lua" "$url" >/dev/null 2>&1 || true
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/users.lua" "$url" >"$WORK/$name.wrk" 2>&1
+    awk -v name="$name" '
+        function ms(v) {
+            if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+            if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+            if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+            return v + 0
+        }
+        /^ +50%/ { p50 = ms($2) }
+        /^ +99%/ { p99 = ms($2) }
+        /^Requests\/sec:/ { rps = $2 }
+        /Non-2xx or 3xx responses:/ { bad = $NF }
+        END { printf "%s %s %s %s %d\n", name, rps, p50, p99, bad }
+    ' "$WORK/$name.wrk" >>"$WORK/runs"
+    echo "bench-gateway: round $ROUND: $(tail -n1 "$WORK/runs")" >&2
+}
+
+# start_gateway NAME -> GW_PORT[NAME]; every gateway runs for the whole benchmark (idle
+# ones cost nothing), so rounds can interleave the setups.
+declare -A GW_PORT
+start_gateway() {
+    local port
+    port=$(free_port)
+    taskset -c 0 "$RATELAB" gateway --config "$WORK/$1.toml" --listen "127.0.0.1:$port" --threads 1 \
+        >"$WORK/gateway-$1.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port"
+    GW_PORT[$1]=$port
+}
+for kind in nolimit memory redis; do start_gateway "$kind"; done
+taskset -c 0 "$NGINX" -c "$WORK/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx/stdout.log" 2>&1 &
+PIDS+=($!)
+wait_port "$NGINX_PORT"
+
+# Rounds interleave the setups, so a burst of background load hits every setup alike;
+# each figure is the median over the rounds.
+: >"$WORK/runs"
+for ROUND in $(seq 1 "$ROUNDS"); do
+    measure direct "http://127.0.0.1:$BACKEND_PORT"
+    measure gateway-nolimit "http://127.0.0.1:${GW_PORT[nolimit]}"
+    measure gateway-memory "http://127.0.0.1:${GW_PORT[memory]}"
+    measure gateway-redis "http://127.0.0.1:${GW_PORT[redis]}"
+    measure nginx-limit-req "http://127.0.0.1:$NGINX_PORT"
+done
+# Medians per setup, in first-seen order.
+awk '
+    { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+      k = ++cnt[$1]; rps[$1, k] = $2; p50[$1, k] = $3; p99[$1, k] = $4; bad[$1] += $5 }
+    function median(arr, name, m,   i, j, t, v) {
+        for (i = 1; i <= m; i++) v[i] = arr[name, i]
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+    }
+    END { for (i = 1; i <= n; i++) { s = order[i]; m = cnt[s]
+        printf "%s %s %s %s %d\n", s, median(rps, s, m), median(p50, s, m), median(p99, s, m), bad[s] } }
+' "$WORK/runs" >"$WORK/results"
+
+# --- the table ----------------------------------------------------------------------
+table=$(awk -v dur="$DURATION" -v conns="$CONNECTIONS" -v rounds="$ROUNDS" -v warm="$WARMUP" '
+    { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; bad[NR] = $5; idx[$1] = NR }
+    END {
+        label["direct"] = "direct to backend"
+        label["gateway-nolimit"] = "ratelab gateway, no limit"
+        label["gateway-memory"] = "ratelab gateway, memory store"
+        label["gateway-redis"] = "ratelab gateway, Redis store"
+        label["nginx-limit-req"] = "nginx + limit_req"
+        base = rps[idx["gateway-nolimit"]]
+        printf "| setup | req/s | p50 (ms) | p99 (ms) | vs gateway no limit | non-2xx |\n"
+        printf "|---|---:|---:|---:|---:|---:|\n"
+        for (i = 1; i <= NR; i++)
+            printf "| %s | %.0f | %.2f | %.2f | %.2fx | %d |\n", label[name[i]], rps[i], p50[i], p99[i], (base > 0 ? rps[i] / base : 0), bad[i]
+        m = idx["gateway-memory"]; n = idx["nginx-limit-req"]
+        printf "\nmemory store / no limit: **%.2fx** req/s (target >= 0.9x)  \n", rps[m] / base
+        printf "memory store / nginx limit_req: **%.2fx** req/s (target >= 1.0x), p99 %.2f ms vs %.2f ms  \n", rps[m] / rps[n], p99[m], p99[n]
+        printf "\nMedians of %d interleaved rounds; wrk 1 thread, %d connections, %d s per run after a %d s warm-up; 1,000 users; every request admitted.  \n", rounds, conns, dur, warm
+        printf "Machine: 2 cores shared by everything: the proxy under test on CPU 0 (1 worker), wrk + backend + redis-server on CPU 1.\n"
+    }' "$WORK/results")
+
+echo "$table"
+if [ -n "$OUT" ]; then echo "$table" >"$OUT"; fi
