@@ -28,6 +28,9 @@ enum Command {
     Gateway(cmd::gateway::Args),
     /// Run the mock backend (latency, errors, per-user counts at /stats).
     Backend(cmd::backend::Args),
+    /// Play a workload over real HTTP through one or many gateways (goose), measure
+    /// latency and accuracy, and write results.json, plots and a report.
+    Load(Box<cmd::load::Args>),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -39,5 +42,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Report(args) => cmd::report::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Backend(args) => cmd::backend::run(args),
+        Command::Load(args) => cmd::load::run(*args),
     }
 }

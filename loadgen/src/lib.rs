@@ -22,6 +22,10 @@
 
 pub mod accuracy;
 pub mod arrivals;
+#[cfg(feature = "http")]
+pub mod driver;
+#[cfg(feature = "http")]
+pub mod goose;
 pub mod rng;
 pub mod seed_replica;
 pub mod sim;

@@ -10,6 +10,7 @@
 //! no fonts installed.
 
 pub mod markdown;
+pub mod measured;
 pub mod plots;
 pub mod schema;
 pub mod table;

@@ -1,0 +1,299 @@
+//! `ratelab load`: a workload played over real HTTP through one or many gateways —
+//! goose (or the open-loop driver) at the workload's arrival rates, every response
+//! counted, the backend's `/stats` read before and after as ground truth — written as
+//! `results.json` in the simulator's schema, with plots and `report.md`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use limiter_core::Kind;
+use loadgen::Workload;
+use loadgen::driver::open_loop::OpenLoopOptions;
+use loadgen::driver::plan::{self, Plan, Scale};
+use loadgen::driver::{Driver, LoadSpec};
+use loadgen::goose::{GooseConfiguration, GooseOptions, default_users};
+use reports::schema::Results;
+use reports::table::{Align, Table};
+
+/// Options of `ratelab load`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Gateway base URLs, comma-separated; requests are spread over them in turn.
+    #[arg(
+        long,
+        value_name = "URL[,URL...]",
+        value_delimiter = ',',
+        required_unless_present = "emit_routes"
+    )]
+    target: Vec<String>,
+
+    /// Workload: built-in `seed`, `boundary`, `api-mix` or `onoff`, or a TOML file.
+    #[arg(short, long, default_value = "seed", value_name = "NAME|FILE")]
+    workload: String,
+
+    /// Multiply every duration (phases, policy windows) by F and divide every rate by F:
+    /// the same requests against the same policies in F times the time.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    time_scale: f64,
+
+    /// Multiply every arrival rate by F, keeping durations and policies: fewer requests.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    rate_scale: f64,
+
+    /// Seed for the arrivals (default: the workload's own).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+
+    /// Directory for results.json, workload.toml (the workload as played), the plots
+    /// and report.md.
+    #[arg(short, long, default_value = "ratelab-load", value_name = "DIR")]
+    out: PathBuf,
+
+    /// The mock backend's base URL: its /stats before and after is the ground truth.
+    #[arg(long, value_name = "URL")]
+    backend: Option<String>,
+
+    /// The store behind the gateways, as the results should name it.
+    #[arg(
+        long,
+        value_name = "memory|redis|redis-cluster",
+        default_value = "memory"
+    )]
+    store: String,
+
+    /// The algorithm the gateways run, as the results should name it (default: read
+    /// from the gateways' /metrics).
+    #[arg(long, value_name = "NAME")]
+    algorithm: Option<String>,
+
+    /// `goose` (closed loop, users paced to the schedule) or `open` (open loop on
+    /// tokio + hyper: one task per request, nothing waits for a response).
+    #[arg(long, value_name = "goose|open", default_value = "goose")]
+    driver: String,
+
+    /// Open-loop driver: most requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    max_in_flight: usize,
+
+    /// Load targets that are not ratelab gateways (the backend itself, say): no check,
+    /// no gateway counters.
+    #[arg(long)]
+    no_gateway_check: bool,
+
+    /// Print the gateway `[[route]]` tables that enforce the (scaled) workload's
+    /// policies with this algorithm, and exit.
+    #[arg(long, value_name = "ALGORITHM")]
+    emit_routes: Option<String>,
+
+    /// Worker threads of the load generator (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Goose's own options (`--users`, `--timeout`, `--report-file`...); those that
+    /// would fight the workload's pacing are refused.
+    #[command(flatten)]
+    goose: GooseConfiguration,
+}
+
+/// Exit code of a run that ended early or lost requests: results are written, marked
+/// incomplete.
+const INCOMPLETE: u8 = 3;
+
+fn kind(name: &str) -> anyhow::Result<Kind> {
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.name() == name)
+        .with_context(|| {
+            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            format!(
+                "unknown algorithm {name:?} (expected one of: {})",
+                names.join(", ")
+            )
+        })
+}
+
+/// Runs `ratelab load`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::gateway::init_tracing();
+    let workload = Workload::load(&args.workload)?;
+    let scale = Scale {
+        time: args.time_scale,
+        rate: args.rate_scale,
+    };
+    let scaled = plan::scale_workload(&workload, scale)?;
+    if let Some(name) = &args.emit_routes {
+        print!("{}", plan::gateway_routes(&scaled, kind(name)?)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let seed = args.seed.unwrap_or(scaled.seed);
+    let plan = Arc::new(Plan::new(scaled, seed)?);
+    if plan.is_empty() {
+        bail!(
+            "workload {:?} has no arrivals at this scale: nothing to send",
+            plan.workload.name
+        );
+    }
+    let timeout = match args.goose.timeout.as_deref() {
+        Some(t) => {
+            let secs: f64 = t
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+                .with_context(|| format!("--timeout {t:?}: expected seconds between 0 and 3600"))?;
+            Duration::from_secs_f64(secs)
+        }
+        None => Duration::from_secs(10),
+    };
+    let driver = match args.driver.as_str() {
+        "goose" => Driver::Goose(Box::new(GooseOptions {
+            users: default_users(plan.peak_rate()),
+            timeout,
+            config: args.goose.clone(),
+        })),
+        "open" => {
+            anyhow::ensure!(args.max_in_flight > 0, "--max-in-flight must be at least 1");
+            Driver::OpenLoop(OpenLoopOptions {
+                max_in_flight: args.max_in_flight,
+                timeout,
+            })
+        }
+        other => bail!("unknown driver {other:?} (expected goose or open)"),
+    };
+    if let Some(name) = &args.algorithm {
+        kind(name)?;
+    }
+    let spec = LoadSpec {
+        plan: Arc::clone(&plan),
+        scale,
+        targets: args.target.clone(),
+        backend: args.backend.clone(),
+        store: args.store.clone(),
+        algorithm: args.algorithm.clone(),
+        check_gateway: !args.no_gateway_check,
+        driver,
+        progress: true,
+    };
+    {
+        eprintln!(
+            "ratelab load: {} ({} requests over {:.1} s, peak {:.0}/s) -> {} with {}",
+            plan.workload.name,
+            plan.len(),
+            plan.workload.duration() as f64 / 1e9,
+            plan.peak_rate(),
+            args.target.join(", "),
+            spec.driver.describe()
+        );
+    }
+    let runtime = super::gateway::runtime(args.threads)?;
+    let results = runtime.block_on(loadgen::driver::run::run(spec))?;
+    // Goose's users may still be winding down: do not wait for them.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+
+    write_out(&args.out, &results, &plan)?;
+    print!("{}", summary(&results));
+    println!("results: {}", args.out.join("results.json").display());
+    println!("report:  {}", args.out.join("report.md").display());
+    let complete = results.measurements.iter().all(|m| m.complete);
+    if !complete {
+        eprintln!(
+            "ratelab load: the run is incomplete (see the notes above); its results are kept and marked"
+        );
+        return Ok(ExitCode::from(INCOMPLETE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_out(dir: &Path, results: &Results, plan: &Plan) -> anyhow::Result<()> {
+    reports::write_results(results, dir)?;
+    let workload = dir.join("workload.toml");
+    std::fs::write(&workload, plan::to_toml(&plan.workload, plan.seed))
+        .with_context(|| format!("writing {}", workload.display()))?;
+    let rendered = reports::render(results, dir)?;
+    let mut report = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&rendered.report)
+        .with_context(|| format!("opening {}", rendered.report.display()))?;
+    report.write_all(reports::measured::markdown(results).as_bytes())?;
+    Ok(())
+}
+
+fn ms(us: f64) -> String {
+    format!("{:.2}", us / 1000.0)
+}
+
+/// The terminal summary: per phase, offered vs achieved, outcomes and latency; then
+/// ground truth and notes.
+fn summary(results: &Results) -> String {
+    let mut out = String::new();
+    for (run, m) in results.runs.iter().zip(&results.measurements) {
+        let mut t = Table::new(&[
+            ("phase", Align::Left),
+            ("offered/s", Align::Right),
+            ("achieved/s", Align::Right),
+            ("lag p99 ms", Align::Right),
+            ("sent", Align::Right),
+            ("admitted", Align::Right),
+            ("429", Align::Right),
+            ("errors", Align::Right),
+            ("p50 ms", Align::Right),
+            ("p99 ms", Align::Right),
+            ("p99.9 ms", Align::Right),
+        ]);
+        for (s, p) in run
+            .phases
+            .iter()
+            .chain([&run.totals])
+            .zip(m.phases.iter().map(Some).chain([None]))
+        {
+            let lat = s.latency_us;
+            t.row(vec![
+                s.name.clone(),
+                p.map_or(String::new(), |p| format!("{:.0}", p.offered_rate)),
+                p.map_or(String::new(), |p| {
+                    format!("{:.0}{}", p.achieved_rate, if p.held { "" } else { " !" })
+                }),
+                p.map_or(String::new(), |p| format!("{:.1}", p.lag_ms_p99)),
+                s.offered.to_string(),
+                s.admitted.to_string(),
+                s.rejected.to_string(),
+                s.errors.to_string(),
+                lat.map_or("-".into(), |l| ms(l.p50)),
+                lat.map_or("-".into(), |l| ms(l.p99)),
+                lat.map_or("-".into(), |l| ms(l.p999)),
+            ]);
+        }
+        out.push_str(&format!(
+            "\n{} on {} — {}\n",
+            run.algorithm, run.store, m.driver
+        ));
+        out.push_str(&t.to_text());
+        out.push_str(&format!(
+            "accuracy: envelope excess {} · over-admission {} · under-admission {} (vs {})\n",
+            run.totals.envelope_excess,
+            run.totals.over_admission,
+            run.totals.under_admission,
+            run.reference
+        ));
+        if let Some(g) = &m.ground_truth {
+            out.push_str(&format!(
+                "ground truth: backend counted {}, client saw {} admitted ({} keys differ); keys over the envelope: client {}, backend {}\n",
+                g.backend_total, g.client_admitted, g.keys_disagreeing, g.client_keys_over_envelope, g.backend_keys_over_envelope
+            ));
+        }
+        if let Some(g) = &m.gateway {
+            out.push_str(&format!(
+                "gateways: {} allowed, {} denied, {} unavailable, {} store fallbacks\n",
+                g.allowed, g.denied, g.unavailable, g.fallbacks
+            ));
+        }
+        for n in &m.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+    }
+    out
+}
