@@ -39,6 +39,23 @@ pub struct TokenBucket {
     period: u128,
     /// `burst × period`: the capacity in token-nanoseconds.
     capacity: u128,
+    /// Nanoseconds one token costs, rounded up: `ceil(period / limit)` (cost 1, the
+    /// usual request, skips a 128-bit division).
+    spend_one: u64,
+    /// The largest deficit (ns) at which one token still fits:
+    /// `floor((capacity − period) / limit)`.
+    fits_one: u64,
+}
+
+/// `n / d`, on the CPU's 64-bit divide when both fit (the usual case) instead of a
+/// 128-bit division.
+#[inline]
+fn div(n: u128, d: u128) -> u128 {
+    if (n | d) >> 64 == 0 {
+        ((n as u64) / (d as u64)) as u128
+    } else {
+        n / d
+    }
 }
 
 impl TokenBucket {
@@ -63,18 +80,28 @@ impl TokenBucket {
         let missing = deficit_time as u128 * self.limit;
         let wanted = cost as u128 * self.period;
         if missing + wanted > self.capacity {
-            let remaining = ((self.capacity - missing.min(self.capacity)) / self.period) as u64;
+            let remaining = div(self.capacity - missing.min(self.capacity), self.period) as u64;
             // Wait until the deficit shrinks to (burst − cost) tokens' worth of time.
-            let allowed_deficit = (self.capacity - wanted) / self.limit;
+            let allowed_deficit = if cost == 1 {
+                self.fits_one as u128
+            } else {
+                div(self.capacity - wanted, self.limit)
+            };
             let retry = deficit_time - allowed_deficit as u64;
             let d = Decision::deny(burst, remaining, dur(deficit_time), dur(retry));
             return Ok((d, None));
         }
-        let spend = wanted.div_ceil(self.limit) as u64;
+        let spend = if cost == 1 {
+            self.spend_one
+        } else {
+            wanted.div_ceil(self.limit) as u64
+        };
         let new_full_at = full_at.max(now).saturating_add(spend);
         let new_deficit = (new_full_at - now) as u128;
-        let remaining =
-            ((self.capacity.saturating_sub(new_deficit * self.limit)) / self.period) as u64;
+        let remaining = div(
+            self.capacity.saturating_sub(new_deficit * self.limit),
+            self.period,
+        ) as u64;
         let d = Decision::allow(burst, remaining, dur(new_full_at - now));
         Ok((d, Some(new_full_at)))
     }
@@ -86,11 +113,15 @@ impl Algorithm for TokenBucket {
 
     fn new(quota: Quota) -> Self {
         let period = quota.period_nanos() as u128;
+        let limit = quota.limit() as u128;
+        let capacity = quota.burst() as u128 * period;
         Self {
             quota,
-            limit: quota.limit() as u128,
+            limit,
             period,
-            capacity: quota.burst() as u128 * period,
+            capacity,
+            spend_one: period.div_ceil(limit) as u64,
+            fits_one: ((capacity - period) / limit) as u64,
         }
     }
 
