@@ -1,33 +1,34 @@
 -- Fixed window, mirroring algorithm/fixed_window.rs in integer microseconds.
--- KEYS[1]  the limiter key; its value is "<window index>:<count>"
+-- KEYS[1]  the limiter key; its value is one number, tag × 2^32 + count, where the tag
+--          is the window index mod 2^20 (exact in Lua's doubles; the TTL ends the key
+--          with its window, long before a tag could come round again)
 -- ARGV[1]  now in µs, or "" to use the server's TIME
 -- ARGV[2]  the shortest TTL in ms (0 on the server's TIME; more when the caller's clock
 --          may run slower than Redis's, so that no key expires before its time)
 -- ARGV[3]  cost;  ARGV[4]  window length in µs;  ARGV[5]  limit
 -- Windows are aligned to the epoch of the time (Unix time for the server's TIME).
--- Returns {allowed, remaining, reset_after µs, retry_after µs}. A denial never writes;
--- an admission stores the count with a TTL until the window ends.
+-- Returns {remaining, reset_after µs} when admitted, {−remaining − 1, reset_after µs} when
+-- denied (retry-after is the reset). A denial never writes; an admission stores the count
+-- with a TTL until the window ends.
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
 end
-local min_ttl, cost, window, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local min_ttl, cost, window, limit = ARGV[2] + 0, ARGV[3] + 0, ARGV[4] + 0, ARGV[5] + 0
 local index = math.floor(now / window)
+local tag, shift = index % 1048576, 4294967296
 local count = 0
-local v = redis.call('GET', KEYS[1])
-if v then
-  local sep = string.find(v, ':', 1, true)
-  if tonumber(string.sub(v, 1, sep - 1)) == index then
-    count = tonumber(string.sub(v, sep + 1))
-  end
+local v = tonumber(redis.call('GET', KEYS[1]) or 0)
+if math.floor(v / shift) == tag then
+  count = v % shift
 end
 local reset = (index + 1) * window - now
 if count + cost > limit then
-  return {0, limit - count, reset, reset}
+  return {count - limit - 1, reset}
 end
 count = count + cost
 if cost > 0 then
-  redis.call('SET', KEYS[1], string.format('%.0f:%.0f', index, count), 'PX', math.max(math.ceil(reset / 1000), min_ttl))
+  redis.call('SET', KEYS[1], tag * shift + count, 'PX', math.max(math.ceil(reset / 1000), min_ttl))
 end
-return {1, limit - count, reset, 0}
+return {limit - count, reset}

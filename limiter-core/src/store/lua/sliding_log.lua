@@ -15,7 +15,7 @@ if not now then
   now = t[1] * 1000000 + t[2]
 end
 local key = KEYS[1]
-local min_ttl, cost, window, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local min_ttl, cost, window, limit = ARGV[2] + 0, ARGV[3] + 0, ARGV[4] + 0, ARGV[5] + 0
 local function split(member)
   local s = string.find(member, ':', 1, true)
   return tonumber(string.sub(member, 1, s - 1)), tonumber(string.sub(member, s + 1))
@@ -27,7 +27,7 @@ if first[1] then
   -- Keep the log in order even if the clock steps back.
   now = math.max(now, tonumber(last[2]))
   if tonumber(first[2]) + window <= now then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - window))
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   end
   if first[1] then
@@ -50,7 +50,7 @@ if used + cost > limit then
   return {0, limit - used, newest + window - now, at + window - now}
 end
 if cost > 0 then
-  redis.call('ZADD', key, string.format('%.0f', now), string.format('%016.0f:%.0f', last_cum + cost, cost))
+  redis.call('ZADD', key, now, string.format('%016d:%d', last_cum + cost, cost))
   redis.call('PEXPIRE', key, math.max(math.ceil(window / 1000), min_ttl))
   used = used + cost
   newest = now

@@ -12,7 +12,7 @@ if not now then
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
 end
-local min_ttl, cost, w, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local min_ttl, cost, w, limit = ARGV[2] + 0, ARGV[3] + 0, ARGV[4] + 0, ARGV[5] + 0
 local floor = math.floor
 local index, cur, prev = floor(now / w), 0, 0
 local v = redis.call('GET', KEYS[1])
@@ -59,6 +59,6 @@ used = used + cost * w
 local reset = left
 if cur > 0 then reset = 2 * w - elapsed end
 if cost > 0 then
-  redis.call('SET', KEYS[1], string.format('%.0f:%.0f:%.0f', index, cur, prev), 'PX', math.max(math.ceil(reset / 1000), min_ttl))
+  redis.call('SET', KEYS[1], string.format('%d:%d:%d', index, cur, prev), 'PX', math.max(math.ceil(reset / 1000), min_ttl))
 end
 return {1, floor((budget - used) / w), reset, 0}

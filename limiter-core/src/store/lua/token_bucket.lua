@@ -6,28 +6,28 @@
 -- ARGV[3]  cost
 -- ARGV[4]  refill: L tokens per ARGV[5] P µs (reduced);  ARGV[6]  burst
 -- tokens(now) = burst − (full_at − now) × L / P, kept in "token-µs" to stay in integers.
--- Returns {allowed, remaining, reset_after µs, retry_after µs}. A denial never writes;
--- an admission stores full_at with a TTL equal to the time until the bucket is full.
+-- Returns one integer (cheaper for Redis than a table; the caller derives remaining and
+-- retry-after from it and the policy): admitted, the new full_at − now (the reset) ≥ 0;
+-- denied, −(full_at − now) − 1 < 0. A denial never writes; an admission stores full_at
+-- with a TTL equal to the time until the bucket is full.
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
 end
-local min_ttl, cost = tonumber(ARGV[2]), tonumber(ARGV[3])
-local l, p, burst = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local min_ttl, cost = ARGV[2] + 0, ARGV[3] + 0
+local l, p, burst = ARGV[4] + 0, ARGV[5] + 0, ARGV[6] + 0
 local full_at = tonumber(redis.call('GET', KEYS[1]) or 0)
 local deficit = math.max(full_at - now, 0)
 local missing = deficit * l
 local wanted = cost * p
 local capacity = burst * p
 if missing + wanted > capacity then
-  local remaining = math.floor((capacity - math.min(missing, capacity)) / p)
-  local retry = deficit - math.floor((capacity - wanted) / l)
-  return {0, remaining, deficit, retry}
+  return -deficit - 1
 end
 local new_full_at = math.max(full_at, now) + math.ceil(wanted / l)
 local ttl = new_full_at - now
 if new_full_at ~= full_at and ttl > 0 then
-  redis.call('SET', KEYS[1], string.format('%.0f', new_full_at), 'PX', math.max(math.ceil(ttl / 1000), min_ttl))
+  redis.call('SET', KEYS[1], new_full_at, 'PX', math.max(math.ceil(ttl / 1000), min_ttl))
 end
-return {1, math.floor(math.max(capacity - ttl * l, 0) / p), ttl, 0}
+return ttl

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{Cmd, ErrorKind, ServerErrorKind};
+use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 
 use super::{FailurePolicy, RedisStore, TimeSource, bump, key, script};
 use crate::algorithm::Kind;
@@ -197,36 +197,93 @@ impl RedisLimiter {
         Ok(Verdict { decision, source })
     }
 
-    async fn call(&self, cmd: &Cmd) -> Result<Decision> {
+    async fn call(&self, cmd: &Cmd, cost: u64) -> Result<Decision> {
         let mut conn = self.store.connection();
-        let reply = match cmd.query_async::<Vec<i64>>(&mut conn).await {
+        let reply = match cmd.query_async::<Value>(&mut conn).await {
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 // Redis restarted or flushed its scripts: load ours again, once.
                 redis::cmd("SCRIPT")
                     .arg("LOAD")
                     .arg(script::lua(self.policy.kind))
-                    .query_async::<redis::Value>(&mut conn)
+                    .query_async::<Value>(&mut conn)
                     .await
                     .map_err(super::store_error)?;
-                cmd.query_async::<Vec<i64>>(&mut conn).await
+                cmd.query_async::<Value>(&mut conn).await
             }
             r => r,
         }
         .map_err(super::store_error)?;
-        let &[allowed, remaining, reset, retry] = reply.as_slice() else {
-            return Err(Error::BadReply(format!("{reply:?}")));
+        self.decode(&reply, cost)
+            .ok_or_else(|| Error::BadReply(format!("{reply:?}")))
+    }
+
+    /// The decision a script's reply stands for (see the reply formats in `store/lua/`).
+    /// The token bucket and GCRA answer one integer, the fixed window two, the others
+    /// the whole decision; what they leave out follows from the policy, in exact
+    /// integer arithmetic here.
+    fn decode(&self, reply: &Value, cost: u64) -> Option<Decision> {
+        let us = Duration::from_micros;
+        let cap = self.capacity;
+        let ints: Vec<i64> = match reply {
+            Value::Int(x) => vec![*x],
+            Value::Array(items) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Int(x) => Some(*x),
+                    _ => None,
+                })
+                .collect::<Option<_>>()?,
+            _ => return None,
         };
-        let (remaining, reset, retry) = match (
-            u64::try_from(remaining),
-            u64::try_from(reset),
-            u64::try_from(retry),
-        ) {
-            (Ok(a), Ok(b), Ok(c)) => (a, Duration::from_micros(b), Duration::from_micros(c)),
-            _ => return Err(Error::BadReply(format!("{reply:?}"))),
-        };
-        Ok(match allowed {
-            1 => Decision::allow(self.capacity, remaining, reset),
-            _ => Decision::deny(self.capacity, remaining, reset, retry),
+        let a = &self.args;
+        Some(match (self.policy.kind, ints.as_slice()) {
+            (Kind::Gcra, &[x]) => {
+                let (t, tau) = (a[0], a[1]);
+                if x >= 0 {
+                    let ttl = x as u64;
+                    Decision::allow(cap, tau.saturating_sub(ttl) / t, us(ttl))
+                } else {
+                    let reset = x.checked_neg()?.checked_sub(1)? as u64;
+                    let retry = (reset + cost * t).checked_sub(tau)?;
+                    Decision::deny(cap, tau.saturating_sub(reset) / t, us(reset), us(retry))
+                }
+            }
+            (Kind::TokenBucket, &[x]) => {
+                let (l, p, burst) = (a[0] as u128, a[1] as u128, a[2] as u128);
+                let capacity = burst * p;
+                if x >= 0 {
+                    let ttl = x as u64;
+                    let remaining = capacity.saturating_sub(ttl as u128 * l) / p;
+                    Decision::allow(cap, remaining as u64, us(ttl))
+                } else {
+                    let deficit = x.checked_neg()?.checked_sub(1)? as u64;
+                    let missing = (deficit as u128 * l).min(capacity);
+                    let allowed_deficit = (capacity - cost as u128 * p) / l;
+                    let retry = (deficit as u128).checked_sub(allowed_deficit)? as u64;
+                    let remaining = ((capacity - missing) / p) as u64;
+                    Decision::deny(cap, remaining, us(deficit), us(retry))
+                }
+            }
+            (Kind::FixedWindow, &[x, reset]) => {
+                let reset = us(u64::try_from(reset).ok()?);
+                if x >= 0 {
+                    Decision::allow(cap, x as u64, reset)
+                } else {
+                    Decision::deny(cap, x.checked_neg()?.checked_sub(1)? as u64, reset, reset)
+                }
+            }
+            (Kind::SlidingLog | Kind::SlidingWindow, &[allowed, remaining, reset, retry]) => {
+                let (remaining, reset, retry) = (
+                    u64::try_from(remaining).ok()?,
+                    us(u64::try_from(reset).ok()?),
+                    us(u64::try_from(retry).ok()?),
+                );
+                match allowed {
+                    1 => Decision::allow(cap, remaining, reset),
+                    _ => Decision::deny(cap, remaining, reset, retry),
+                }
+            }
+            _ => return None,
         })
     }
 
@@ -248,7 +305,7 @@ impl RedisLimiter {
         bump(&inner.counters.calls);
         let cmd = self.command(key, cost);
         let timeout = inner.opts.timeout;
-        let result = match tokio::time::timeout(timeout, self.call(&cmd)).await {
+        let result = match tokio::time::timeout(timeout, self.call(&cmd, cost)).await {
             Ok(r) => r,
             Err(_) => {
                 bump(&inner.counters.timeouts);

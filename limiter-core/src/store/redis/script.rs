@@ -1,8 +1,10 @@
 //! The five Lua scripts, one per algorithm, and their SHA1 digests for `EVALSHA`.
 //!
 //! Every script takes the limiter key as `KEYS[1]`, then `now` in µs (or `""` for
-//! Redis's `TIME`), the shortest TTL in ms, the cost and the policy's numbers, and
-//! returns `{allowed, remaining, reset_after µs, retry_after µs}`.
+//! Redis's `TIME`), the shortest TTL in ms, the cost and the policy's numbers. Each
+//! returns as little as the decision needs (one integer for the token bucket and GCRA,
+//! two for the fixed window: every reply element costs Redis CPU); the limiter derives
+//! the rest from the policy.
 
 use std::sync::OnceLock;
 
