@@ -326,7 +326,11 @@ pub struct Accounting<'a> {
 impl<'a> Accounting<'a> {
     /// Indexes `arrivals` of `workload`. `latencies_ns`, one per arrival, are the
     /// modelled decision latencies, when there are any.
-    pub fn new(workload: &'a Workload, arrivals: &'a Arrivals, latencies_ns: Option<&[u32]>) -> Self {
+    pub fn new(
+        workload: &'a Workload,
+        arrivals: &'a Arrivals,
+        latencies_ns: Option<&[u32]>,
+    ) -> Self {
         let keys = arrivals.keys();
         let mut key_start = vec![0u32; keys + 1];
         for a in &arrivals.list {
@@ -402,9 +406,8 @@ impl<'a> Accounting<'a> {
 
         // Counts per phase and per second.
         let mut admitted_series = vec![0u64; self.seconds];
-        for p in 0..phases {
+        for (p, s) in stats.iter_mut().enumerate() {
             let range = a.phase_starts[p]..a.phase_starts[p + 1];
-            let s = &mut stats[p];
             s.offered = range.len() as u64;
             for i in range {
                 if decisions.admitted(i) {
@@ -434,7 +437,8 @@ impl<'a> Accounting<'a> {
             let (mut key_adm, mut key_ref) = (0u64, 0u64);
             for p in 0..phases {
                 splits.push(times.len());
-                let end = pos + idx[pos..].partition_point(|&i| (i as usize) < a.phase_starts[p + 1]);
+                let end =
+                    pos + idx[pos..].partition_point(|&i| (i as usize) < a.phase_starts[p + 1]);
                 let (mut adm, mut refd) = (0u64, 0u64);
                 for &i in &idx[pos..end] {
                     let i = i as usize;

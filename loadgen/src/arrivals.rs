@@ -76,9 +76,8 @@ impl UserPicker {
         let n = w.users.count;
         match w.users.distribution {
             UserDistribution::Zipf { exponent } if n > 1 => {
-                let weights: Vec<f64> = (1..=n as u64)
-                    .map(|k| (k as f64).powf(-exponent))
-                    .collect();
+                let weights: Vec<f64> =
+                    (1..=n as u64).map(|k| (k as f64).powf(-exponent)).collect();
                 match Alias::new(&weights) {
                     Some(a) => UserPicker::Weighted(a),
                     // Weights underflowed to zero for every user but the first few:
@@ -209,7 +208,8 @@ pub fn generate(w: &Workload, seed: u64) -> Arrivals {
                         break;
                     }
                     let secs = (edge - phase.start) as f64 / SECOND as f64;
-                    let per_edge = ramp.rate_at(secs).max(0.0) * 2.0 * window as f64 / SECOND as f64;
+                    let per_edge =
+                        ramp.rate_at(secs).max(0.0) * 2.0 * window as f64 / SECOND as f64;
                     let n = per_edge.round() as u64;
                     let before = n / 2;
                     let after = n - before;
@@ -221,7 +221,9 @@ pub fn generate(w: &Workload, seed: u64) -> Arrivals {
                         }
                     };
                     for i in 0..before {
-                        emit(edge - spread + (i as u128 * spread as u128 / before as u128) as Nanos);
+                        emit(
+                            edge - spread + (i as u128 * spread as u128 / before as u128) as Nanos,
+                        );
                     }
                     for i in 0..after {
                         emit(edge + (i as u128 * spread as u128 / after as u128) as Nanos);

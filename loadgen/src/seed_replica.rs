@@ -68,7 +68,13 @@ impl SeedReplica {
     /// One request of `cost` at store time `store_now`, with the gateway's clock
     /// reading `gateway_now`.
     #[inline]
-    pub fn admit(&self, s: &mut ReplicaState, store_now: Nanos, gateway_now: Nanos, cost: u64) -> bool {
+    pub fn admit(
+        &self,
+        s: &mut ReplicaState,
+        store_now: Nanos,
+        gateway_now: Nanos,
+        cost: u64,
+    ) -> bool {
         // Flaw 1: the gateway's clock, floored to whole seconds.
         let now = (gateway_now / SECOND) as i64;
         let cost = cost as f64;
@@ -110,7 +116,12 @@ mod tests {
 
     /// 60 per minute (one token a second, exact in floating point), burst 5, TTL 60 s.
     fn replica() -> SeedReplica {
-        SeedReplica::new(&Quota::new(60, Duration::from_secs(60)).unwrap().with_burst(5).unwrap())
+        SeedReplica::new(
+            &Quota::new(60, Duration::from_secs(60))
+                .unwrap()
+                .with_burst(5)
+                .unwrap(),
+        )
     }
 
     #[test]

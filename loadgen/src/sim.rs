@@ -539,12 +539,30 @@ impl Simulation {
         };
         let start = Instant::now();
         let (decisions, memory_per_key) = match algorithm {
-            SimAlgorithm::FixedWindow => self.run_engine(&self.engines(|q| Core(FixedWindow::new(*q))), true, progress),
-            SimAlgorithm::SlidingLog => self.run_engine(&self.engines(|q| Core(SlidingLog::new(*q))), true, progress),
-            SimAlgorithm::SlidingWindow => self.run_engine(&self.engines(|q| Core(SlidingWindow::new(*q))), true, progress),
-            SimAlgorithm::TokenBucket => self.run_engine(&self.engines(|q| Core(TokenBucket::new(*q))), true, progress),
-            SimAlgorithm::Gcra => self.run_engine(&self.engines(|q| Core(Gcra::new(*q))), true, progress),
-            SimAlgorithm::SeedReplica => self.run_engine(&self.engines(SeedReplica::new), true, progress),
+            SimAlgorithm::FixedWindow => self.run_engine(
+                &self.engines(|q| Core(FixedWindow::new(*q))),
+                true,
+                progress,
+            ),
+            SimAlgorithm::SlidingLog => {
+                self.run_engine(&self.engines(|q| Core(SlidingLog::new(*q))), true, progress)
+            }
+            SimAlgorithm::SlidingWindow => self.run_engine(
+                &self.engines(|q| Core(SlidingWindow::new(*q))),
+                true,
+                progress,
+            ),
+            SimAlgorithm::TokenBucket => self.run_engine(
+                &self.engines(|q| Core(TokenBucket::new(*q))),
+                true,
+                progress,
+            ),
+            SimAlgorithm::Gcra => {
+                self.run_engine(&self.engines(|q| Core(Gcra::new(*q))), true, progress)
+            }
+            SimAlgorithm::SeedReplica => {
+                self.run_engine(&self.engines(SeedReplica::new), true, progress)
+            }
         }
         .map_err(|(e, source)| fail(e, source))?;
         Ok(Played {
@@ -559,11 +577,15 @@ impl Simulation {
     /// what a perfect limiter would admit.
     pub fn reference(&self, family: Family, progress: &mut dyn FnMut(usize, usize)) -> Decisions {
         let played = match family {
-            Family::Bucket => self.run_engine(&self.engines(ExactTokenBucket::new), false, progress),
+            Family::Bucket => {
+                self.run_engine(&self.engines(ExactTokenBucket::new), false, progress)
+            }
             Family::Window => self.run_engine(&self.engines(ExactSlidingLog::new), false, progress),
         };
         // The references never fail: they have no cost limit to refuse.
-        played.map(|(d, _)| d).unwrap_or_else(|_| Decisions::new(self.arrivals.list.len()))
+        played
+            .map(|(d, _)| d)
+            .unwrap_or_else(|_| Decisions::new(self.arrivals.list.len()))
     }
 
     /// Plays every algorithm and its reference, and accounts for the results.
@@ -584,7 +606,13 @@ impl Simulation {
             step += 1;
             let label = family.reference();
             let d = self.reference(family, &mut |done, total| {
-                progress(Progress { label, step, steps, done, total })
+                progress(Progress {
+                    label,
+                    step,
+                    steps,
+                    done,
+                    total,
+                })
             });
             references.push((family, d));
         }
@@ -596,9 +624,16 @@ impl Simulation {
             step += 1;
             let label = algorithm.name();
             let played = self.play(algorithm, &mut |done, total| {
-                progress(Progress { label, step, steps, done, total })
+                progress(Progress {
+                    label,
+                    step,
+                    steps,
+                    done,
+                    total,
+                })
             })?;
-            let Some((family, reference)) = references.iter().find(|(f, _)| *f == algorithm.family())
+            let Some((family, reference)) =
+                references.iter().find(|(f, _)| *f == algorithm.family())
             else {
                 continue;
             };
@@ -615,7 +650,11 @@ impl Simulation {
     }
 
     fn engines<E>(&self, build: impl Fn(&limiter_core::Quota) -> E) -> Vec<E> {
-        self.workload.endpoints.iter().map(|e| build(&e.quota)).collect()
+        self.workload
+            .endpoints
+            .iter()
+            .map(|e| build(&e.quota))
+            .collect()
     }
 
     /// The decision loop. `deployed` plays the workload's deployment; otherwise one
@@ -633,8 +672,13 @@ impl Simulation {
         let keys = self.arrivals.keys();
         let d = &self.workload.deployment;
         let local = deployed && d.store == StoreModel::Local;
-        let slots = if local { keys * d.gateways as usize } else { keys };
-        let mut states: Vec<E::State> = (0..slots).map(|s| engines[s % endpoints].state()).collect();
+        let slots = if local {
+            keys * d.gateways as usize
+        } else {
+            keys
+        };
+        let mut states: Vec<E::State> =
+            (0..slots).map(|s| engines[s % endpoints].state()).collect();
         let costs: Vec<u64> = self.workload.endpoints.iter().map(|e| e.cost).collect();
         let mut decisions = Decisions::new(n);
         let mut worst_heap = 0usize;
@@ -711,6 +755,9 @@ mod tests {
             vec![SimAlgorithm::Gcra, SimAlgorithm::TokenBucket]
         );
         let e = SimAlgorithm::parse_list("gcra,leaky-bucket").unwrap_err();
-        assert!(e.to_string().starts_with("unknown algorithm \"leaky-bucket\""));
+        assert!(
+            e.to_string()
+                .starts_with("unknown algorithm \"leaky-bucket\"")
+        );
     }
 }

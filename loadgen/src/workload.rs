@@ -408,10 +408,7 @@ impl Workload {
     /// used when the text has no `name`.
     pub fn parse(text: &str, file: &str, default_name: &str) -> Result<Self, WorkloadError> {
         let raw: RawWorkload = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             WorkloadError::Syntax {
                 file: file.to_owned(),
                 line,
@@ -515,7 +512,7 @@ pub fn parse_duration(s: &str) -> Result<Nanos, String> {
 pub fn format_duration(n: Nanos) -> String {
     let (value, unit) = if n == 0 {
         return "0s".to_owned();
-    } else if n % (3600 * SECOND) == 0 {
+    } else if n.is_multiple_of(3600 * SECOND) {
         (n as f64 / 3600e9, "h")
     } else if n >= SECOND {
         (n as f64 / 1e9, "s")
@@ -608,7 +605,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err(&self, offset: usize, key: impl Into<String>, message: impl Into<String>) -> WorkloadError {
+    fn err(
+        &self,
+        offset: usize,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> WorkloadError {
         WorkloadError::Invalid {
             file: self.file.to_owned(),
             line: line_col(self.text, offset).0,
@@ -623,7 +625,7 @@ impl Validator<'_> {
 
     fn rate(&self, v: &Spanned<f64>, key: &str) -> Result<f64, WorkloadError> {
         let r = *v.get_ref();
-        if !r.is_finite() || r < 0.0 || r > 1e9 {
+        if !(0.0..=1e9).contains(&r) {
             return Err(self.err(
                 v.span().start,
                 key,
@@ -754,7 +756,10 @@ impl Validator<'_> {
                 "must be between 1 and 4294967295",
             ));
         }
-        let kind = u.distribution.as_ref().map_or("uniform", |d| d.get_ref().as_str());
+        let kind = u
+            .distribution
+            .as_ref()
+            .map_or("uniform", |d| d.get_ref().as_str());
         let distribution = match kind {
             "uniform" => {
                 if let Some(e) = &u.exponent {
@@ -769,13 +774,19 @@ impl Validator<'_> {
             "zipf" => {
                 let exponent = u.exponent.as_ref().map_or(1.0, |e| *e.get_ref());
                 if !(exponent.is_finite() && exponent > 0.0 && exponent <= 10.0) {
-                    let at = u.exponent.as_ref().map_or(raw.span().start, |e| e.span().start);
+                    let at = u
+                        .exponent
+                        .as_ref()
+                        .map_or(raw.span().start, |e| e.span().start);
                     return Err(self.err(at, "users.exponent", "must be a number in (0, 10]"));
                 }
                 UserDistribution::Zipf { exponent }
             }
             other => {
-                let at = u.distribution.as_ref().map_or(raw.span().start, |d| d.span().start);
+                let at = u
+                    .distribution
+                    .as_ref()
+                    .map_or(raw.span().start, |d| d.span().start);
                 return Err(self.err(
                     at,
                     "users.distribution",
@@ -807,7 +818,11 @@ impl Validator<'_> {
                 Some(v) => {
                     let d = self.duration(v, &format!("arrivals.{k}"))?;
                     if d == 0 {
-                        return Err(self.err(v.span().start, format!("arrivals.{k}"), "must be positive"));
+                        return Err(self.err(
+                            v.span().start,
+                            format!("arrivals.{k}"),
+                            "must be positive",
+                        ));
                     }
                     Ok(d)
                 }
@@ -863,7 +878,10 @@ impl Validator<'_> {
         }
     }
 
-    fn deployment(&self, raw: Option<&Spanned<RawDeployment>>) -> Result<Deployment, WorkloadError> {
+    fn deployment(
+        &self,
+        raw: Option<&Spanned<RawDeployment>>,
+    ) -> Result<Deployment, WorkloadError> {
         let Some(raw) = raw else {
             return Ok(Deployment::default());
         };
@@ -911,7 +929,10 @@ impl Validator<'_> {
         }
         let weight = e.weight.as_ref().map_or(1.0, |w| *w.get_ref());
         if !(weight.is_finite() && weight > 0.0) {
-            let at = e.weight.as_ref().map_or(e.path.span().start, |w| w.span().start);
+            let at = e
+                .weight
+                .as_ref()
+                .map_or(e.path.span().start, |w| w.span().start);
             return Err(self.err(at, key("weight"), "must be a positive number"));
         }
         let limit = *e.limit.get_ref();
@@ -934,7 +955,10 @@ impl Validator<'_> {
         let cost = e.cost.as_ref().map_or(1, |c| *c.get_ref());
         let most = quota.limit().min(quota.burst());
         if cost == 0 || cost > most {
-            let at = e.cost.as_ref().map_or(e.limit.span().start, |c| c.span().start);
+            let at = e
+                .cost
+                .as_ref()
+                .map_or(e.limit.span().start, |c| c.span().start);
             return Err(self.err(
                 at,
                 key("cost"),
@@ -974,12 +998,19 @@ mod tests {
             .collect();
         assert_eq!(
             phases,
-            [("warm-up", 60, 10.0), ("steady", 60, 30.0), ("spike", 30, 60.0)]
+            [
+                ("warm-up", 60, 10.0),
+                ("steady", 60, 30.0),
+                ("spike", 30, 60.0)
+            ]
         );
         assert_eq!(w.users.count, 1);
         assert_eq!(w.endpoints.len(), 1);
         let q = w.endpoints[0].quota;
-        assert_eq!((q.limit(), q.period_nanos(), q.burst()), (5, 60 * SECOND, 5));
+        assert_eq!(
+            (q.limit(), q.period_nanos(), q.burst()),
+            (5, 60 * SECOND, 5)
+        );
         assert_eq!(w.expected_arrivals(), 4200.0);
     }
 
@@ -1032,7 +1063,10 @@ window = "1s"
     fn errors_name_file_line_and_key() {
         let bad = OK.replace("limit = 5", "limit = 0");
         let e = parse(&bad).unwrap_err().to_string();
-        assert_eq!(e, "w.toml:9: endpoint[0].limit: must be between 1 and 4294967295");
+        assert_eq!(
+            e,
+            "w.toml:9: endpoint[0].limit: must be between 1 and 4294967295"
+        );
 
         let bad = OK.replace("rate = 5", "rate = -5");
         let e = parse(&bad).unwrap_err().to_string();
@@ -1040,7 +1074,10 @@ window = "1s"
 
         let bad = OK.replace("window = \"1s\"", "window = \"1 fortnight\"");
         let e = parse(&bad).unwrap_err().to_string();
-        assert!(e.starts_with("w.toml:10: endpoint[0].window: \"1 fortnight\" is not a duration"), "{e}");
+        assert!(
+            e.starts_with("w.toml:10: endpoint[0].window: \"1 fortnight\" is not a duration"),
+            "{e}"
+        );
 
         let bad = OK.replace("rate = 5", "rate = 5\nrat = 6");
         let e = parse(&bad).unwrap_err().to_string();
@@ -1048,7 +1085,10 @@ window = "1s"
 
         let bad = format!("{OK}\n[users]\ncount = 10\ndistribution = \"pareto\"\n");
         let e = parse(&bad).unwrap_err().to_string();
-        assert!(e.contains("users.distribution: unknown distribution \"pareto\""), "{e}");
+        assert!(
+            e.contains("users.distribution: unknown distribution \"pareto\""),
+            "{e}"
+        );
 
         let bad = format!("{OK}\n[arrivals]\nprocess = \"onoff\"\non = \"1s\"\n");
         let e = parse(&bad).unwrap_err().to_string();
@@ -1060,7 +1100,10 @@ window = "1s"
 
         let bad = format!("{OK}\n[deployment]\ngateways = 3\n");
         let e = parse(&bad).unwrap_err().to_string();
-        assert!(e.contains("deployment.gateways: store \"memory\" is one process"), "{e}");
+        assert!(
+            e.contains("deployment.gateways: store \"memory\" is one process"),
+            "{e}"
+        );
 
         let e = parse("[[phase]]\nname = \"p\"\n").unwrap_err().to_string();
         assert!(e.starts_with("w.toml:1:1: missing field `duration`"), "{e}");
@@ -1087,7 +1130,14 @@ window = "1s"
         };
         assert!(d.validate().is_ok());
         assert_eq!(d.describe(), "shared: 3 gateways, skew 2s, rtt 1ms ± 500µs");
-        assert!(Deployment { jitter: 2_000_000, ..d }.validate().is_err());
+        assert!(
+            Deployment {
+                jitter: 2_000_000,
+                ..d
+            }
+            .validate()
+            .is_err()
+        );
         assert!(Deployment { gateways: 0, ..d }.validate().is_err());
         assert!(
             Deployment {

@@ -13,7 +13,10 @@ const S: u64 = 1_000_000_000;
 fn simulate(workload: &str, seed: u64) -> Vec<Run> {
     let w = Workload::load(workload).unwrap();
     let sim = Simulation::new(w, seed).unwrap();
-    sim.run(&SimAlgorithm::ALL, &mut |_| {}).unwrap().results.runs
+    sim.run(&SimAlgorithm::ALL, &mut |_| {})
+        .unwrap()
+        .results
+        .runs
 }
 
 fn run<'a>(runs: &'a [Run], name: &str) -> &'a Run {
@@ -68,7 +71,10 @@ fn seed_windows() {
     assert_eq!(run(&runs, "sliding-log").totals.admitted, 15);
     let sl = run(&runs, "sliding-log");
     assert_eq!(sl.totals.reference_admitted, 15);
-    assert_eq!((sl.totals.over_admission, sl.totals.under_admission), (0, 0));
+    assert_eq!(
+        (sl.totals.over_admission, sl.totals.under_admission),
+        (0, 0)
+    );
     assert_eq!(sl.totals.burst_ratio, 1.0);
     // The fixed window admits 0.0–0.4 s and 60.0–60.13 s: 8 in [0.2 s, 60.2 s).
     assert_eq!(run(&runs, "fixed-window").totals.burst_ratio, 1.6);
@@ -101,7 +107,10 @@ fn same_seed_gives_byte_identical_results() {
     let json = |seed| {
         let w = Workload::load("onoff").unwrap();
         let sim = Simulation::new(w, seed).unwrap();
-        sim.run(&SimAlgorithm::ALL, &mut |_| {}).unwrap().results.to_json()
+        sim.run(&SimAlgorithm::ALL, &mut |_| {})
+            .unwrap()
+            .results
+            .to_json()
     };
     let a = json(7);
     assert_eq!(a, json(7));
@@ -117,7 +126,10 @@ fn distributed_models() {
     let sim = Simulation::new(w.clone(), 1).unwrap();
     let out = sim.run(&[SimAlgorithm::TokenBucket], &mut |_| {}).unwrap();
     let t = &out.results.runs[0].totals;
-    assert!(t.admitted > 17 && t.over_admission == t.admitted - 17, "{t:?}");
+    assert!(
+        t.admitted > 17 && t.over_admission == t.admitted - 17,
+        "{t:?}"
+    );
     // A shared store with a round trip: correct algorithms agree with the reference
     // (decisions shift by half a round trip, far less than a token's 12 s) and report
     // the round trip as latency.
@@ -127,7 +139,10 @@ fn distributed_models() {
     w.deployment.skew = 3 * S;
     let sim = Simulation::new(w, 1).unwrap();
     let out = sim
-        .run(&[SimAlgorithm::Gcra, SimAlgorithm::SeedReplica], &mut |_| {})
+        .run(
+            &[SimAlgorithm::Gcra, SimAlgorithm::SeedReplica],
+            &mut |_| {},
+        )
         .unwrap();
     let gcra = &out.results.runs[0];
     assert_eq!(gcra.totals.admitted, 17);
@@ -193,7 +208,10 @@ window = "10s"
     let run = acct.run("hand", Family::Window, &d, &r);
     let (a, b, t) = (&run.phases[0], &run.phases[1], &run.totals);
     // Phase a: user 0 admitted 3 vs 2 (over 1); user 1 0 vs 1 (under 1).
-    assert_eq!((a.offered, a.admitted, a.rejected, a.reference_admitted), (4, 3, 1, 3));
+    assert_eq!(
+        (a.offered, a.admitted, a.rejected, a.reference_admitted),
+        (4, 3, 1, 3)
+    );
     assert_eq!((a.over_admission, a.under_admission), (1, 1));
     // Phase b: user 0 1 vs 1; user 1 1 vs 1.
     assert_eq!((b.over_admission, b.under_admission), (0, 0));

@@ -14,7 +14,9 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
     }
     let offered = results.runs.first().map_or(0, |r| r.totals.offered);
     let how = match results.source {
-        Source::Simulated => "Simulated in virtual time (deterministic: the same seed gives the same numbers)",
+        Source::Simulated => {
+            "Simulated in virtual time (deterministic: the same seed gives the same numbers)"
+        }
         Source::Measured => "Measured over real HTTP",
     };
     out.push_str(&format!(
@@ -24,7 +26,11 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
         seconds(w.duration_s),
         thousands(w.users),
         if w.users == 1 { "" } else { "s" },
-        if w.user_distribution.is_empty() { "uniform" } else { &w.user_distribution },
+        if w.user_distribution.is_empty() {
+            "uniform"
+        } else {
+            &w.user_distribution
+        },
         w.arrivals,
         results
             .runs

@@ -26,11 +26,11 @@ use crate::schema::{Results, Run};
 
 /// The font every label is drawn with (DejaVu Sans; licence in `assets/`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
 static REGISTER: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         // The embedded font is a valid TrueType file; were it not, plotters would fail
         // to draw text and report it as a drawing error, never panic.
@@ -140,7 +140,7 @@ fn render<C: Chart>(
     })
 }
 
-fn err<E: std::fmt::Display>(e: E) -> String {
+pub(crate) fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
@@ -176,12 +176,12 @@ fn title_style() -> TextStyle<'static> {
     (FAMILY, 26).into_font().into()
 }
 
-fn caption_style() -> TextStyle<'static> {
+pub(crate) fn caption_style() -> TextStyle<'static> {
     (FAMILY, 18).into_font().into()
 }
 
 /// Draws the whole-figure title and returns the area below it.
-fn titled<DB: DrawingBackend>(
+pub(crate) fn titled<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> Result<DrawingArea<DB, Shift>, String> {
@@ -191,7 +191,7 @@ fn titled<DB: DrawingBackend>(
 
 /// Splits a strip off the top of `area` and draws a one-line legend in it: a short
 /// line of each colour and its name. Returns the area below.
-fn legend_strip<DB: DrawingBackend>(
+pub(crate) fn legend_strip<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     items: &[(&str, RGBColor)],
 ) -> Result<DrawingArea<DB, Shift>, String> {
@@ -199,7 +199,10 @@ fn legend_strip<DB: DrawingBackend>(
     let mut x = 80;
     for (name, color) in items {
         strip
-            .draw(&PathElement::new([(x, 15), (x + 26, 15)], color.stroke_width(3)))
+            .draw(&PathElement::new(
+                [(x, 15), (x + 26, 15)],
+                color.stroke_width(3),
+            ))
             .map_err(err)?;
         strip
             .draw(&Text::new(
@@ -214,7 +217,7 @@ fn legend_strip<DB: DrawingBackend>(
 }
 
 /// Tick labels without spurious decimals: `60`, `2.5`, `12,000`.
-fn tick(v: &f64) -> String {
+pub(crate) fn tick(v: &f64) -> String {
     let a = v.abs();
     if a >= 1000.0 {
         let n = v.round() as i64;
@@ -299,7 +302,11 @@ impl Chart for Throughput<'_> {
         let area = titled(root, &workload_title(r, "Requests per second"))?;
         let area = legend_strip(
             &area,
-            &[("offered", OFFERED), ("admitted", ADMITTED), ("rejected", REJECTED)],
+            &[
+                ("offered", OFFERED),
+                ("admitted", ADMITTED),
+                ("rejected", REJECTED),
+            ],
         )?;
         let rows = r.runs.len().div_ceil(2);
         let panels = area.split_evenly((rows, 2));
@@ -308,7 +315,12 @@ impl Chart for Throughput<'_> {
         let y_max = r
             .runs
             .iter()
-            .flat_map(|run| run.series.offered.iter().map(|&v| v as f64 / run.series.step_s))
+            .flat_map(|run| {
+                run.series
+                    .offered
+                    .iter()
+                    .map(|&v| v as f64 / run.series.step_s)
+            })
             .fold(1.0, f64::max)
             * 1.15;
         for (run, panel) in r.runs.iter().zip(panels.iter()) {
@@ -339,13 +351,22 @@ impl Chart for Throughput<'_> {
             };
             // Offered underneath and wider, so it shows where rejected covers it.
             chart
-                .draw_series(LineSeries::new(points(&run.series.offered), OFFERED.stroke_width(4)))
+                .draw_series(LineSeries::new(
+                    points(&run.series.offered),
+                    OFFERED.stroke_width(4),
+                ))
                 .map_err(err)?;
             chart
-                .draw_series(LineSeries::new(points(&run.series.rejected), REJECTED.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points(&run.series.rejected),
+                    REJECTED.stroke_width(2),
+                ))
                 .map_err(err)?;
             chart
-                .draw_series(LineSeries::new(points(&run.series.admitted), ADMITTED.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points(&run.series.admitted),
+                    ADMITTED.stroke_width(2),
+                ))
                 .map_err(err)?;
             phase_marks(&mut chart, r, y_max, 0.0, true)?;
         }
@@ -400,7 +421,9 @@ impl Chart for Cumulative<'_> {
                 .draw_series(LineSeries::new(points, color.stroke_width(width)))
                 .map_err(err)?
                 .label(format!("{} ({})", label(r, run), run.totals.admitted))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(4)));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(4))
+                });
         }
         // The exact references at phase ends: what a perfect limiter admits by then.
         let mut seen: Vec<&str> = Vec::new();
@@ -423,7 +446,10 @@ impl Chart for Cumulative<'_> {
             chart
                 .draw_series(points.iter().map(|&p| Cross::new(p, 7, style)))
                 .map_err(err)?
-                .label(format!("{} at phase ends ({})", run.reference, run.totals.reference_admitted))
+                .label(format!(
+                    "{} at phase ends ({})",
+                    run.reference, run.totals.reference_admitted
+                ))
                 .legend(move |(x, y)| Cross::new((x + 10, y), 6, style));
         }
         phase_marks(&mut chart, r, y_max, 0.0, false)?;
@@ -440,17 +466,36 @@ impl Chart for Cumulative<'_> {
     }
 }
 
-/// Bars per run: `value` from each run, labelled above (or below) with `fmt`.
+/// A bar chart: one bar per run.
+struct Bars<'a> {
+    caption: &'a str,
+    y_desc: &'a str,
+    values: Vec<f64>,
+    /// Each value printed above (or below) its bar.
+    fmt: &'a dyn Fn(f64) -> String,
+    /// A dashed horizontal line at a value, with a label.
+    guide: Option<(f64, &'a str)>,
+}
+
+/// Draws `spec` for the runs of `results`, each bar in its algorithm's colour.
 fn bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     results: &Results,
-    caption: &str,
-    y_desc: &str,
-    values: &[f64],
-    colors: &[RGBColor],
-    fmt: &dyn Fn(f64) -> String,
-    guide: Option<(f64, &str)>,
+    spec: &Bars<'_>,
 ) -> Result<(), String> {
+    let Bars {
+        caption,
+        y_desc,
+        values,
+        fmt,
+        guide,
+    } = spec;
+    let guide = *guide;
+    let colors: Vec<RGBColor> = results
+        .runs
+        .iter()
+        .map(|run| color_of(&run.algorithm))
+        .collect();
     let n = values.len() as i32;
     let hi = values
         .iter()
@@ -479,16 +524,19 @@ fn bars<DB: DrawingBackend>(
         .x_labels(values.len().max(1))
         .x_label_formatter(&formatter)
         .y_label_formatter(&tick)
-        .y_desc(y_desc)
+        .y_desc(*y_desc)
         .label_style((FAMILY, 14))
         .axis_desc_style((FAMILY, 14))
         .draw()
         .map_err(err)?;
     chart
-        .draw_series(values.iter().zip(colors).enumerate().map(|(i, (&v, &c))| {
+        .draw_series(values.iter().zip(&colors).enumerate().map(|(i, (&v, &c))| {
             let i = i as i32;
             let mut bar = Rectangle::new(
-                [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)],
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), v),
+                ],
                 c.filled(),
             );
             bar.set_margin(0, 0, 18, 18);
@@ -552,7 +600,6 @@ impl Chart for Accuracy<'_> {
         let r = self.0;
         let area = titled(root, &workload_title(r, "Accuracy"))?;
         let (top, bottom) = area.split_vertically(area.dim_in_pixel().1 / 2);
-        let colors: Vec<RGBColor> = r.runs.iter().map(|run| color_of(&run.algorithm)).collect();
         // Over-admission up, under-admission down: one signed bar per run.
         let signed: Vec<f64> = r
             .runs
@@ -566,23 +613,29 @@ impl Chart for Accuracy<'_> {
         bars(
             &top,
             r,
-            "Admitted beyond (+) or short of (−) the exact reference, % of its admissions, summed over keys",
-            "% of exact",
-            &signed,
-            &colors,
-            &|v| format!("{v:+.1}%"),
-            None,
+            &Bars {
+                caption: "Admitted beyond (+) or short of (−) the exact reference, % of its admissions, summed over keys",
+                y_desc: "% of exact",
+                values: signed,
+                fmt: &|v| format!("{v:+.1}%"),
+                guide: None,
+            },
         )?;
-        let excess: Vec<f64> = r.runs.iter().map(|run| run.totals.envelope_excess).collect();
+        let excess: Vec<f64> = r
+            .runs
+            .iter()
+            .map(|run| run.totals.envelope_excess)
+            .collect();
         bars(
             &bottom,
             r,
-            "Envelope excess, worst key: most admitted beyond the policy in any interval",
-            "requests",
-            &excess,
-            &colors,
-            &|v| format!("{v:.2}"),
-            None,
+            &Bars {
+                caption: "Envelope excess, worst key: most admitted beyond the policy in any interval",
+                y_desc: "requests",
+                values: excess,
+                fmt: &|v| format!("{v:.2}"),
+                guide: None,
+            },
         )
     }
 }
@@ -593,17 +646,17 @@ impl Chart for Burst<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let r = self.0;
         let area = titled(root, &workload_title(r, "Burst ratio"))?;
-        let colors: Vec<RGBColor> = r.runs.iter().map(|run| color_of(&run.algorithm)).collect();
         let values: Vec<f64> = r.runs.iter().map(|run| run.totals.burst_ratio).collect();
         bars(
             &area,
             r,
-            "Most admitted in any window-length interval, over the limit (worst key)",
-            "× limit",
-            &values,
-            &colors,
-            &|v| format!("{v:.2}×"),
-            Some((1.0, " limit")),
+            &Bars {
+                caption: "Most admitted in any window-length interval, over the limit (worst key)",
+                y_desc: "× limit",
+                values,
+                fmt: &|v| format!("{v:.2}×"),
+                guide: Some((1.0, " limit")),
+            },
         )
     }
 }

@@ -471,9 +471,17 @@ mod tests {
         let json = r.to_json();
         assert_eq!(Results::from_json(&json).unwrap(), r);
         assert!(json.contains("\"schema\": \"ratelab.results/1\""));
-        assert!(!json.contains("latency_us\": ["), "empty series latency is omitted");
+        assert!(
+            !json.contains("latency_us\": ["),
+            "empty series latency is omitted"
+        );
         let other = json.replace("ratelab.results/1", "ratelab.results/2");
-        assert!(Results::from_json(&other).unwrap_err().to_string().contains("results/2"));
+        assert!(
+            Results::from_json(&other)
+                .unwrap_err()
+                .to_string()
+                .contains("results/2")
+        );
         let mut bad = r.clone();
         bad.runs[0].series.admitted.pop();
         assert!(bad.check().is_err());

@@ -99,7 +99,11 @@ impl Table {
         let mut out = String::new();
         out.push_str(&format!(
             "| {} |\n",
-            self.headers.iter().map(|h| esc(h)).collect::<Vec<_>>().join(" | ")
+            self.headers
+                .iter()
+                .map(|h| esc(h))
+                .collect::<Vec<_>>()
+                .join(" | ")
         ));
         out.push_str(&format!(
             "|{}|\n",
@@ -127,7 +131,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -307,7 +311,11 @@ pub fn by_phase(results: &Results) -> Table {
             let Some(s) = run.phases.get(p) else {
                 continue;
             };
-            let mut cells = vec![s.name.clone(), run_label(results, run), thousands(s.offered)];
+            let mut cells = vec![
+                s.name.clone(),
+                run_label(results, run),
+                thousands(s.offered),
+            ];
             cells.extend(stats_cells(s));
             cells.push(fairness(s.fairness));
             if latency {
@@ -338,7 +346,14 @@ pub fn policies(results: &Results) -> Table {
     for e in &results.workload.endpoints {
         t.row(vec![
             e.path.clone(),
-            format!("{:.0}%", if total > 0.0 { e.weight * 100.0 / total } else { 0.0 }),
+            format!(
+                "{:.0}%",
+                if total > 0.0 {
+                    e.weight * 100.0 / total
+                } else {
+                    0.0
+                }
+            ),
             format!(
                 "{} per {}, bursts of {}",
                 thousands(e.limit),
@@ -360,13 +375,19 @@ mod tests {
         let mut t = Table::new(&[("name", Align::Left), ("n", Align::Right)]);
         t.row(vec!["a".into(), "1".into()]);
         t.row(vec!["long|name".into(), "1,000".into()]);
-        assert_eq!(t.to_text(), "name           n\na              1\nlong|name  1,000\n");
+        assert_eq!(
+            t.to_text(),
+            "name           n\na              1\nlong|name  1,000\n"
+        );
         assert_eq!(
             t.to_markdown(),
             "| name | n |\n|---|---:|\n| a | 1 |\n| long\\|name | 1,000 |\n"
         );
         t.push_column("x", Align::Left, vec!["y".into()]);
-        assert!(t.to_text().starts_with("name           n  x\na              1  y\n"));
+        assert!(
+            t.to_text()
+                .starts_with("name           n  x\na              1  y\n")
+        );
     }
 
     #[test]

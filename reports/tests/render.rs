@@ -114,7 +114,10 @@ fn renders_every_plot_as_png_and_svg() {
     assert_eq!(back, r);
     let rendered = reports::render(&back, &dir).unwrap();
     let names: Vec<&str> = rendered.plots.iter().map(|p| p.name).collect();
-    assert_eq!(names, ["throughput", "admitted", "accuracy", "burst", "latency"]);
+    assert_eq!(
+        names,
+        ["throughput", "admitted", "accuracy", "burst", "latency"]
+    );
     for plot in &rendered.plots {
         let png = std::fs::read(&plot.png).unwrap();
         assert!(png.len() > 1_000, "{} is too small", plot.png.display());

@@ -122,7 +122,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             out.push_str(&format!(", cost {}", e.cost));
         }
         if w.endpoints.len() > 1 {
-            out.push_str(&format!(" ({:.0}% of requests)", e.weight * 100.0 / weights));
+            out.push_str(&format!(
+                " ({:.0}% of requests)",
+                e.weight * 100.0 / weights
+            ));
         }
         out.push('\n');
     }
@@ -179,7 +182,11 @@ fn apply_deployment(args: &Args, workload: &mut Workload) -> anyhow::Result<()> 
             .transpose()
     };
     match &args.store {
-        Some(s) => d.store = s.parse::<StoreModel>().map_err(|m| anyhow::anyhow!("--store: {m}"))?,
+        Some(s) => {
+            d.store = s
+                .parse::<StoreModel>()
+                .map_err(|m| anyhow::anyhow!("--store: {m}"))?
+        }
         None => {
             let wants_many = args.gateways.is_some_and(|g| g > 1) || args.rtt.is_some();
             if wants_many && d.store == StoreModel::Memory {
