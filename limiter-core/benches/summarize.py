@@ -15,6 +15,7 @@ import sys
 
 ALGORITHMS = ["fixed-window", "sliding-log", "sliding-window", "token-bucket", "gcra", "governor"]
 KEY_COUNTS = ["1", "10000", "1000000"]
+KEY_LABELS = {"1": "1 key", "10000": "10k keys", "1000000": "1M keys"}
 THREADS = ["1t", "2t"]
 
 
@@ -34,7 +35,7 @@ def fmt(ns):
 
 
 def table(root, key_kind, scenario):
-    head = ["algorithm"] + [f"{int(n):,} keys, {t[0]} thr" for n in KEY_COUNTS for t in THREADS]
+    head = ["algorithm"] + [f"{KEY_LABELS[n]}, {t[0]} thr" for n in KEY_COUNTS for t in THREADS]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for algorithm in ALGORITHMS:
         cells = [algorithm]
