@@ -31,6 +31,8 @@ enum Command {
     /// Play a workload over real HTTP through one or many gateways (goose), measure
     /// latency and accuracy, and write results.json, plots and a report.
     Load(Box<cmd::load::Args>),
+    /// Render the benchmark report (README.md and plots) from scripts/bench.sh's results.
+    BenchReport(cmd::bench_report::Args),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -43,5 +45,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Backend(args) => cmd::backend::run(args),
         Command::Load(args) => cmd::load::run(*args),
+        Command::BenchReport(args) => cmd::bench_report::run(args),
     }
 }

@@ -9,6 +9,7 @@
 //! `assets/DejaVuSans-LICENSE.txt`), so plots render the same on a fresh machine with
 //! no fonts installed.
 
+pub mod bench;
 pub mod markdown;
 pub mod measured;
 pub mod plots;

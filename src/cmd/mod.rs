@@ -2,6 +2,7 @@
 
 pub mod algorithms;
 pub mod backend;
+pub mod bench_report;
 pub mod gateway;
 pub mod load;
 pub mod report;

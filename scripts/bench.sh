@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# The end-to-end benchmark: regenerates reports/README.md from real HTTP load.
+#
+# On 127.0.0.1 only, it starts the mock backend, one redis-server, a 3-master Redis
+# Cluster, and for every run 1 (memory store) or 3 (Redis, Redis Cluster) gateway
+# processes; then:
+#
+#   1. plays the `seed` and `api-mix` workloads, time-scaled, through every algorithm
+#      on every store with `ratelab load` (goose), checking each run against the
+#      backend's own count;
+#   2. replays the same workloads (as played: DIR/workload.toml) in the simulator,
+#      for simulated vs measured side by side;
+#   3. the failure drill: Redis stopped for 5 s in the middle of a steady phase and
+#      restarted, once per on_error policy (fail-open, fail-closed, local);
+#   4. the load generator's own ceiling (goose and the open-loop driver, stepping
+#      up to 16,000/s against the backend directly) beside wrk on the same target;
+#   5. renders reports/README.md and its plots with `ratelab bench-report`.
+#
+# Everything it starts is stopped on exit. The machine has 2 cores, shared by the
+# load generator, the gateways, Redis and the backend: absolute numbers are this
+# machine's, and the report says where the load generator, not the gateway, was the
+# limit. About 7 minutes on 2 cores.
+#
+# Environment: OUT (default reports), RATELAB (binary; default: a release build),
+# SEED_TIME_SCALE (0.04), MIX_TIME_SCALE (0.04), MIX_RATE_SCALE (0.005),
+# ALGORITHMS, STORES, WORKLOADS, DRILL_POLICIES (space-separated subsets), QUICK=1
+# (a smoke test: one algorithm, short workloads, one drill).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-reports}
+SEED_TIME_SCALE=${SEED_TIME_SCALE:-0.04}
+MIX_TIME_SCALE=${MIX_TIME_SCALE:-0.04}
+MIX_RATE_SCALE=${MIX_RATE_SCALE:-0.005}
+ALGORITHMS=${ALGORITHMS:-"fixed-window sliding-log sliding-window token-bucket gcra"}
+STORES=${STORES:-"memory redis redis-cluster"}
+WORKLOADS=${WORKLOADS:-"seed api-mix"}
+DRILL_POLICIES=${DRILL_POLICIES:-"fail-open fail-closed local"}
+if [ "${QUICK:-0}" = 1 ]; then
+    ALGORITHMS=${QUICK_ALGORITHMS:-"token-bucket"}
+    SEED_TIME_SCALE=0.03
+    MIX_TIME_SCALE=0.02
+    MIX_RATE_SCALE=0.001
+    DRILL_POLICIES=${QUICK_DRILL_POLICIES:-"fail-open"}
+fi
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# --- what the benchmark needs, from Debian's packages -------------------------------
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing ${need_apt[*]} (Debian packages)"
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # The package may start a server on 6379; the benchmark never uses it.
+    if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop redis-server >/dev/null 2>&1 || true; fi
+fi
+
+if [ -z "${RATELAB:-}" ]; then
+    log "building ratelab (release)"
+    cargo build --release --quiet -p ratelab
+    RATELAB="${CARGO_TARGET_DIR:-target}/release/ratelab"
+fi
+
+WORK=$(mktemp -d /tmp/ratelab-bench.XXXXXX)
+PIDS=()
+GATEWAYS=()
+cleanup() {
+    for pid in "${GATEWAYS[@]}" "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# A port below 55535 whose cluster bus port (+10000) is free too.
+free_cluster_port() {
+    python3 - <<'EOF'
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 50000)
+    ok = True
+    for q in (p, p + 10000):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", q))
+        except OSError:
+            ok = False
+        finally:
+            s.close()
+    if ok:
+        print(p)
+        break
+EOF
+}
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    log "nothing listens on port $1"
+    return 1
+}
+
+start_redis() { # port [extra args...]; prints the pid
+    local port=$1
+    shift
+    # Its output goes to a file: the caller reads the pid through a pipe.
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+        --logfile "$WORK/redis-$port.log" --dir "$WORK" "$@" >>"$WORK/redis-$port.out" 2>&1 &
+    echo $!
+}
+
+# --- backend, Redis, Redis Cluster --------------------------------------------------
+BACKEND_PORT=$(free_port)
+"$RATELAB" backend --listen "127.0.0.1:$BACKEND_PORT" --threads 1 >"$WORK/backend.log" 2>&1 &
+PIDS+=($!)
+BACKEND="http://127.0.0.1:$BACKEND_PORT"
+
+REDIS_PORT=$(free_port)
+REDIS_PID=$(start_redis "$REDIS_PORT")
+PIDS+=("$REDIS_PID")
+
+CLUSTER_PORTS=()
+for _ in 1 2 3; do
+    port=$(free_cluster_port)
+    mkdir -p "$WORK/cluster-$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+        --cluster-enabled yes --cluster-config-file "$WORK/cluster-$port/nodes.conf" \
+        --cluster-node-timeout 2000 --logfile "$WORK/cluster-$port.log" --dir "$WORK/cluster-$port" &
+    PIDS+=($!)
+    CLUSTER_PORTS+=("$port")
+done
+wait_port "$BACKEND_PORT"
+wait_port "$REDIS_PORT"
+for port in "${CLUSTER_PORTS[@]}"; do wait_port "$port"; done
+redis-cli --cluster create "${CLUSTER_PORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >"$WORK/cluster-create.log" 2>&1
+for _ in $(seq 1 100); do
+    if redis-cli -p "${CLUSTER_PORTS[0]}" cluster info | grep -q 'cluster_state:ok'; then break; fi
+    sleep 0.1
+done
+CLUSTER_URLS=$(printf '"redis://127.0.0.1:%s", ' "${CLUSTER_PORTS[@]}")
+CLUSTER_URLS="[${CLUSTER_URLS%, }]"
+log "backend $BACKEND, redis :$REDIS_PORT, cluster :${CLUSTER_PORTS[*]}"
+
+# --- gateways -----------------------------------------------------------------------
+store_section() { # store key_prefix on_error
+    case $1 in
+        memory) printf '[store]\nkind = "memory"\n' ;;
+        redis) printf '[store]\nkind = "redis"\nurl = "redis://127.0.0.1:%s"\ntimeout_ms = 50\non_error = "%s"\nkey_prefix = "%s"\n' "$REDIS_PORT" "$3" "$2" ;;
+        redis-cluster) printf '[store]\nkind = "redis-cluster"\nurls = %s\ntimeout_ms = 50\non_error = "%s"\nkey_prefix = "%s"\n' "$CLUSTER_URLS" "$3" "$2" ;;
+    esac
+}
+
+TARGETS=""
+start_gateways() { # config count
+    local config=$1 count=$2 port urls=()
+    GATEWAYS=()
+    for _ in $(seq 1 "$count"); do
+        port=$(free_port)
+        "$RATELAB" gateway --config "$config" --listen "127.0.0.1:$port" --threads 1 >>"$WORK/gateway.log" 2>&1 &
+        GATEWAYS+=($!)
+        urls+=("http://127.0.0.1:$port")
+        wait_port "$port"
+    done
+    TARGETS=$(IFS=,; echo "${urls[*]}")
+}
+
+stop_gateways() {
+    for pid in "${GATEWAYS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${GATEWAYS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    GATEWAYS=()
+}
+
+scales() { # workload -> "--time-scale T --rate-scale R"
+    case $1 in
+        seed) echo "--time-scale $SEED_TIME_SCALE" ;;
+        api-mix) echo "--time-scale $MIX_TIME_SCALE --rate-scale $MIX_RATE_SCALE" ;;
+        *) echo "" ;;
+    esac
+}
+
+# Runs `ratelab load`; a run that ends incomplete (exit 3) is kept: its results say why.
+load() {
+    local rc=0
+    "$RATELAB" load "$@" >>"$WORK/load.log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+        log "ratelab load $* failed (exit $rc):"
+        tail -n 20 "$WORK/load.log" >&2
+        return 1
+    fi
+}
+
+RUNS="$OUT/runs"
+rm -rf "$RUNS" "$OUT/sim"
+mkdir -p "$RUNS"
+STARTED=$(date +%s)
+
+# --- 1. every algorithm on every store, seed and api-mix -----------------------------
+for workload in $WORKLOADS; do
+    # shellcheck disable=SC2046
+    for store in $STORES; do
+        count=3
+        [ "$store" = memory ] && count=1
+        for alg in $ALGORITHMS; do
+            dir="$RUNS/$workload/$store/$alg"
+            mkdir -p "$dir"
+            config="$WORK/gw-$workload-$store-$alg.toml"
+            {
+                printf 'backend = "%s"\n\n' "$BACKEND"
+                store_section "$store" "bench:$workload:$alg:$STARTED" fail-open
+                printf '\n'
+                # shellcheck disable=SC2046
+                "$RATELAB" load --workload "$workload" $(scales "$workload") --emit-routes "$alg"
+            } >"$config"
+            start_gateways "$config" "$count"
+            log "$workload: $alg on $store ($count gateway(s))"
+            # shellcheck disable=SC2046
+            load --target "$TARGETS" --backend "$BACKEND" --workload "$workload" $(scales "$workload") \
+                --store "$store" --algorithm "$alg" --out "$dir"
+            stop_gateways
+        done
+    done
+    # --- 2. the same arrivals in the simulator ---------------------------------------
+    played=$(find "$RUNS/$workload" -name workload.toml | head -n 1)
+    if [ -n "$played" ]; then
+        log "$workload: simulating the workload as played"
+        "$RATELAB" simulate --workload "$played" --algorithms all --out "$OUT/sim/$workload" >"$WORK/sim-$workload.log"
+    fi
+done
+
+# --- 3. the Redis failure drill ------------------------------------------------------
+if [ -n "$DRILL_POLICIES" ]; then
+    for policy in $DRILL_POLICIES; do
+        dir="$RUNS/drill/$policy"
+        mkdir -p "$dir"
+        config="$WORK/gw-drill-$policy.toml"
+        {
+            printf 'backend = "%s"\n\n' "$BACKEND"
+            store_section redis "bench:drill:$policy:$STARTED" "$policy"
+            printf '\n'
+            "$RATELAB" load --workload scripts/bench/drill.toml --emit-routes token-bucket
+        } >"$config"
+        start_gateways "$config" 1
+        log "drill: token-bucket on Redis, on_error = $policy; Redis down from ~8 s to ~13 s"
+        t0=$(date +%s.%N)
+        load --target "$TARGETS" --backend "$BACKEND" --workload scripts/bench/drill.toml \
+            --store redis --algorithm token-bucket --out "$dir" &
+        LOAD_PID=$!
+        sleep 8
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+        down=$(date +%s.%N)
+        sleep 5
+        REDIS_PID=$(start_redis "$REDIS_PORT")
+        PIDS+=("$REDIS_PID")
+        wait_port "$REDIS_PORT"
+        up=$(date +%s.%N)
+        wait "$LOAD_PID" || true
+        python3 -c "import sys; t0,d,u=map(float,sys.argv[1:]); print(f'{d-t0:.2f} {u-t0:.2f}')" "$t0" "$down" "$up" >"$dir/outage.txt"
+        stop_gateways
+    done
+fi
+
+# --- 4. the load generator's ceiling, beside wrk --------------------------------------
+mkdir -p "$RUNS/ceiling"
+log "ceiling: goose against the backend directly"
+load --target "$BACKEND" --no-gateway-check --workload scripts/bench/ceiling.toml --store none \
+    --algorithm token-bucket --out "$RUNS/ceiling/goose"
+log "ceiling: open-loop driver against the backend directly"
+load --target "$BACKEND" --no-gateway-check --workload scripts/bench/ceiling.toml --store none \
+    --algorithm token-bucket --driver open --out "$RUNS/ceiling/open"
+log "ceiling: wrk (2 threads, 64 connections, 5 s) against the backend"
+wrk -t2 -c64 -d5s --latency "$BACKEND/api/orders" >"$RUNS/ceiling/wrk.txt" 2>&1
+
+# --- 5. the report -------------------------------------------------------------------
+# Per-run plots and reports are regenerable from each results.json; the committed
+# report keeps results.json and workload.toml per run, and the merged plots.
+find "$RUNS" \( -name '*.png' -o -name '*.svg' -o -name report.md \) -delete
+log "rendering $OUT/README.md"
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+"$RATELAB" bench-report --dir "$OUT" --elapsed "$(( $(date +%s) - STARTED ))" --commit "$COMMIT"
+log "done in $(( $(date +%s) - STARTED )) s: $OUT/README.md"
