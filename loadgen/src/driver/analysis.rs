@@ -269,8 +269,11 @@ pub fn results(plan: &Plan, mut records: Vec<Record>, facts: &RunFacts) -> Resul
             late,
             held,
         };
-        if !held && planned_n > 0 {
-            let unsent = planned_n - lag.len() as u64;
+        let unsent = planned_n - lag.len() as u64;
+        // A phase the run never finished because it was stopped is explained by the
+        // stop note, not by the driver.
+        let cut_short = facts.stopped.is_some() && unsent > 0;
+        if !held && planned_n > 0 && !cut_short {
             let unsent = if unsent > 0 {
                 format!(", {unsent} never sent")
             } else {
@@ -546,10 +549,10 @@ mod tests {
     #[test]
     fn late_partial_and_overadmitting_runs_are_marked() {
         let (plan, mut records) = perfect_seed();
-        // Every request of the spike 500 ms late, the last 100 never sent, and the
-        // backend counting 30 when the client saw 17 + 5.
-        for r in &mut records[2400..] {
-            r.sent += 500_000_000;
+        // Every request of the steady phase 50 ms late, the last 100 never sent (the run
+        // was interrupted), and the backend counting 30 when the client saw more than 17.
+        for r in &mut records[600..2400] {
+            r.sent += 50_000_000;
         }
         records.truncate(4100);
         for r in &mut records[600..605] {
@@ -573,10 +576,14 @@ mod tests {
         let r = results(&plan, records, &f);
         let m = &r.measurements[0];
         assert!(!m.complete);
-        assert!(!m.phases[2].held);
+        assert!(!m.phases[1].held);
         assert!(m.phases[0].held);
         let text = m.notes.join("\n");
-        assert!(text.contains("could not hold phase \"spike\""), "{text}");
+        assert!(text.contains("could not hold phase \"steady\""), "{text}");
+        assert!(
+            !text.contains("could not hold phase \"spike\""),
+            "cut short by the stop: {text}"
+        );
         assert!(text.contains("stopped early: interrupted"), "{text}");
         assert!(text.contains("disagree"), "{text}");
         let g = m.ground_truth.as_ref().unwrap();
