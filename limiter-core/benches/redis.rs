@@ -1,3 +1,283 @@
-//! Redis store benchmark (see notes/redis-readme.md); the measurements come in the next commit.
+//! The Redis store, measured beside its references in one run, on one connection, on
+//! a `redis-server` started for the run (`cargo bench -p limiter-core --features redis
+//! --bench redis`; `BENCH_SECS` sets each measurement's length, default 2; each figure
+//! is the median, or for CPU the least, of three rounds taken in turns).
+//!
+//! 1. Throughput: decisions/s through `RedisLimiter::check` at concurrency 1, 16 and
+//!    64, beside raw `EVALSHA` of the same script with the same arguments and `PING`,
+//!    over the same multiplexed connection.
+//! 2. Redis CPU per call (`INFO commandstats`, `usec_per_call` of `EVALSHA`) for each
+//!    algorithm's script, beside a classic token-bucket script (HMGET of two fields,
+//!    float refill, HMSET, PEXPIRE), `TIME` alone and `return 1`.
+//!
+//! Prints Markdown tables (the ones in notes/redis-readme.md).
 
-fn main() {}
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use limiter_core::store::redis::{RedisLimiter, RedisOptions, RedisStore};
+use limiter_core::{Kind, Limiter, Policy, Quota};
+use redis::{Cmd, Value};
+use testkit::RedisServer;
+
+/// Distinct users per task: every call reads and writes a key, as a gateway does.
+const KEYS_PER_TASK: usize = 256;
+
+/// The usual token bucket in Lua: two hash fields, a float refill, four commands.
+const CLASSIC: &str = r"
+local t = redis.call('TIME')
+local now = t[1] + t[2] / 1000000
+local capacity, rate, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(v[1]) or capacity
+local ts = tonumber(v[2]) or now
+tokens = math.min(capacity, tokens + (now - ts) * rate)
+local allowed = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+end
+redis.call('HMSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000))
+return {allowed, math.floor(tokens)}
+";
+const TIME_ONLY: &str = "redis.call('TIME') return 1";
+const RETURN_1: &str = "return 1";
+
+fn secs() -> Duration {
+    let s = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    Duration::from_secs_f64(s)
+}
+
+/// A generous policy: nearly every call is admitted, so every call writes.
+fn policy(kind: Kind) -> Policy {
+    Policy::new(
+        kind,
+        Quota::per_second(1_000).unwrap().with_burst(1_000).unwrap(),
+    )
+}
+
+fn key(task: usize, i: usize) -> String {
+    format!(
+        "user:{}:/api/orders/{{id}}",
+        task * KEYS_PER_TASK + i % KEYS_PER_TASK
+    )
+}
+
+/// Runs `op(task, i)` from `tasks` tasks for `secs()`; returns operations per second.
+async fn rate<F, Fut>(tasks: usize, op: F) -> f64
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    // Warm up, then measure.
+    for phase in 0..2 {
+        stop.store(false, Ordering::Relaxed);
+        done.store(0, Ordering::Relaxed);
+        let handles: Vec<_> = (0..tasks)
+            .map(|t| {
+                let (op, stop, done) = (op.clone(), stop.clone(), done.clone());
+                tokio::spawn(async move {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        op(t, i).await;
+                        i += 1;
+                    }
+                    done.fetch_add(i as u64, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        tokio::time::sleep(if phase == 0 { secs() / 4 } else { secs() }).await;
+        stop.store(true, Ordering::Relaxed);
+        for h in handles {
+            h.await.unwrap();
+        }
+        if phase == 1 {
+            return done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+        }
+    }
+    unreachable!()
+}
+
+/// The median of `ROUNDS` measurements, taken in turns with the other variants so
+/// that a busy moment on the machine hits all of them alike.
+const ROUNDS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+async fn throughput(store: &RedisStore) {
+    println!("| algorithm | concurrency | RedisLimiter::check | raw EVALSHA | ratio | PING |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for kind in [Kind::TokenBucket, Kind::Gcra] {
+        let limiter = Arc::new(store.limiter(policy(kind)));
+        for tasks in [1, 16, 64] {
+            // The same EVALSHA calls, built once, sent bare.
+            let cmds: Arc<Vec<Vec<Cmd>>> = Arc::new(
+                (0..tasks)
+                    .map(|t| {
+                        (0..KEYS_PER_TASK)
+                            .map(|i| limiter.command(&key(t, i), 1))
+                            .collect()
+                    })
+                    .collect(),
+            );
+            let (mut ours, mut raw, mut ping) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                let l = limiter.clone();
+                ours.push(
+                    rate(tasks, move |t, i| {
+                        let l = l.clone();
+                        async move {
+                            l.check(&key(t, i), 1).await.unwrap();
+                        }
+                    })
+                    .await,
+                );
+                let (cmds, conn) = (cmds.clone(), store.connection());
+                raw.push(
+                    rate(tasks, move |t, i| {
+                        let (cmds, mut conn) = (cmds.clone(), conn.clone());
+                        async move {
+                            let c = &cmds[t][i % KEYS_PER_TASK];
+                            let _: Value = c.query_async(&mut conn).await.unwrap();
+                        }
+                    })
+                    .await,
+                );
+                let conn = store.connection();
+                ping.push(
+                    rate(tasks, move |_, _| {
+                        let mut conn = conn.clone();
+                        async move {
+                            let _: Value = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+                        }
+                    })
+                    .await,
+                );
+            }
+            let (ours, raw, ping) = (median(ours), median(raw), median(ping));
+            println!(
+                "| {kind} | {tasks} | {ours:.0}/s | {raw:.0}/s | {:.2} | {ping:.0}/s |",
+                ours / raw
+            );
+        }
+    }
+    let m = store.metrics();
+    assert_eq!(m.errors, 0, "{m:?}");
+}
+
+/// Runs `cmds` (round robin) from 16 tasks for a while after `CONFIG RESETSTAT`;
+/// returns Redis's `usec_per_call` for `EVALSHA`.
+async fn cpu_per_call(redis: &RedisServer, store: &RedisStore, cmds: Vec<Cmd>) -> f64 {
+    let cmds = Arc::new(cmds);
+    let conn = store.connection();
+    redis.cmd(&["CONFIG", "RESETSTAT"]).unwrap();
+    rate(16, move |t, i| {
+        let (cmds, mut conn) = (cmds.clone(), conn.clone());
+        async move {
+            let c = &cmds[(t * 7919 + i) % cmds.len()];
+            let _: Value = c.query_async(&mut conn).await.unwrap();
+        }
+    })
+    .await;
+    let stats = redis.cmd(&["INFO", "commandstats"]).unwrap();
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .unwrap();
+    let usec = line
+        .split(',')
+        .find_map(|f| f.strip_prefix("usec_per_call="))
+        .unwrap();
+    usec.parse().unwrap()
+}
+
+fn script_cmds(script: &str, args: &[&str]) -> Vec<Cmd> {
+    let sha = redis::Script::new(script).get_hash().to_owned();
+    (0..16 * KEYS_PER_TASK)
+        .map(|i| {
+            let mut c = redis::cmd("EVALSHA");
+            c.arg(&sha)
+                .arg(1)
+                .arg(format!("classic:{{{}}}", key(0, i)))
+                .arg(args);
+            c
+        })
+        .collect()
+}
+
+async fn redis_cpu(redis: &RedisServer, store: &RedisStore) {
+    let mut conn = store.connection();
+    for s in [CLASSIC, TIME_ONLY, RETURN_1] {
+        let _: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(s)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let mut scripts: Vec<(String, Vec<Cmd>)> = vec![(
+        "classic token bucket (HMGET, float refill, HMSET, PEXPIRE)".into(),
+        script_cmds(CLASSIC, &["1000", "1000", "1"]),
+    )];
+    for kind in Kind::ALL {
+        let limiter: RedisLimiter = store.limiter(policy(kind));
+        let cmds = (0..16 * KEYS_PER_TASK)
+            .map(|i| limiter.command(&key(1, i), 1))
+            .collect();
+        scripts.push((format!("ratelab {kind}"), cmds));
+    }
+    scripts.push(("`TIME` only".into(), script_cmds(TIME_ONLY, &[])));
+    scripts.push(("`return 1`".into(), script_cmds(RETURN_1, &[])));
+    // The least of the rounds: the script's own cost, with the least of the noise.
+    let mut best = vec![f64::INFINITY; scripts.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, cmds)) in scripts.iter().enumerate() {
+            best[i] = best[i].min(cpu_per_call(redis, store, cmds.clone()).await);
+        }
+    }
+    println!("| script | Redis CPU µs/call | vs classic |");
+    println!("|---|---:|---:|");
+    for ((name, _), usec) in scripts.iter().zip(&best) {
+        println!("| {name} | {usec:.2} | {:.2} |", usec / best[0]);
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = RedisServer::start().unwrap();
+    let version = redis.cmd(&["INFO", "server"]).unwrap();
+    let version = version
+        .lines()
+        .find(|l| l.starts_with("redis_version:"))
+        .unwrap_or("");
+    rt.block_on(async {
+        let opts = RedisOptions {
+            timeout: Duration::from_secs(1),
+            ..RedisOptions::default()
+        };
+        let store = RedisStore::connect(&redis.url(), opts).await.unwrap();
+        println!(
+            "Redis store benchmark: {version}, {:?} per measurement\n",
+            secs()
+        );
+        throughput(&store).await;
+        println!();
+        redis_cpu(&redis, &store).await;
+    });
+}

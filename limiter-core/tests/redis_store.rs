@@ -219,3 +219,19 @@ async fn two_gateways_share_one_limit() {
         .count();
     assert_eq!(admitted, 5);
 }
+
+/// A fixed window too large to pack its answer into one exact integer answers in two.
+#[tokio::test]
+async fn a_huge_fixed_window_answers_in_full() {
+    let redis = RedisServer::start().unwrap();
+    let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let limiter = store.limiter(policy(Kind::FixedWindow, 4_000_000_000, year, 1));
+    let d = limiter.check("big", 3_999_999_999).await.unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.remaining, 1);
+    let d = limiter.check("big", 2).await.unwrap();
+    assert!(!d.allowed);
+    assert_eq!(d.remaining, 1);
+    assert!(d.reset_after <= year && d.retry_after == d.reset_after);
+}

@@ -7,9 +7,10 @@
 --          may run slower than Redis's, so that no key expires before its time)
 -- ARGV[3]  cost;  ARGV[4]  window length in µs;  ARGV[5]  limit
 -- Windows are aligned to the epoch of the time (Unix time for the server's TIME).
--- Returns {remaining, reset_after µs} when admitted, {−remaining − 1, reset_after µs} when
--- denied (retry-after is the reset). A denial never writes; an admission stores the count
--- with a TTL until the window ends.
+-- Returns reset_after µs × (limit + 1) + remaining when admitted, its negation − 1 when
+-- denied (retry-after is the reset): one integer, cheaper for Redis than a table; or,
+-- where that product would pass 2^53, {remaining or −remaining − 1, reset_after µs}.
+-- A denial never writes; an admission stores the count with a TTL until the window ends.
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
@@ -24,11 +25,14 @@ if math.floor(v / shift) == tag then
   count = v % shift
 end
 local reset = (index + 1) * window - now
+local one = (window + 1) * (limit + 1) < 9007199254740992
 if count + cost > limit then
+  if one then return -(reset * (limit + 1) + limit - count) - 1 end
   return {count - limit - 1, reset}
 end
 count = count + cost
 if cost > 0 then
   redis.call('SET', KEYS[1], tag * shift + count, 'PX', math.max(math.ceil(reset / 1000), min_ttl))
 end
+if one then return reset * (limit + 1) + limit - count end
 return {limit - count, reset}

@@ -5,8 +5,9 @@
 --          may run slower than Redis's, so that no key expires before its time)
 -- ARGV[3]  cost;  ARGV[4]  window length w in µs;  ARGV[5]  limit
 -- Admits when previous × (w − elapsed) / w + current + cost ≤ limit, scaled by w.
--- Returns {allowed, remaining, reset_after µs, retry_after µs}. A denial never writes;
--- an admission stores the counters with a TTL until the current count has faded.
+-- Returns {remaining, reset_after µs, retry_after µs} with remaining as −remaining − 1
+-- for a denial. A denial never writes; an admission stores the counters with a TTL
+-- until the current count has faded.
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
@@ -52,7 +53,7 @@ if used + cost * w > budget then
       if into_next < w then retry = left + into_next else retry = left + w end
     end
   end
-  return {0, floor(math.max(budget - used, 0) / w), reset, retry}
+  return {-floor(math.max(budget - used, 0) / w) - 1, reset, retry}
 end
 cur = cur + cost
 used = used + cost * w
@@ -61,4 +62,4 @@ if cur > 0 then reset = 2 * w - elapsed end
 if cost > 0 then
   redis.call('SET', KEYS[1], string.format('%d:%d:%d', index, cur, prev), 'PX', math.max(math.ceil(reset / 1000), min_ttl))
 end
-return {1, floor((budget - used) / w), reset, 0}
+return {floor((budget - used) / w), reset, 0}

@@ -218,9 +218,9 @@ impl RedisLimiter {
     }
 
     /// The decision a script's reply stands for (see the reply formats in `store/lua/`).
-    /// The token bucket and GCRA answer one integer, the fixed window two, the others
-    /// the whole decision; what they leave out follows from the policy, in exact
-    /// integer arithmetic here.
+    /// The token bucket, GCRA and fixed window answer one integer, the sliding window
+    /// three, the sliding log four; what they leave out follows from the policy, in
+    /// exact integer arithmetic here.
     fn decode(&self, reply: &Value, cost: u64) -> Option<Decision> {
         let us = Duration::from_micros;
         let cap = self.capacity;
@@ -264,6 +264,17 @@ impl RedisLimiter {
                     Decision::deny(cap, remaining, us(deficit), us(retry))
                 }
             }
+            (Kind::FixedWindow, &[x]) => {
+                // reset × (limit + 1) + remaining, negated − 1 for a denial.
+                let (allowed, y) = if x >= 0 { (true, x) } else { (false, -(x + 1)) };
+                let (y, base) = (y as u64, cap + 1);
+                let (reset, remaining) = (us(y / base), y % base);
+                if allowed {
+                    Decision::allow(cap, remaining, reset)
+                } else {
+                    Decision::deny(cap, remaining, reset, reset)
+                }
+            }
             (Kind::FixedWindow, &[x, reset]) => {
                 let reset = us(u64::try_from(reset).ok()?);
                 if x >= 0 {
@@ -272,7 +283,18 @@ impl RedisLimiter {
                     Decision::deny(cap, x.checked_neg()?.checked_sub(1)? as u64, reset, reset)
                 }
             }
-            (Kind::SlidingLog | Kind::SlidingWindow, &[allowed, remaining, reset, retry]) => {
+            (Kind::SlidingWindow, &[x, reset, retry]) => {
+                let (reset, retry) = (
+                    us(u64::try_from(reset).ok()?),
+                    us(u64::try_from(retry).ok()?),
+                );
+                if x >= 0 {
+                    Decision::allow(cap, x as u64, reset)
+                } else {
+                    Decision::deny(cap, x.checked_neg()?.checked_sub(1)? as u64, reset, retry)
+                }
+            }
+            (Kind::SlidingLog, &[allowed, remaining, reset, retry]) => {
                 let (remaining, reset, retry) = (
                     u64::try_from(remaining).ok()?,
                     us(u64::try_from(reset).ok()?),
