@@ -1,19 +1,21 @@
 -- Sliding window counter, mirroring algorithm/sliding_window.rs in integer microseconds.
 -- KEYS[1]  the limiter key; its value is "<window index>:<current count>:<previous count>"
--- ARGV[1]  now in µs, or "" to use the server's TIME
--- ARGV[2]  the shortest TTL in ms (0 on the server's TIME; more when the caller's clock
---          may run slower than Redis's, so that no key expires before its time)
--- ARGV[3]  cost;  ARGV[4]  window length w in µs;  ARGV[5]  limit
+-- ARGV[1]  now in µs, or "" to use the server's TIME. On the caller's time every TTL
+--          is at least a minute: TTLs run on Redis's clock, which may run faster than
+--          the caller's, and no key may expire before its time
+-- ARGV[2]  cost;  ARGV[3]  window length w in µs;  ARGV[4]  limit
 -- Admits when previous × (w − elapsed) / w + current + cost ≤ limit, scaled by w.
 -- Returns {remaining, reset_after µs, retry_after µs} with remaining as −remaining − 1
 -- for a denial. A denial never writes; an admission stores the counters with a TTL
 -- until the current count has faded.
-local now = tonumber(ARGV[1])
-if not now then
+local now, min_ttl = ARGV[1], 0
+if now == '' then
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
+else
+  now, min_ttl = now + 0, 60000
 end
-local min_ttl, cost, w, limit = ARGV[2] + 0, ARGV[3] + 0, ARGV[4] + 0, ARGV[5] + 0
+local cost, w, limit = ARGV[2] + 0, ARGV[3] + 0, ARGV[4] + 0
 local floor = math.floor
 local index, cur, prev = floor(now / w), 0, 0
 local v = redis.call('GET', KEYS[1])
@@ -31,7 +33,8 @@ if v then
     index = i
   end
 end
-local elapsed = math.min(math.max(now - index * w, 0), w - 1)
+local elapsed = now - index * w
+if elapsed < 0 then elapsed = 0 elseif elapsed > w - 1 then elapsed = w - 1 end
 local left = w - elapsed
 local used = prev * left + cur * w
 local budget = limit * w
@@ -60,6 +63,8 @@ used = used + cost * w
 local reset = left
 if cur > 0 then reset = 2 * w - elapsed end
 if cost > 0 then
-  redis.call('SET', KEYS[1], string.format('%d:%d:%d', index, cur, prev), 'PX', math.max(math.ceil(reset / 1000), min_ttl))
+  local ms = math.ceil(reset / 1000)
+  if ms < min_ttl then ms = min_ttl end
+  redis.call('SET', KEYS[1], string.format('%d:%d:%d', index, cur, prev), 'PX', ms)
 end
 return {floor((budget - used) / w), reset, 0}

@@ -6,7 +6,7 @@
 //! the circuit, its failure opens it again. A probe that never reports (its caller went
 //! away) is replaced after another `open_for`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -43,14 +43,18 @@ pub enum CircuitState {
 #[derive(Debug)]
 struct State {
     circuit: CircuitState,
-    failures: u32,
     /// Open: when to probe. Half-open: when to give up on the probe and send another.
     until: Instant,
 }
 
+/// The breaker. A closed circuit costs two atomic reads per call; only failures and
+/// transitions take the lock.
 #[derive(Debug)]
 pub(super) struct Breaker {
     opts: BreakerOptions,
+    closed: AtomicBool,
+    /// Consecutive failures.
+    failures: AtomicU32,
     state: Mutex<State>,
     opened: AtomicU64,
 }
@@ -66,9 +70,10 @@ impl Breaker {
     pub(super) fn new(opts: BreakerOptions) -> Self {
         Self {
             opts,
+            closed: AtomicBool::new(true),
+            failures: AtomicU32::new(0),
             state: Mutex::new(State {
                 circuit: CircuitState::Closed,
-                failures: 0,
                 until: Instant::now(),
             }),
             opened: AtomicU64::new(0),
@@ -81,6 +86,9 @@ impl Breaker {
 
     /// May this call go to Redis? `Err` holds how long until the next probe.
     pub(super) fn admit(&self) -> Result<Permit, Duration> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(Permit::Normal);
+        }
         let mut s = self.lock();
         if s.circuit == CircuitState::Closed {
             return Ok(Permit::Normal);
@@ -98,28 +106,37 @@ impl Breaker {
     }
 
     pub(super) fn success(&self, permit: Permit) {
-        let mut s = self.lock();
-        s.failures = 0;
-        if s.circuit != CircuitState::Closed && permit == Permit::Probe {
-            s.circuit = CircuitState::Closed;
-            tracing::info!("redis circuit closed: the store answers again");
+        if self.failures.load(Ordering::Relaxed) != 0 {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+        if permit == Permit::Probe {
+            let mut s = self.lock();
+            if s.circuit != CircuitState::Closed {
+                s.circuit = CircuitState::Closed;
+                self.closed.store(true, Ordering::Release);
+                tracing::info!("redis circuit closed: the store answers again");
+            }
         }
     }
 
     pub(super) fn failure(&self, permit: Permit, error: &crate::Error) {
+        let failures = self
+            .failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
         let mut s = self.lock();
-        s.failures = s.failures.saturating_add(1);
         let open = match s.circuit {
-            CircuitState::Closed => s.failures >= self.opts.failure_threshold.max(1),
+            CircuitState::Closed => failures >= self.opts.failure_threshold.max(1),
             CircuitState::HalfOpen => permit == Permit::Probe,
             CircuitState::Open => false,
         };
         if open {
             s.circuit = CircuitState::Open;
             s.until = Instant::now() + self.opts.open_for;
+            self.closed.store(false, Ordering::Release);
             self.opened.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                failures = s.failures,
+                failures,
                 retry_in = ?self.opts.open_for,
                 %error,
                 "redis circuit open: not asking the store"

@@ -61,12 +61,6 @@ impl fmt::Debug for RedisLimiter {
     }
 }
 
-/// The shortest TTL on caller-supplied time, in ms. TTLs run on Redis's clock; a
-/// caller's clock may run slower (a test stepping a manual clock), and a key must never
-/// vanish before its state is back to a full allowance. A key kept longer changes no
-/// decision: every state carries its own instants.
-const CALLER_MIN_TTL_MS: u64 = 60_000;
-
 /// `n` nanoseconds in whole microseconds, rounded up (never a faster policy), at least 1.
 fn micros_up(n: u64) -> u64 {
     n.div_ceil(1_000).max(1)
@@ -147,8 +141,8 @@ impl RedisLimiter {
             .arg(1)
             .arg(self.redis_key(key));
         match &self.store.options().time {
-            TimeSource::Redis => cmd.arg("").arg(0),
-            TimeSource::Caller(clock) => cmd.arg(clock.now() / 1_000).arg(CALLER_MIN_TTL_MS),
+            TimeSource::Redis => cmd.arg(""),
+            TimeSource::Caller(clock) => cmd.arg(clock.now() / 1_000),
         };
         cmd.arg(cost).arg(&self.args[..]);
         cmd
@@ -224,19 +218,24 @@ impl RedisLimiter {
     fn decode(&self, reply: &Value, cost: u64) -> Option<Decision> {
         let us = Duration::from_micros;
         let cap = self.capacity;
-        let ints: Vec<i64> = match reply {
-            Value::Int(x) => vec![*x],
-            Value::Array(items) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Int(x) => Some(*x),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
+        // At most four integers: an array of them, or one.
+        let mut buf = [0i64; 4];
+        let ints: &[i64] = match reply {
+            Value::Int(x) => {
+                buf[0] = *x;
+                &buf[..1]
+            }
+            Value::Array(items) if items.len() <= buf.len() => {
+                for (slot, v) in buf.iter_mut().zip(items) {
+                    let Value::Int(x) = v else { return None };
+                    *slot = *x;
+                }
+                &buf[..items.len()]
+            }
             _ => return None,
         };
         let a = &self.args;
-        Some(match (self.policy.kind, ints.as_slice()) {
+        Some(match (self.policy.kind, ints) {
             (Kind::Gcra, &[x]) => {
                 let (t, tau) = (a[0], a[1]);
                 if x >= 0 {

@@ -137,7 +137,10 @@ pub enum TimeSource {
     Redis,
     /// The caller's clock (the simulator's virtual time, tests), sent with each call in
     /// microseconds. Its epoch aligns fixed windows. TTLs still run on Redis's clock,
-    /// so they are at least a minute, whatever the policy.
+    /// which may run faster than the caller's (a test stepping a manual clock), so they
+    /// are at least a minute: a key must never vanish before its state is back to a
+    /// full allowance, and one kept longer changes no decision (every state carries
+    /// its own instants).
     Caller(Arc<dyn Clock>),
 }
 

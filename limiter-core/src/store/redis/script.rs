@@ -1,10 +1,9 @@
 //! The five Lua scripts, one per algorithm, and their SHA1 digests for `EVALSHA`.
 //!
 //! Every script takes the limiter key as `KEYS[1]`, then `now` in µs (or `""` for
-//! Redis's `TIME`), the shortest TTL in ms, the cost and the policy's numbers. Each
-//! returns as little as the decision needs (one integer for the token bucket, GCRA and
-//! fixed window: every reply element costs Redis CPU); the limiter derives the rest
-//! from the policy.
+//! Redis's `TIME`), the cost and the policy's numbers. Each returns as little as the
+//! decision needs (one integer for the token bucket, GCRA and fixed window: every
+//! reply element costs Redis CPU); the limiter derives the rest from the policy.
 
 use std::sync::OnceLock;
 
