@@ -180,6 +180,7 @@ fn summary_table(w: &WorkloadRuns) -> Table {
         ("burst", Align::Right),
         ("backend = client", Align::Left),
         ("keys over envelope", Align::Right),
+        ("store fallbacks", Align::Right),
         ("rate held", Align::Left),
     ]);
     for x in &w.measured {
@@ -225,6 +226,9 @@ fn summary_table(w: &WorkloadRuns) -> Table {
             format!("{:.2}", run.totals.burst_ratio),
             agree,
             over,
+            m.gateway
+                .as_ref()
+                .map_or("-".into(), |g| thousands(g.fallbacks)),
             held,
         ]);
     }
@@ -539,7 +543,8 @@ fn ceiling_section(dir: &Path, out: &mut String) -> Option<String> {
             let mut best_held = 0.0f64;
             let mut best = 0.0f64;
             for (p, s) in x.m.phases.iter().zip(&x.run.phases) {
-                if p.held {
+                // The first step only opens connections and starts users.
+                if p.held && p.name != "start" {
                     best_held = best_held.max(p.achieved_rate);
                 }
                 best = best.max(p.achieved_rate);
@@ -611,11 +616,11 @@ fn workload_section(dir: &Path, w: &WorkloadRuns, out: &mut String) -> Result<()
     let info = &w.base.workload;
     let m0 = &w.measured[0].m;
     let _ = writeln!(out, "\n## Workload `{}`\n", w.name);
+    let description = info.description.trim_end_matches('.');
     let _ = writeln!(
         out,
-        "{} Played at time scale ×{} and rate scale ×{}: {} requests over {:.1} s from {} users ({}), {} arrivals. \
+        "{description}. Played at time scale ×{} and rate scale ×{}: {} requests over {:.1} s from {} user(s) ({}), {} arrivals. \
          The simulated column replays exactly these arrivals (`runs/{}/*/*/workload.toml`) in virtual time.\n",
-        info.description,
         m0.time_scale,
         m0.rate_scale,
         thousands(w.measured[0].run.totals.offered),
@@ -630,7 +635,8 @@ fn workload_section(dir: &Path, w: &WorkloadRuns, out: &mut String) -> Result<()
     out.push_str(
         "*admitted* is what the client saw answered by the backend; *simulated* is the simulator on the same arrivals; *exact* is the exact reference limiter on the arrivals as sent; \
          *over*/*under* are summed over keys against it; *excess* is the worst key's envelope excess; *backend = client* compares the backend's own count with the client's; \
-         *keys over envelope* counts keys whose backend count exceeds the policy over their active span.\n\n",
+         *keys over envelope* counts keys whose backend count exceeds the policy over their active span; \
+         *store fallbacks* counts decisions the gateways' failure policy (`fail-open`, Redis timeout 200 ms) made because Redis did not answer in time.\n\n",
     );
     out.push_str(&summary_table(w).to_markdown());
     out.push_str("\n### Latency per phase (ms, end to end at the client)\n\n");
@@ -716,6 +722,7 @@ fn headlines(workloads: &[WorkloadRuns]) -> Vec<String> {
         {
             let sim = w
                 .sim_of("seed-replica")
+                .filter(|_| w.name == "seed")
                 .map(|s| format!(", where the original's flawed script (`seed-replica`, simulated) admits {}", thousands(s.totals.admitted)))
                 .unwrap_or_default();
             out.push(format!(
