@@ -9,7 +9,8 @@
 //! - [`limits`]: one limiter per route, keyed by identity (a header, else the client
 //!   IP), as `limiter-core`'s tower [`RequestLimiter`](limiter_core::tower::RequestLimiter);
 //! - [`store`]: memory or Redis, with fail-open, fail-closed or local fallback;
-//! - [`proxy`]: the keep-alive, streaming reverse proxy (502, 504, 413);
+//! - [`proxy`]: the streaming reverse proxy (502, 504, 413) over [`upstream`], its
+//!   keep-alive connection pool;
 //! - [`server`]: hyper, hardening (header timeout and size, body size) and graceful
 //!   shutdown, `/healthz` and `/metrics` ([`metrics`]);
 //! - [`backend`]: the mock backend with latency, errors and `/stats`.
@@ -25,6 +26,7 @@ pub mod proxy;
 pub mod routes;
 pub mod server;
 pub mod store;
+pub mod upstream;
 
 pub use backend::{Backend, BackendConfig, Latency};
 pub use config::{Config, ConfigError};

@@ -16,21 +16,22 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{Either, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use limiter_core::tower::PeerAddr;
 use tower::Service;
 
 use crate::config::{Config, ServerConfig};
 use crate::metrics::{Metrics, UpstreamError};
+use crate::upstream::{self, Pool, PooledBody};
+
+/// The body of a request forwarded to the backend: the client's, capped in size.
+pub type UpstreamBody = Limited<Incoming>;
 
 /// The body of a proxied response: the backend's, streamed, or one the gateway wrote.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub type ProxyBody = Either<PooledBody<UpstreamBody>, Full<Bytes>>;
 
 /// A small JSON response written by the gateway.
 pub fn json_response(status: StatusCode, body: &str) -> Response<ProxyBody> {
@@ -74,8 +75,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 struct Inner {
-    client: Client<HttpConnector, Limited<Incoming>>,
-    scheme: Scheme,
+    pool: Arc<Pool<UpstreamBody>>,
     authority: Authority,
     timeout: Duration,
     max_body: u64,
@@ -106,21 +106,25 @@ impl Proxy {
             pool_max_idle,
             ..
         } = config.server;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(upstream_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(pool_max_idle)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        let parts = config.backend.clone().into_parts();
+        let authority = config
+            .backend
+            .authority()
+            .cloned()
+            .unwrap_or_else(|| Authority::from_static("127.0.0.1:9000"));
+        let port = authority.port_u16().unwrap_or(80);
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         Self {
             inner: Arc::new(Inner {
-                client,
-                scheme: parts.scheme.unwrap_or(Scheme::HTTP),
-                authority: parts
-                    .authority
-                    .unwrap_or_else(|| Authority::from_static("127.0.0.1:9000")),
+                pool: Pool::new(addr, pool_max_idle),
+                authority,
                 timeout: upstream_timeout,
                 max_body: max_body_bytes,
                 metrics,
@@ -146,21 +150,22 @@ impl Proxy {
             );
         }
         let (mut parts, body) = req.into_parts();
+        // Origin-form to the backend, whatever form the client used (an absolute-form
+        // target never picks the upstream).
         let path = parts
             .uri
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let uri = Uri::builder()
-            .scheme(inner.scheme.clone())
-            .authority(inner.authority.clone())
-            .path_and_query(path)
-            .build();
-        let Ok(uri) = uri else {
-            return json_response(StatusCode::BAD_REQUEST, r#"{"error":"bad request target"}"#);
-        };
+        let uri = Uri::from(path);
         parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
+        if !parts.headers.contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(inner.authority.as_str())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
         if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>().copied() {
             append_forwarded_for(&mut parts.headers, peer.ip());
         }
@@ -169,7 +174,7 @@ impl Proxy {
         let started = Instant::now();
         let result = tokio::time::timeout(
             inner.timeout,
-            inner.client.request(Request::from_parts(parts, body)),
+            inner.pool.send(Request::from_parts(parts, body)),
         )
         .await;
         match result {
@@ -180,7 +185,9 @@ impl Proxy {
                 Response::from_parts(parts, Either::Left(body))
             }
             Ok(Err(err)) => {
-                if is_length_limit(&err) {
+                if let upstream::UpstreamError::Http(e) = &err
+                    && is_length_limit(e)
+                {
                     inner.metrics.upstream_error(UpstreamError::BodyTooLarge);
                     return json_response(
                         StatusCode::PAYLOAD_TOO_LARGE,
@@ -188,8 +195,9 @@ impl Proxy {
                     );
                 }
                 inner.metrics.upstream_error(UpstreamError::Unreachable);
-                tracing::warn!(error = %err, connect = err.is_connect(), "backend request failed");
-                let detail = if err.is_connect() {
+                let connect = matches!(err, upstream::UpstreamError::Connect(_));
+                tracing::warn!(error = %err, connect, "backend request failed");
+                let detail = if connect {
                     "backend unreachable"
                 } else {
                     "backend connection failed"
