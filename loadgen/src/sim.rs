@@ -36,7 +36,7 @@ use crate::accuracy::{
 use crate::arrivals::{self, Arrivals};
 use crate::rng::Rng;
 use crate::seed_replica::{ReplicaState, SeedReplica};
-use crate::workload::{Deployment, StoreModel, Workload};
+use crate::workload::{Deployment, MAX_KEYS, StoreModel, Workload};
 
 const STREAM_GATEWAYS: u64 = 5;
 const STREAM_RTT: u64 = 6;
@@ -501,10 +501,21 @@ impl Simulation {
     /// Generates the arrivals of `workload` for `seed`, and the deployment plan of its
     /// `deployment`.
     pub fn new(workload: Workload, seed: u64) -> Result<Self, SimError> {
-        workload
-            .deployment
-            .validate()
+        let d = &workload.deployment;
+        d.validate()
             .map_err(|(key, message)| SimError::Deployment { key, message })?;
+        if d.store == StoreModel::Local
+            && workload.keys().saturating_mul(d.gateways as u64) > MAX_KEYS
+        {
+            return Err(SimError::Deployment {
+                key: "gateways",
+                message: format!(
+                    "{} keys on each of {} gateways with local state is more than the {MAX_KEYS} key states the simulator holds",
+                    workload.keys(),
+                    d.gateways
+                ),
+            });
+        }
         let arrivals = arrivals::generate(&workload, seed);
         let plan = Plan::new(&workload.deployment, &arrivals, seed);
         Ok(Self {
