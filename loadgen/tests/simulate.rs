@@ -82,6 +82,23 @@ fn seed_windows() {
 }
 
 #[test]
+fn memory_per_key() {
+    let runs = simulate("seed", 1);
+    let bytes = |name| run(&runs, name).memory_per_key_bytes;
+    // One 64-bit word (an atomic in limiter-core's store).
+    assert_eq!(bytes("fixed-window"), 8);
+    assert_eq!(bytes("token-bucket"), 8);
+    assert_eq!(bytes("gcra"), 8);
+    // Three 64-bit counters behind a 4-byte lock, padded: 32.
+    assert_eq!(bytes("sliding-window"), 32);
+    // Tokens (f64), last refill (i64), expiry (u64), exists (bool), padded: 32.
+    assert_eq!(bytes("seed-replica"), 32);
+    // A lock, a deque and a sum (48 bytes), plus at least 5 entries of 16 bytes at the
+    // end of each phase (its 5 admissions of the last minute).
+    assert!(bytes("sliding-log") >= 48 + 5 * 16, "{}", bytes("sliding-log"));
+}
+
+#[test]
 fn boundary_fixed_window_bursts_to_twice_the_limit() {
     // Limit 10 per 10 s; bursts just before and just after every other edge. The fixed
     // window admits 10 in the last 100 ms of one window and 10 in the first 100 ms of
