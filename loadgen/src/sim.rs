@@ -550,30 +550,14 @@ impl Simulation {
         };
         let start = Instant::now();
         let (decisions, memory_per_key) = match algorithm {
-            SimAlgorithm::FixedWindow => self.run_engine(
-                &self.engines(|q| Core(FixedWindow::new(*q))),
-                true,
-                progress,
-            ),
-            SimAlgorithm::SlidingLog => {
-                self.run_engine(&self.engines(|q| Core(SlidingLog::new(*q))), true, progress)
+            SimAlgorithm::FixedWindow => self.deployed(|q| Core(FixedWindow::new(*q)), progress),
+            SimAlgorithm::SlidingLog => self.deployed(|q| Core(SlidingLog::new(*q)), progress),
+            SimAlgorithm::SlidingWindow => {
+                self.deployed(|q| Core(SlidingWindow::new(*q)), progress)
             }
-            SimAlgorithm::SlidingWindow => self.run_engine(
-                &self.engines(|q| Core(SlidingWindow::new(*q))),
-                true,
-                progress,
-            ),
-            SimAlgorithm::TokenBucket => self.run_engine(
-                &self.engines(|q| Core(TokenBucket::new(*q))),
-                true,
-                progress,
-            ),
-            SimAlgorithm::Gcra => {
-                self.run_engine(&self.engines(|q| Core(Gcra::new(*q))), true, progress)
-            }
-            SimAlgorithm::SeedReplica => {
-                self.run_engine(&self.engines(SeedReplica::new), true, progress)
-            }
+            SimAlgorithm::TokenBucket => self.deployed(|q| Core(TokenBucket::new(*q)), progress),
+            SimAlgorithm::Gcra => self.deployed(|q| Core(Gcra::new(*q)), progress),
+            SimAlgorithm::SeedReplica => self.deployed(SeedReplica::new, progress),
         }
         .map_err(|(e, source)| fail(e, source))?;
         Ok(Played {
@@ -658,6 +642,15 @@ impl Simulation {
             });
         }
         Ok(Outcome { results, timings })
+    }
+
+    /// Plays the engines `build` makes, one per endpoint, in the workload's deployment.
+    fn deployed<E: Engine>(
+        &self,
+        build: impl Fn(&limiter_core::Quota) -> E,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Decisions, u64), (usize, limiter_core::Error)> {
+        self.run_engine(&self.engines(build), true, progress)
     }
 
     fn engines<E>(&self, build: impl Fn(&limiter_core::Quota) -> E) -> Vec<E> {
