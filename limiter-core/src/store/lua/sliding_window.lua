@@ -1,5 +1,9 @@
 -- Sliding window counter, mirroring algorithm/sliding_window.rs in integer microseconds.
--- KEYS[1]  the limiter key; its value is "<window index>:<current count>:<previous count>"
+-- KEYS[1]  the limiter key. Its value is one number, (tag × (limit + 1) + current) ×
+--          (limit + 1) + previous, where the tag is the window index mod 2^20, while
+--          that stays below 2^53 (a limit up to 92681); else the text
+--          "<window index>:<current>:<previous>". The TTL ends the key when its counts
+--          have faded, long before a tag could come round again.
 -- ARGV[1]  now in µs, or "" to use the server's TIME. On the caller's time every TTL
 --          is at least a minute: TTLs run on Redis's clock, which may run faster than
 --          the caller's, and no key may expire before its time
@@ -18,23 +22,44 @@ end
 local cost, w, limit = ARGV[2] + 0, ARGV[3] + 0, ARGV[4] + 0
 local floor = math.floor
 local index, cur, prev = floor(now / w), 0, 0
+local n, cycle = limit + 1, 1048576
+local packed = n <= 92682
+local stored = index -- the window the counters belong to (a tag when packed)
+if packed then stored = index % cycle end
 local v = redis.call('GET', KEYS[1])
-if v then
+local since = nil -- windows since the stored one; negative if the clock stepped back
+if v and packed then
+  v = tonumber(v)
+  if v then
+    prev = v % n
+    v = floor(v / n)
+    cur = v % n
+    local i = floor(v / n)
+    since = (stored - i) % cycle
+    if since >= cycle / 2 then since, stored = -1, i end
+  end
+elseif v then
   local a = string.find(v, ':', 1, true)
-  local b = string.find(v, ':', a + 1, true)
-  local i = tonumber(string.sub(v, 1, a - 1))
-  cur, prev = tonumber(string.sub(v, a + 1, b - 1)), tonumber(string.sub(v, b + 1))
-  if index == i + 1 then
-    cur, prev = 0, cur
-  elseif index > i + 1 then
-    cur, prev = 0, 0
-  else
-    -- Same window, or the clock stepped back into an older one: keep the newer counts.
-    index = i
+  local b = a and string.find(v, ':', a + 1, true)
+  if b then
+    local i = tonumber(string.sub(v, 1, a - 1))
+    cur, prev = tonumber(string.sub(v, a + 1, b - 1)), tonumber(string.sub(v, b + 1))
+    since = index - i
+    if since < 0 then stored = i end
   end
 end
-local elapsed = now - index * w
-if elapsed < 0 then elapsed = 0 elseif elapsed > w - 1 then elapsed = w - 1 end
+local elapsed = 0
+if since == nil then
+  cur, prev = 0, 0
+elseif since == 1 then
+  cur, prev = 0, cur
+elseif since > 1 then
+  cur, prev = 0, 0
+end
+-- Same window, or the clock stepped back into an older one: keep the newer counts,
+-- as if at the start of their window.
+if since == nil or since >= 0 then elapsed = now - index * w end
+if elapsed > w - 1 then elapsed = w - 1 end
 local left = w - elapsed
 local used = prev * left + cur * w
 local budget = limit * w
@@ -65,6 +90,10 @@ if cur > 0 then reset = 2 * w - elapsed end
 if cost > 0 then
   local ms = math.ceil(reset / 1000)
   if ms < min_ttl then ms = min_ttl end
-  redis.call('SET', KEYS[1], string.format('%d:%d:%d', index, cur, prev), 'PX', ms)
+  if packed then
+    redis.call('SET', KEYS[1], (stored * n + cur) * n + prev, 'PX', ms)
+  else
+    redis.call('SET', KEYS[1], string.format('%d:%d:%d', stored, cur, prev), 'PX', ms)
+  end
 end
 return {floor((budget - used) / w), reset, 0}
