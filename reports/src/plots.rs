@@ -471,6 +471,9 @@ struct Bars<'a> {
     caption: &'a str,
     y_desc: &'a str,
     values: Vec<f64>,
+    /// Optional second bars drawn downwards from zero in the same slots (non-zero
+    /// entries only): under-admission below over-admission.
+    below: Vec<f64>,
     /// Each value printed above (or below) its bar.
     fmt: &'a dyn Fn(f64) -> String,
     /// A dashed horizontal line at a value, with a label.
@@ -487,6 +490,7 @@ fn bars<DB: DrawingBackend>(
         caption,
         y_desc,
         values,
+        below,
         fmt,
         guide,
     } = spec;
@@ -497,12 +501,25 @@ fn bars<DB: DrawingBackend>(
         .map(|run| color_of(&run.algorithm))
         .collect();
     let n = values.len() as i32;
-    let hi = values
+    // Every bar as (slot, signed value).
+    let all: Vec<(usize, f64)> = values
         .iter()
         .copied()
+        .enumerate()
+        .chain(
+            below
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b > 0.0)
+                .map(|(i, b)| (i, -b)),
+        )
+        .collect();
+    let hi = all
+        .iter()
+        .map(|b| b.1)
         .chain(guide.map(|g| g.0))
         .fold(0.0, f64::max);
-    let lo = values.iter().copied().fold(0.0, f64::min);
+    let lo = all.iter().map(|b| b.1).fold(0.0, f64::min);
     let pad = ((hi - lo) * 0.18).max(if hi == 0.0 && lo == 0.0 { 1.0 } else { 0.05 });
     let y_range = (if lo < 0.0 { lo - pad } else { 0.0 })..(hi + pad);
     let names: Vec<String> = results.runs.iter().map(|run| label(results, run)).collect();
@@ -530,7 +547,8 @@ fn bars<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     chart
-        .draw_series(values.iter().zip(&colors).enumerate().map(|(i, (&v, &c))| {
+        .draw_series(all.iter().map(|&(i, v)| {
+            let c = colors.get(i).copied().unwrap_or(MARK);
             let i = i as i32;
             let mut bar = Rectangle::new(
                 [
@@ -544,7 +562,7 @@ fn bars<DB: DrawingBackend>(
         }))
         .map_err(err)?;
     chart
-        .draw_series(values.iter().enumerate().map(|(i, &v)| {
+        .draw_series(all.iter().map(|&(i, v)| {
             let pos = if v >= 0.0 {
                 Pos::new(HPos::Center, VPos::Bottom)
             } else {
@@ -600,24 +618,28 @@ impl Chart for Accuracy<'_> {
         let r = self.0;
         let area = titled(root, &workload_title(r, "Accuracy"))?;
         let (top, bottom) = area.split_vertically(area.dim_in_pixel().1 / 2);
-        // Over-admission up, under-admission down: one signed bar per run.
-        let signed: Vec<f64> = r
-            .runs
-            .iter()
-            .map(|run| {
-                let t = &run.totals;
-                percent(t.over_admission, t.reference_admitted)
-                    - percent(t.under_admission, t.reference_admitted)
-            })
-            .collect();
+        // Over-admission up, under-admission down, in each run's slot.
+        let share = |f: fn(&crate::schema::Stats) -> u64| -> Vec<f64> {
+            r.runs
+                .iter()
+                .map(|run| percent(f(&run.totals), run.totals.reference_admitted))
+                .collect()
+        };
         bars(
             &top,
             r,
             &Bars {
-                caption: "Admitted beyond (+) or short of (−) the exact reference, % of its admissions, summed over keys",
+                caption: "Admitted beyond (+) and short of (−) the exact reference, % of its admissions, summed over keys",
                 y_desc: "% of exact",
-                values: signed,
-                fmt: &|v| format!("{v:+.1}%"),
+                values: share(|t| t.over_admission),
+                below: share(|t| t.under_admission),
+                fmt: &|v| {
+                    if v != 0.0 && v.abs() < 0.1 {
+                        format!("{v:+.2}%")
+                    } else {
+                        format!("{v:+.1}%")
+                    }
+                },
                 guide: None,
             },
         )?;
@@ -633,6 +655,7 @@ impl Chart for Accuracy<'_> {
                 caption: "Envelope excess, worst key: most admitted beyond the policy in any interval",
                 y_desc: "requests",
                 values: excess,
+                below: Vec::new(),
                 fmt: &|v| format!("{v:.2}"),
                 guide: None,
             },
@@ -654,6 +677,7 @@ impl Chart for Burst<'_> {
                 caption: "Most admitted in any window-length interval, over the limit (worst key)",
                 y_desc: "× limit",
                 values,
+                below: Vec::new(),
                 fmt: &|v| format!("{v:.2}×"),
                 guide: Some((1.0, " limit")),
             },
