@@ -326,6 +326,12 @@ pub struct Accounting<'a> {
 impl<'a> Accounting<'a> {
     /// Indexes `arrivals` of `workload`. `latencies_ns`, one per arrival, are the
     /// modelled decision latencies, when there are any.
+    ///
+    /// # Panics
+    ///
+    /// When `arrivals` do not belong to `workload` (users, endpoints or phases out of
+    /// range, or fewer latencies than arrivals): arrivals from
+    /// [`generate`](crate::arrivals::generate) always do.
     pub fn new(
         workload: &'a Workload,
         arrivals: &'a Arrivals,

@@ -730,7 +730,7 @@ impl Simulation {
                         }
                     }
                 }
-                progress(end - starts[0], n);
+                progress(end, n);
                 pos = end;
             }
             if E::HAS_HEAP {
