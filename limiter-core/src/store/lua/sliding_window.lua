@@ -9,8 +9,9 @@
 --          the caller's, and no key may expire before its time
 -- ARGV[2]  cost;  ARGV[3]  window length w in µs;  ARGV[4]  limit
 -- Admits when previous × (w − elapsed) / w + current + cost ≤ limit, scaled by w.
--- Returns {remaining, reset_after µs, retry_after µs} with remaining as −remaining − 1
--- for a denial. A denial never writes; an admission stores the counters with a TTL
+-- Returns, when admitted, reset_after µs × (limit + 1) + remaining (one integer, cheaper
+-- for Redis than a table) while that stays below 2^53; otherwise, and for a denial,
+-- {remaining, reset_after µs, retry_after µs}, remaining as −remaining − 1 if denied. A denial never writes; an admission stores the counters with a TTL
 -- until the current count has faded.
 local now, min_ttl = ARGV[1], 0
 if now == '' then
@@ -96,4 +97,6 @@ if cost > 0 then
     redis.call('SET', KEYS[1], string.format('%d:%d:%d', stored, cur, prev), 'PX', ms)
   end
 end
-return {floor((budget - used) / w), reset, 0}
+local remaining = floor((budget - used) / w)
+if (2 * w + 1) * n < 9007199254740992 then return reset * n + remaining end
+return {remaining, reset, 0}

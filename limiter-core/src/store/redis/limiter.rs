@@ -213,8 +213,8 @@ impl RedisLimiter {
 
     /// The decision a script's reply stands for (see the reply formats in `store/lua/`).
     /// The token bucket, GCRA and fixed window answer one integer, the sliding window
-    /// three, the sliding log four; what they leave out follows from the policy, in
-    /// exact integer arithmetic here.
+    /// one when it admits and three when it denies, the sliding log four; what they
+    /// leave out follows from the policy, in exact integer arithmetic here.
     fn decode(&self, reply: &Value, cost: u64) -> Option<Decision> {
         let us = Duration::from_micros;
         let cap = self.capacity;
@@ -281,6 +281,11 @@ impl RedisLimiter {
                 } else {
                     Decision::deny(cap, x.checked_neg()?.checked_sub(1)? as u64, reset, reset)
                 }
+            }
+            (Kind::SlidingWindow, &[x]) => {
+                // Admitted: reset × (limit + 1) + remaining.
+                let (x, base) = (u64::try_from(x).ok()?, cap + 1);
+                Decision::allow(cap, x % base, us(x / base))
             }
             (Kind::SlidingWindow, &[x, reset, retry]) => {
                 let (reset, retry) = (

@@ -2,8 +2,9 @@
 //!
 //! Every script takes the limiter key as `KEYS[1]`, then `now` in µs (or `""` for
 //! Redis's `TIME`), the cost and the policy's numbers. Each returns as little as the
-//! decision needs (one integer for the token bucket, GCRA and fixed window: every
-//! reply element costs Redis CPU); the limiter derives the rest from the policy.
+//! decision needs (one integer for the token bucket, GCRA, fixed window and an
+//! admitting sliding window: every reply element costs Redis CPU); the limiter derives
+//! the rest from the policy.
 
 use std::sync::OnceLock;
 
