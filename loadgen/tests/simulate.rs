@@ -95,7 +95,11 @@ fn memory_per_key() {
     assert_eq!(bytes("seed-replica"), 32);
     // A lock, a deque and a sum (48 bytes), plus at least 5 entries of 16 bytes at the
     // end of each phase (its 5 admissions of the last minute).
-    assert!(bytes("sliding-log") >= 48 + 5 * 16, "{}", bytes("sliding-log"));
+    assert!(
+        bytes("sliding-log") >= 48 + 5 * 16,
+        "{}",
+        bytes("sliding-log")
+    );
 }
 
 #[test]
