@@ -1,7 +1,7 @@
 //! The Redis store, measured beside its references in one run, on one connection, on
 //! a `redis-server` started for the run (`cargo bench -p limiter-core --features redis
-//! --bench redis`; `BENCH_SECS` sets each measurement's length, default 2; each figure
-//! is the median, or for CPU the least, of three rounds taken in turns).
+//! --bench redis`; `BENCH_SECS` sets each measurement's length, default 1; each figure
+//! is the median, or for CPU the least, of five rounds taken in turns).
 //!
 //! 1. Throughput: decisions/s through `RedisLimiter::check` at concurrency 1, 16 and
 //!    64, beside raw `EVALSHA` of the same script with the same arguments and `PING`,
@@ -49,7 +49,7 @@ fn secs() -> Duration {
     let s = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(2.0);
+        .unwrap_or(1.0);
     Duration::from_secs_f64(s)
 }
 
@@ -109,7 +109,7 @@ where
 
 /// The median of `ROUNDS` measurements, taken in turns with the other variants so
 /// that a busy moment on the machine hits all of them alike.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -117,7 +117,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 async fn throughput(store: &RedisStore) {
-    println!("| algorithm | concurrency | RedisLimiter::check | raw EVALSHA | ratio | PING |");
+    println!("| algorithm | tasks | RedisLimiter::check | raw EVALSHA | ratio | PING |");
     println!("|---|---:|---:|---:|---:|---:|");
     for kind in [Kind::TokenBucket, Kind::Gcra] {
         let limiter = Arc::new(store.limiter(policy(kind)));
@@ -166,11 +166,11 @@ async fn throughput(store: &RedisStore) {
                     .await,
                 );
             }
+            // Each round's pair ran back to back: the median of their ratios cancels
+            // the machine's slow drifts better than a ratio of medians.
+            let ratio = median(ours.iter().zip(&raw).map(|(o, r)| o / r).collect());
             let (ours, raw, ping) = (median(ours), median(raw), median(ping));
-            println!(
-                "| {kind} | {tasks} | {ours:.0}/s | {raw:.0}/s | {:.2} | {ping:.0}/s |",
-                ours / raw
-            );
+            println!("| {kind} | {tasks} | {ours:.0}/s | {raw:.0}/s | {ratio:.2} | {ping:.0}/s |");
         }
     }
     let m = store.metrics();
@@ -240,17 +240,20 @@ async fn redis_cpu(redis: &RedisServer, store: &RedisStore) {
     }
     scripts.push(("`TIME` only".into(), script_cmds(TIME_ONLY, &[])));
     scripts.push(("`return 1`".into(), script_cmds(RETURN_1, &[])));
-    // The least of the rounds: the script's own cost, with the least of the noise.
-    let mut best = vec![f64::INFINITY; scripts.len()];
+    // Per script, the least of the rounds (its own cost, with the least noise), and
+    // the median of its ratio to the classic script measured in the same round.
+    let mut usec = vec![Vec::new(); scripts.len()];
     for _ in 0..ROUNDS {
         for (i, (_, cmds)) in scripts.iter().enumerate() {
-            best[i] = best[i].min(cpu_per_call(redis, store, cmds.clone()).await);
+            usec[i].push(cpu_per_call(redis, store, cmds.clone()).await);
         }
     }
     println!("| script | Redis CPU µs/call | vs classic |");
     println!("|---|---:|---:|");
-    for ((name, _), usec) in scripts.iter().zip(&best) {
-        println!("| {name} | {usec:.2} | {:.2} |", usec / best[0]);
+    for ((name, _), u) in scripts.iter().zip(&usec) {
+        let ratio = median(u.iter().zip(&usec[0]).map(|(a, c)| a / c).collect());
+        let least = u.iter().copied().fold(f64::INFINITY, f64::min);
+        println!("| {name} | {least:.2} | {ratio:.2} |");
     }
 }
 
