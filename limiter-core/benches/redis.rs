@@ -12,6 +12,9 @@
 //!
 //! Prints Markdown tables (the ones in notes/redis-readme.md).
 
+// A benchmark: any failure should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

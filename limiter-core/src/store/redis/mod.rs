@@ -4,9 +4,9 @@
 //! Each algorithm is one atomic Lua script (`store/lua/<algorithm>.lua`, mirroring the
 //! Rust in [`algorithm`](crate::algorithm) step for step in integer microseconds),
 //! loaded once and run with `EVALSHA` (reloaded on `NOSCRIPT`). One limiter key is one
-//! compact Redis key: a number (token bucket, GCRA), two or three numbers in a string
-//! (fixed window, sliding window counter) or a sorted set of admissions (sliding log).
-//! Every write renews the key's TTL to exactly the time its state needs to return to a
+//! compact Redis key: one number (token bucket, GCRA; fixed window and sliding window
+//! counter, their counts packed with a window tag) or a sorted set of admissions
+//! (sliding log). Every write renews the key's TTL to exactly the time its state needs to return to a
 //! full allowance, so abandoned keys vanish and live ones never reset early.
 //!
 //! Time comes from Redis itself (`TIME` inside the script) unless the caller supplies a
