@@ -32,10 +32,10 @@ OUT=${OUT:-reports}
 SEED_TIME_SCALE=${SEED_TIME_SCALE:-0.04}
 MIX_TIME_SCALE=${MIX_TIME_SCALE:-0.04}
 MIX_RATE_SCALE=${MIX_RATE_SCALE:-0.005}
-ALGORITHMS=${ALGORITHMS:-"fixed-window sliding-log sliding-window token-bucket gcra"}
-STORES=${STORES:-"memory redis redis-cluster"}
-WORKLOADS=${WORKLOADS:-"seed api-mix"}
-DRILL_POLICIES=${DRILL_POLICIES:-"fail-open fail-closed local"}
+ALGORITHMS=${ALGORITHMS-"fixed-window sliding-log sliding-window token-bucket gcra"}
+STORES=${STORES-"memory redis redis-cluster"}
+WORKLOADS=${WORKLOADS-"seed api-mix"}
+DRILL_POLICIES=${DRILL_POLICIES-"fail-open fail-closed local"}
 if [ "${QUICK:-0}" = 1 ]; then
     ALGORITHMS=${QUICK_ALGORITHMS:-"token-bucket"}
     SEED_TIME_SCALE=0.03
@@ -255,21 +255,36 @@ if [ -n "$DRILL_POLICIES" ]; then
             "$RATELAB" load --workload scripts/bench/drill.toml --emit-routes token-bucket
         } >"$config"
         start_gateways "$config" 1
-        log "drill: token-bucket on Redis, on_error = $policy; Redis down from ~8 s to ~13 s"
-        t0=$(date +%s.%N)
-        load --target "$TARGETS" --backend "$BACKEND" --workload scripts/bench/drill.toml \
-            --store redis --algorithm token-bucket --out "$dir" &
+        log "drill: token-bucket on Redis, on_error = $policy; Redis down from 8 s to 13 s"
+        drill_log="$WORK/drill-$policy.log"
+        "$RATELAB" load --target "$TARGETS" --backend "$BACKEND" --workload scripts/bench/drill.toml \
+            --store redis --algorithm token-bucket --out "$dir" >"$drill_log" 2>&1 &
         LOAD_PID=$!
-        sleep 8
+        # Time the outage against the schedule's own start, which `ratelab load` prints.
+        t0=""
+        for _ in $(seq 1 200); do
+            t0=$(sed -n 's/.*schedule starts at unix \([0-9.]*\).*/\1/p' "$drill_log")
+            [ -n "$t0" ] && break
+            sleep 0.05
+        done
+        [ -n "$t0" ] || { log "drill: ratelab load did not start"; cat "$drill_log" >&2; exit 1; }
+        sleep "$(python3 -c 'import sys, time; print(max(0.0, float(sys.argv[1]) + 8 - time.time()))' "$t0")"
         kill "$REDIS_PID" 2>/dev/null || true
         wait "$REDIS_PID" 2>/dev/null || true
         down=$(date +%s.%N)
-        sleep 5
+        sleep "$(python3 -c 'import sys, time; print(max(0.0, float(sys.argv[1]) + 13 - time.time()))' "$t0")"
         REDIS_PID=$(start_redis "$REDIS_PORT")
         PIDS+=("$REDIS_PID")
         wait_port "$REDIS_PORT"
         up=$(date +%s.%N)
-        wait "$LOAD_PID" || true
+        rc=0
+        wait "$LOAD_PID" || rc=$?
+        cat "$drill_log" >>"$WORK/load.log"
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+            log "drill ($policy): ratelab load failed (exit $rc)"
+            tail -n 20 "$drill_log" >&2
+            exit 1
+        fi
         python3 -c "import sys; t0,d,u=map(float,sys.argv[1:]); print(f'{d-t0:.2f} {u-t0:.2f}')" "$t0" "$down" "$up" >"$dir/outage.txt"
         stop_gateways
     done

@@ -454,7 +454,7 @@ fn drill_section(dir: &Path, out: &mut String) -> Result<(), Error> {
     out.push_str("\n## The Redis failure drill\n\n");
     out.push_str(
         "One gateway with a token bucket on Redis (`timeout_ms = 50`), 20 users at a steady 300 requests/s (each allowed 10/s, bursts of 10). \
-         The script stops `redis-server` about 8 s into the run and restarts it 5 s later (shaded; timed from the start of the load command, so within about half a second). \
+         The script stops `redis-server` 8 s into the load's schedule and restarts it at 13 s (shaded: from the moment it was stopped to the moment it listened again). \
          `429` is the limiter refusing; errors are `503` (fail-closed) or anything else that was not an answer from the backend.\n\n",
     );
     let mut t = Table::new(&[
@@ -612,7 +612,34 @@ fn workload_section(dir: &Path, w: &WorkloadRuns, out: &mut String) -> Result<()
     let rel = w.name.clone();
     let target = dir.join(&rel);
     crate::write_results(&merged, &target)?;
-    let rendered = crate::render(&merged, &target)?;
+    // Every run side by side where a bar per run reads well (accuracy, burst)...
+    let plots = keep(
+        crate::render(&merged, &target)?.plots,
+        &["accuracy", "burst"],
+    );
+    // ...and one algorithm, simulated and on every store, over time (a panel per run:
+    // all of them would make images of megabytes).
+    let alg = ["token-bucket", "gcra", "sliding-log"]
+        .into_iter()
+        .find(|a| w.measured.iter().any(|x| x.run.algorithm == *a))
+        .or_else(|| w.measured.first().map(|x| x.run.algorithm.as_str()))
+        .unwrap_or_default();
+    let mut over_time = merged.clone();
+    let keep_runs: Vec<bool> = over_time.runs.iter().map(|r| r.algorithm == alg).collect();
+    let mut flags = keep_runs.iter();
+    over_time
+        .runs
+        .retain(|_| flags.next().copied().unwrap_or(false));
+    over_time.measurements.retain(|m| m.algorithm == alg);
+    let over_rel = format!("{rel}/{alg}");
+    let over_dir = dir.join(&over_rel);
+    let over = keep(
+        crate::render(&over_time, &over_dir)?.plots,
+        &["throughput", "admitted", "latency"],
+    );
+    // The README is the report: the renderer's own report.md would link pruned plots.
+    let _ = std::fs::remove_file(target.join(crate::REPORT_FILE));
+    let _ = std::fs::remove_file(over_dir.join(crate::REPORT_FILE));
     let info = &w.base.workload;
     let m0 = &w.measured[0].m;
     let _ = writeln!(out, "\n## Workload `{}`\n", w.name);
@@ -659,9 +686,26 @@ fn workload_section(dir: &Path, w: &WorkloadRuns, out: &mut String) -> Result<()
             let _ = writeln!(out, "{n}");
         }
     }
-    out.push_str("\n### Plots\n");
-    plot_links(out, &rel, &rendered.plots);
+    out.push_str("\n### Plots\n\nEvery algorithm, simulated and on each store:\n");
+    plot_links(out, &rel, &plots);
+    let _ = writeln!(out, "\n`{alg}` over time, simulated and on each store:");
+    plot_links(out, &over_rel, &over);
     Ok(())
+}
+
+/// Keeps the plots named in `names`, deleting the files of the others.
+fn keep(plots: Vec<crate::plots::Plot>, names: &[&str]) -> Vec<crate::plots::Plot> {
+    plots
+        .into_iter()
+        .filter(|p| {
+            let keep = names.contains(&p.name);
+            if !keep {
+                let _ = std::fs::remove_file(&p.png);
+                let _ = std::fs::remove_file(&p.svg);
+            }
+            keep
+        })
+        .collect()
 }
 
 fn headlines(workloads: &[WorkloadRuns]) -> Vec<String> {

@@ -226,6 +226,16 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
         })
     });
 
+    // Fix the schedule's start now (users start within the lead), and say when it is
+    // in wall-clock time, so a script can time events (a Redis outage) against it.
+    let start = shared.start();
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        let at = now + start.saturating_duration_since(Instant::now());
+        eprintln!(
+            "ratelab load: schedule starts at unix {:.3}",
+            at.as_secs_f64()
+        );
+    }
     let driver_result = match &spec.driver {
         Driver::Goose(options) => goose_driver::run(Arc::clone(&shared), (**options).clone()).await,
         Driver::OpenLoop(options) => {
