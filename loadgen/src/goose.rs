@@ -160,9 +160,26 @@ fn method(m: &http::Method) -> GooseMethod {
     }
 }
 
-/// One goose user: pulls arrivals from the shared schedule until it is exhausted.
-async fn play(shared: &Shared, user: &mut GooseUser) {
+/// Goose starts its users one by one; the schedule starts once they all run (or after
+/// this long), so the first arrivals do not wait for users still being launched.
+const LAUNCH_LIMIT: Duration = Duration::from_secs(10);
+
+/// One goose user: waits until every user runs, then pulls arrivals from the shared
+/// schedule until it is exhausted.
+async fn play(shared: &Shared, user: &mut GooseUser, users: usize) {
     let cancelled = goose::is_killswitch_triggered;
+    if shared.worker_ready() >= users {
+        shared.start_at(Instant::now() + Duration::from_millis(50));
+    } else {
+        let deadline = Instant::now() + LAUNCH_LIMIT;
+        while shared.started().is_none() && !shared.is_stopped() && !cancelled() {
+            if Instant::now() >= deadline {
+                shared.start();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     while let Some(i) = shared.next() {
         if !shared.wait_until_due(i, cancelled).await {
             break;
@@ -230,7 +247,7 @@ pub async fn run(shared: Arc<Shared>, options: GooseOptions) -> Result<(), Goose
     let transaction: TransactionFunction = Arc::new(move |user| {
         let shared = Arc::clone(&for_users);
         Box::pin(async move {
-            play(&shared, user).await;
+            play(&shared, user, users).await;
             Ok(())
         })
     });

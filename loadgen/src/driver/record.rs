@@ -138,6 +138,7 @@ pub struct Shared {
     /// at least 5 s, at most 30 s).
     pub give_up_after: Duration,
     next: AtomicUsize,
+    ready: AtomicUsize,
     start: OnceLock<Instant>,
     lead: Duration,
     sent: Vec<AtomicU64>,
@@ -159,6 +160,7 @@ impl Shared {
             late_after: Duration::from_millis(10),
             give_up_after: (duration / 10).clamp(Duration::from_secs(5), Duration::from_secs(30)),
             next: AtomicUsize::new(0),
+            ready: AtomicUsize::new(0),
             start: OnceLock::new(),
             lead,
             sent: (0..n).map(|_| AtomicU64::new(0)).collect(),
@@ -168,9 +170,19 @@ impl Shared {
         }
     }
 
-    /// The schedule's time zero (fixed by the first caller).
+    /// The schedule's time zero (fixed by the first caller: now plus the lead).
     pub fn start(&self) -> Instant {
-        *self.start.get_or_init(|| Instant::now() + self.lead)
+        self.start_at(Instant::now() + self.lead)
+    }
+
+    /// Fixes the schedule's time zero at `at` unless it is fixed already; returns it.
+    pub fn start_at(&self, at: Instant) -> Instant {
+        *self.start.get_or_init(|| at)
+    }
+
+    /// Counts one more driver worker ready to send; returns how many are.
+    pub fn worker_ready(&self) -> usize {
+        self.ready.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The schedule's time zero, if it has been fixed.

@@ -226,16 +226,31 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
         })
     });
 
-    // Fix the schedule's start now (users start within the lead), and say when it is
-    // in wall-clock time, so a script can time events (a Redis outage) against it.
-    let start = shared.start();
-    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        let at = now + start.saturating_duration_since(Instant::now());
-        eprintln!(
-            "ratelab load: schedule starts at unix {:.3}",
-            at.as_secs_f64()
-        );
+    // Say when the schedule starts in wall-clock time (the open loop starts at once,
+    // goose once its users run), so a script can time events (a Redis outage) by it.
+    if let Driver::OpenLoop(_) = &spec.driver {
+        shared.start();
     }
+    let announce = {
+        let shared = Arc::clone(&shared);
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(start) = shared.started() {
+                    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                    if let Ok(now) = unix {
+                        let at = now + start.saturating_duration_since(Instant::now());
+                        eprintln!(
+                            "ratelab load: schedule starts at unix {:.3}",
+                            at.as_secs_f64()
+                        );
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
     let driver_result = match &spec.driver {
         Driver::Goose(options) => goose_driver::run(Arc::clone(&shared), (**options).clone()).await,
         Driver::OpenLoop(options) => {
@@ -254,6 +269,7 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
         }
     };
     done.store(true, Ordering::Relaxed);
+    announce.abort();
     if let Some(p) = progress {
         let _ = p.await;
     }
