@@ -18,10 +18,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Algorithm, Kind, dur};
+use super::{Algorithm, Kind, decide_in_place, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::quota::Quota;
 
 /// A fixed window over one `AtomicU64` per key: the window's index (low 32 bits of it)
@@ -47,12 +47,7 @@ impl FixedWindow {
     /// admitted.
     #[inline]
     pub fn decide(&self, state: u64, now: Nanos, cost: u64) -> Result<(Decision, Option<u64>)> {
-        if cost > self.limit {
-            return Err(Error::CostExceedsCapacity {
-                cost,
-                capacity: self.limit,
-            });
-        }
+        ensure_fits(cost, self.limit)?;
         let index = now / self.window;
         let tag = index & 0xFFFF_FFFF;
         let count = if state >> 32 == tag {
@@ -93,20 +88,7 @@ impl Algorithm for FixedWindow {
 
     #[inline]
     fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
-        let mut seen = state.load(Ordering::Acquire);
-        loop {
-            let (decision, next) = self.decide(seen, now, cost)?;
-            let Some(next) = next else {
-                return Ok(decision);
-            };
-            if next == seen {
-                return Ok(decision);
-            }
-            match state.compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Ok(decision),
-                Err(actual) => seen = actual,
-            }
-        }
+        decide_in_place(state, |s| self.decide(s, now, cost))
     }
 
     fn is_idle(&self, state: &AtomicU64, now: Nanos) -> bool {

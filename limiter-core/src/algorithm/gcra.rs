@@ -20,10 +20,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Algorithm, Kind, dur};
+use super::{Algorithm, Kind, decide_in_place, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::quota::Quota;
 
 /// GCRA over one `AtomicU64` per key, updated in a compare-and-swap loop.
@@ -41,12 +41,7 @@ impl Gcra {
     #[inline]
     pub fn decide(&self, tat: Nanos, now: Nanos, cost: u64) -> Result<(Decision, Option<Nanos>)> {
         let burst = self.quota.burst();
-        if cost > burst {
-            return Err(Error::CostExceedsCapacity {
-                cost,
-                capacity: burst,
-            });
-        }
+        ensure_fits(cost, burst)?;
         let base = tat.max(now);
         let new_tat = base.saturating_add(cost * self.t);
         let horizon = now.saturating_add(self.tau);
@@ -86,20 +81,7 @@ impl Algorithm for Gcra {
 
     #[inline]
     fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
-        let mut tat = state.load(Ordering::Acquire);
-        loop {
-            let (decision, next) = self.decide(tat, now, cost)?;
-            let Some(next) = next else {
-                return Ok(decision);
-            };
-            if next == tat {
-                return Ok(decision);
-            }
-            match state.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Ok(decision),
-                Err(seen) => tat = seen,
-            }
-        }
+        decide_in_place(state, |s| self.decide(s, now, cost))
     }
 
     fn is_idle(&self, state: &AtomicU64, now: Nanos) -> bool {
@@ -110,6 +92,7 @@ impl Algorithm for Gcra {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
     use std::time::Duration;
 
     const MS: Nanos = 1_000_000;

@@ -14,10 +14,11 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::Nanos;
 use crate::decision::Decision;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::quota::Quota;
 
 mod fixed_window;
@@ -134,6 +135,38 @@ impl FromStr for Kind {
             .find(|k| k.name() == s)
             .ok_or_else(|| UnknownKind(s.to_owned()))
     }
+}
+
+/// Runs a pure decision on a one-word state in a compare-and-swap loop: the decision
+/// is made on the value observed and re-made if another thread changed it first, so
+/// concurrent checks behave as if they ran one after another. A denial never writes.
+#[inline]
+pub(crate) fn decide_in_place(
+    state: &AtomicU64,
+    mut decide: impl FnMut(u64) -> Result<(Decision, Option<u64>)>,
+) -> Result<Decision> {
+    let mut seen = state.load(Ordering::Acquire);
+    loop {
+        let (decision, next) = decide(seen)?;
+        match next {
+            Some(next) if next != seen => {
+                match state.compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Ok(decision),
+                    Err(actual) => seen = actual,
+                }
+            }
+            _ => return Ok(decision),
+        }
+    }
+}
+
+/// Refuses a cost the policy can never admit at once.
+#[inline]
+pub(crate) fn ensure_fits(cost: u64, capacity: u64) -> Result<()> {
+    if cost > capacity {
+        return Err(Error::CostExceedsCapacity { cost, capacity });
+    }
+    Ok(())
 }
 
 /// Nanoseconds as a `Duration`.

@@ -19,10 +19,10 @@
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
-use super::{Algorithm, Kind, dur};
+use super::{Algorithm, Kind, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::quota::Quota;
 
 /// One key's log: admissions in time order and the units they hold.
@@ -62,12 +62,7 @@ impl SlidingLog {
 
     /// Decides one request against `log` at `now`, recording it when admitted.
     pub fn decide(&self, log: &mut Log, now: Nanos, cost: u64) -> Result<Decision> {
-        if cost > self.limit {
-            return Err(Error::CostExceedsCapacity {
-                cost,
-                capacity: self.limit,
-            });
-        }
+        ensure_fits(cost, self.limit)?;
         // Keep the log in order even if the clock steps back.
         let now = log.entries.back().map_or(now, |&(t, _)| now.max(t));
         self.expire(log, now);

@@ -22,10 +22,10 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use super::{Algorithm, Kind, dur};
+use super::{Algorithm, Kind, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::quota::Quota;
 
 /// One key's counters: the current window's index and the counts of it and the one
@@ -78,12 +78,7 @@ impl SlidingWindow {
         now: Nanos,
         cost: u64,
     ) -> Result<(Decision, Option<Counters>)> {
-        if cost > self.limit {
-            return Err(Error::CostExceedsCapacity {
-                cost,
-                capacity: self.limit,
-            });
-        }
+        ensure_fits(cost, self.limit)?;
         let c = self.roll(c, now);
         let w = self.window as u128;
         let elapsed = now

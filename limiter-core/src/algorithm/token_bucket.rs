@@ -24,10 +24,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Algorithm, Kind, dur};
+use super::{Algorithm, Kind, decide_in_place, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::quota::Quota;
 
 /// A token bucket over one `AtomicU64` per key, updated in a compare-and-swap loop.
@@ -69,12 +69,7 @@ impl TokenBucket {
         cost: u64,
     ) -> Result<(Decision, Option<Nanos>)> {
         let burst = self.quota.burst();
-        if cost > burst {
-            return Err(Error::CostExceedsCapacity {
-                cost,
-                capacity: burst,
-            });
-        }
+        ensure_fits(cost, burst)?;
         // Missing tokens, in token-nanoseconds: (full_at − now) × limit.
         let deficit_time = full_at.saturating_sub(now);
         let missing = deficit_time as u128 * self.limit;
@@ -135,20 +130,7 @@ impl Algorithm for TokenBucket {
 
     #[inline]
     fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
-        let mut full_at = state.load(Ordering::Acquire);
-        loop {
-            let (decision, next) = self.decide(full_at, now, cost)?;
-            let Some(next) = next else {
-                return Ok(decision);
-            };
-            if next == full_at {
-                return Ok(decision);
-            }
-            match state.compare_exchange_weak(full_at, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Ok(decision),
-                Err(seen) => full_at = seen,
-            }
-        }
+        decide_in_place(state, |s| self.decide(s, now, cost))
     }
 
     fn is_idle(&self, state: &AtomicU64, now: Nanos) -> bool {
