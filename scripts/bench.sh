@@ -13,7 +13,7 @@
 #   3. the failure drill: Redis stopped for 5 s in the middle of a steady phase and
 #      restarted, once per on_error policy (fail-open, fail-closed, local);
 #   4. the load generator's own ceiling (goose and the open-loop driver, stepping
-#      up to 16,000/s against the backend directly) beside wrk on the same target;
+#      up to 64,000/s against the backend directly) beside wrk on the same target;
 #   5. renders reports/README.md and its plots with `ratelab bench-report`.
 #
 # Everything it starts is stopped on exit. The machine has 2 cores, shared by the
@@ -305,6 +305,7 @@ wrk -t2 -c64 -d5s --latency "$BACKEND/api/orders" >"$RUNS/ceiling/wrk.txt" 2>&1
 # Per-run and simulated plots and reports are regenerable from each results.json
 # (`ratelab report --in DIR`); the committed report keeps results.json (and the
 # workload as played) per run, and the merged plots the README embeds.
+mkdir -p "$OUT/sim"
 find "$RUNS" "$OUT/sim" \( -name '*.png' -o -name '*.svg' -o -name report.md \) -delete
 log "rendering $OUT/README.md"
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -541,13 +541,11 @@ fn ceiling_section(dir: &Path, out: &mut String) -> Option<String> {
         };
         for x in measured_of(r) {
             let mut best_held = 0.0f64;
-            let mut best = 0.0f64;
             for (p, s) in x.m.phases.iter().zip(&x.run.phases) {
                 // The first step only opens connections and starts users.
                 if p.held && p.name != "start" {
                     best_held = best_held.max(p.achieved_rate);
                 }
-                best = best.max(p.achieved_rate);
                 t.row(vec![
                     driver.to_owned(),
                     p.name.clone(),
@@ -564,11 +562,18 @@ fn ceiling_section(dir: &Path, out: &mut String) -> Option<String> {
             } else {
                 "the open-loop driver"
             };
-            headline.push(format!(
-                "{name} held {}/s (sent at most {}/s)",
-                thousands(best_held.round() as u64),
-                thousands(best.round() as u64)
-            ));
+            let top = x.m.phases.last().is_some_and(|p| p.held);
+            headline.push(if top {
+                format!(
+                    "{name} held every step, up to {}/s (its own limit is higher)",
+                    thousands(best_held.round() as u64)
+                )
+            } else {
+                format!(
+                    "{name} held {}/s (not the next step)",
+                    thousands(best_held.round() as u64)
+                )
+            });
         }
     }
     if t.is_empty() {
