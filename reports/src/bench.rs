@@ -23,7 +23,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::Error;
-use crate::plots::{FAMILY, caption_style, err, legend_strip, register_font, tick, titled};
+use crate::plots::{err, legend_strip, register_font, time_panel, titled};
 use crate::schema::{Measurement, Results, Run, Source};
 use crate::table::{Align, Table, thousands};
 
@@ -343,24 +343,9 @@ impl DrillChart<'_> {
         for (d, panel) in self.0.iter().zip(panels.iter()) {
             let s = &d.run.series;
             let x_max = s.offered.len() as f64 * s.step_s;
-            let mut chart = ChartBuilder::on(panel)
-                .caption(format!("on_error = {}", d.policy), caption_style())
-                .margin(8)
-                .x_label_area_size(34)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.0..x_max.max(1.0), 0.0..y_max.max(1.0))
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .light_line_style(RGBColor(235, 235, 235))
-                .x_desc("seconds")
-                .y_desc("per second")
-                .x_label_formatter(&tick)
-                .y_label_formatter(&tick)
-                .label_style((FAMILY, 13))
-                .axis_desc_style((FAMILY, 14))
-                .draw()
-                .map_err(err)?;
+            let caption = format!("on_error = {}", d.policy);
+            let range = (x_max.max(1.0), y_max.max(1.0));
+            let mut chart = time_panel(panel, &caption, range, 60, "per second")?;
             if let Some((down, up)) = d.outage {
                 chart
                     .draw_series([Rectangle::new(

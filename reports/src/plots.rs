@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -138,6 +139,36 @@ fn render<C: Chart>(
         png,
         svg,
     })
+}
+
+/// One panel of a grid of time series: seconds across, `y_desc` up, the house grid and
+/// fonts, so every time plot (here and in the benchmark report) looks the same.
+pub(crate) fn time_panel<'a, DB: DrawingBackend + 'a>(
+    panel: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    (x_max, y_max): (f64, f64),
+    y_label_area: u32,
+    y_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let mut chart = ChartBuilder::on(panel)
+        .caption(caption, caption_style())
+        .margin(8)
+        .x_label_area_size(34)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_desc("seconds")
+        .y_desc(y_desc)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style((FAMILY, 13))
+        .axis_desc_style((FAMILY, 14))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
 }
 
 pub(crate) fn err<E: std::fmt::Display>(e: E) -> String {
@@ -324,24 +355,7 @@ impl Chart for Throughput<'_> {
             .fold(1.0, f64::max)
             * 1.15;
         for (run, panel) in r.runs.iter().zip(panels.iter()) {
-            let mut chart = ChartBuilder::on(panel)
-                .caption(label(r, run), caption_style())
-                .margin(8)
-                .x_label_area_size(34)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .light_line_style(RGBColor(235, 235, 235))
-                .x_desc("seconds")
-                .y_desc("requests / s")
-                .x_label_formatter(&tick)
-                .y_label_formatter(&tick)
-                .label_style((FAMILY, 13))
-                .axis_desc_style((FAMILY, 14))
-                .draw()
-                .map_err(err)?;
+            let mut chart = time_panel(panel, &label(r, run), (x_max, y_max), 60, "requests / s")?;
             let step = run.series.step_s;
             let points = |v: &[u64]| -> Vec<(f64, f64)> {
                 v.iter()
@@ -707,24 +721,7 @@ impl Chart for LatencyChart<'_> {
             .fold(1.0, f64::max)
             * 1.15;
         for (run, panel) in r.runs.iter().zip(panels.iter()) {
-            let mut chart = ChartBuilder::on(panel)
-                .caption(label(r, run), caption_style())
-                .margin(8)
-                .x_label_area_size(34)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .light_line_style(RGBColor(235, 235, 235))
-                .x_desc("seconds")
-                .y_desc("µs")
-                .x_label_formatter(&tick)
-                .y_label_formatter(&tick)
-                .label_style((FAMILY, 13))
-                .axis_desc_style((FAMILY, 14))
-                .draw()
-                .map_err(err)?;
+            let mut chart = time_panel(panel, &label(r, run), (x_max, y_max), 70, "µs")?;
             let step = run.series.step_s;
             for (k, (_, color)) in styles.iter().enumerate() {
                 let points: Vec<(f64, f64)> = run
