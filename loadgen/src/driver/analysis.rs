@@ -107,42 +107,44 @@ fn ns_quantile(sorted: &[u64], q: f64) -> u64 {
 
 /// The reference decisions on the measured arrivals.
 fn reference(plan: &Plan, measured: &Arrivals, family: Family) -> Decisions {
-    let mut out = Decisions::new(measured.list.len());
-    let w = &plan.workload;
     match family {
-        Family::Bucket => {
-            let limiters: Vec<ExactTokenBucket> = w
-                .endpoints
-                .iter()
-                .map(|e| ExactTokenBucket::new(&e.quota))
-                .collect();
-            let mut states = HashMap::new();
-            for (i, a) in measured.list.iter().enumerate() {
-                let e = a.endpoint as usize;
-                let s = states
-                    .entry(measured.key(a))
-                    .or_insert_with(|| limiters[e].state());
-                if limiters[e].admit(s, a.at, w.endpoints[e].cost) {
-                    out.admit(i);
-                }
-            }
-        }
-        Family::Window => {
-            let limiters: Vec<ExactSlidingLog> = w
-                .endpoints
-                .iter()
-                .map(|e| ExactSlidingLog::new(&e.quota))
-                .collect();
-            let mut states = HashMap::new();
-            for (i, a) in measured.list.iter().enumerate() {
-                let e = a.endpoint as usize;
-                let s = states
-                    .entry(measured.key(a))
-                    .or_insert_with(|| limiters[e].state());
-                if limiters[e].admit(s, a.at, w.endpoints[e].cost) {
-                    out.admit(i);
-                }
-            }
+        Family::Bucket => replay(
+            plan,
+            measured,
+            |e| ExactTokenBucket::new(&e.quota),
+            |l| l.state(),
+            |l, s, at, cost| l.admit(s, at, cost),
+        ),
+        Family::Window => replay(
+            plan,
+            measured,
+            |e| ExactSlidingLog::new(&e.quota),
+            |l| l.state(),
+            |l, s, at, cost| l.admit(s, at, cost),
+        ),
+    }
+}
+
+/// Plays the measured arrivals through one exact reference limiter per endpoint, with
+/// one state per key.
+fn replay<L, S>(
+    plan: &Plan,
+    measured: &Arrivals,
+    build: impl Fn(&Endpoint) -> L,
+    state: impl Fn(&L) -> S,
+    admit: impl Fn(&L, &mut S, Nanos, u64) -> bool,
+) -> Decisions {
+    let w = &plan.workload;
+    let limiters: Vec<L> = w.endpoints.iter().map(build).collect();
+    let mut out = Decisions::new(measured.list.len());
+    let mut states = HashMap::new();
+    for (i, a) in measured.list.iter().enumerate() {
+        let e = a.endpoint as usize;
+        let s = states
+            .entry(measured.key(a))
+            .or_insert_with(|| state(&limiters[e]));
+        if admit(&limiters[e], s, a.at, w.endpoints[e].cost) {
+            out.admit(i);
         }
     }
     out
