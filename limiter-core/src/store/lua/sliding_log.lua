@@ -3,21 +3,21 @@
 --          Each member is "<cumulative units admitted, 16 digits>:<cost>", so members are
 --          unique, sort in admission order within one instant, and the units in the
 --          window are newest.cumulative − oldest.cumulative + oldest.cost: no walk.
--- ARGV[1]  now in µs, or "" to use the server's TIME. On the caller's time every TTL
+-- ARGV[1]  cost;  ARGV[2]  window length in µs;  ARGV[3]  limit
+-- ARGV[4]  now in µs; absent to use the server's TIME. On the caller's time every TTL
 --          is at least a minute: TTLs run on Redis's clock, which may run faster than
 --          the caller's, and no key may expire before its time
--- ARGV[2]  cost;  ARGV[3]  window length in µs;  ARGV[4]  limit
 -- Returns {allowed, remaining, reset_after µs, retry_after µs}. A denial never writes;
 -- an admission adds an entry and sets the TTL to one window (when the newest leaves).
-local now, min_ttl = ARGV[1], 0
-if now == '' then
+local now, min_ttl = ARGV[4], 0
+if now then
+  now, min_ttl = now + 0, 60000
+else
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
-else
-  now, min_ttl = now + 0, 60000
 end
 local key = KEYS[1]
-local cost, window, limit = ARGV[2] + 0, ARGV[3] + 0, ARGV[4] + 0
+local cost, window, limit = ARGV[1] + 0, ARGV[2] + 0, ARGV[3] + 0
 local function split(member)
   local s = string.find(member, ':', 1, true)
   return tonumber(string.sub(member, 1, s - 1)), tonumber(string.sub(member, s + 1))

@@ -4,23 +4,25 @@
 --          that stays below 2^53 (a limit up to 92681); else the text
 --          "<window index>:<current>:<previous>". The TTL ends the key when its counts
 --          have faded, long before a tag could come round again.
--- ARGV[1]  now in µs, or "" to use the server's TIME. On the caller's time every TTL
+-- ARGV[1]  cost;  ARGV[2]  window length w in µs;  ARGV[3]  limit
+-- ARGV[4]  now in µs; absent to use the server's TIME. On the caller's time every TTL
 --          is at least a minute: TTLs run on Redis's clock, which may run faster than
 --          the caller's, and no key may expire before its time
--- ARGV[2]  cost;  ARGV[3]  window length w in µs;  ARGV[4]  limit
 -- Admits when previous × (w − elapsed) / w + current + cost ≤ limit, scaled by w.
 -- Returns, when admitted, reset_after µs × (limit + 1) + remaining (one integer, cheaper
 -- for Redis than a table) while that stays below 2^53; otherwise, and for a denial,
--- {remaining, reset_after µs, retry_after µs}, remaining as −remaining − 1 if denied. A denial never writes; an admission stores the counters with a TTL
--- until the current count has faded.
-local now, min_ttl = ARGV[1], 0
-if now == '' then
+-- {remaining, reset_after µs, retry_after µs}, remaining as −remaining − 1 if denied.
+-- A denial never writes; an admission stores the counters with a TTL until the current
+-- count has faded: set by the window's first admission, kept (KEEPTTL, cheaper) by the
+-- others, as the instant it ends at does not move within a window.
+local now, min_ttl = ARGV[4], 0
+if now then
+  now, min_ttl = now + 0, 60000
+else
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
-else
-  now, min_ttl = now + 0, 60000
 end
-local cost, w, limit = ARGV[2] + 0, ARGV[3] + 0, ARGV[4] + 0
+local cost, w, limit = ARGV[1] + 0, ARGV[2] + 0, ARGV[3] + 0
 local floor = math.floor
 local index, cur, prev = floor(now / w), 0, 0
 local n, cycle = limit + 1, 1048576
@@ -89,12 +91,22 @@ used = used + cost * w
 local reset = left
 if cur > 0 then reset = 2 * w - elapsed end
 if cost > 0 then
-  local ms = math.ceil(reset / 1000)
-  if ms < min_ttl then ms = min_ttl end
+  -- Integers formatted as such (cheaper than %.17g).
+  local value
   if packed then
-    redis.call('SET', KEYS[1], (stored * n + cur) * n + prev, 'PX', ms)
+    value = string.format('%d', (stored * n + cur) * n + prev)
   else
-    redis.call('SET', KEYS[1], string.format('%d:%d:%d', stored, cur, prev), 'PX', ms)
+    value = string.format('%d:%d:%d', stored, cur, prev)
+  end
+  -- The key holds this window's counts (or a newer window's, after a clock step back):
+  -- its TTL already ends when they have faded.
+  if since and since <= 0 then
+    redis.call('SET', KEYS[1], value, 'KEEPTTL')
+  else
+    local ms = reset + 999
+    ms = (ms - ms % 1000) / 1000
+    if ms < min_ttl then ms = min_ttl end
+    redis.call('SET', KEYS[1], value, 'PX', string.format('%d', ms))
   end
 end
 local remaining = floor((budget - used) / w)

@@ -66,6 +66,11 @@ fn micros_up(n: u64) -> u64 {
     n.div_ceil(1_000).max(1)
 }
 
+/// `x` as a script argument (the policies' numbers stay far inside `i64`).
+fn int(x: i128) -> i64 {
+    x.clamp(i64::MIN.into(), i64::MAX.into()) as i64
+}
+
 fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
         (a, b) = (b, a % b);
@@ -73,7 +78,8 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-/// The numbers `kind`'s script takes after `now` and the cost.
+/// The policy's numbers for `kind`'s script (the buckets' scripts get them folded with
+/// the cost, see [`RedisLimiter::command`]), and for decoding its replies.
 ///
 /// Lua computes in doubles, exact for integers below 2^53: the token bucket's refill
 /// ratio is reduced so that its products stay small, and windowed algorithms stay exact
@@ -140,11 +146,30 @@ impl RedisLimiter {
         cmd.arg(script::sha(self.policy.kind))
             .arg(1)
             .arg(self.redis_key(key));
-        match &self.store.options().time {
-            TimeSource::Redis => cmd.arg(""),
-            TimeSource::Caller(clock) => cmd.arg(clock.now() / 1_000),
+        // Every argument costs Redis CPU: the buckets get the policy and the cost folded
+        // into two numbers (exactly, in integers, here rather than in Lua's doubles).
+        let a = &self.args;
+        match self.policy.kind {
+            Kind::TokenBucket => {
+                let (l, p, burst) = (a[0] as i128, a[1] as i128, a[2] as i128);
+                let cost = cost as i128;
+                let step = (cost * p + l - 1) / l;
+                let max_deficit = (burst - cost) * p;
+                // Floor division, also for a cost that can never fit (negative).
+                let max_deficit = max_deficit.div_euclid(l);
+                cmd.arg(int(step)).arg(int(max_deficit))
+            }
+            Kind::Gcra => {
+                let (t, tau) = (a[0] as i128, a[1] as i128);
+                let increment = cost as i128 * t;
+                cmd.arg(int(increment)).arg(int(tau - increment))
+            }
+            Kind::FixedWindow | Kind::SlidingLog | Kind::SlidingWindow => cmd.arg(cost).arg(&a[..]),
         };
-        cmd.arg(cost).arg(&self.args[..]);
+        // `now` last, and only on the caller's time: absent means Redis's `TIME`.
+        if let TimeSource::Caller(clock) = &self.store.options().time {
+            cmd.arg(clock.now() / 1_000);
+        }
         cmd
     }
 

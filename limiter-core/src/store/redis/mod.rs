@@ -2,12 +2,14 @@
 //! many instances together admit exactly what one limiter would.
 //!
 //! Each algorithm is one atomic Lua script (`store/lua/<algorithm>.lua`, mirroring the
-//! Rust in [`algorithm`](crate::algorithm) step for step in integer microseconds),
+//! Rust in [`algorithm`](crate::algorithm) step for step in integer microseconds; the
+//! token bucket and GCRA share `bucket.lua`, as on Redis they are one algorithm),
 //! loaded once and run with `EVALSHA` (reloaded on `NOSCRIPT`). One limiter key is one
 //! compact Redis key: one number (token bucket, GCRA; fixed window and sliding window
 //! counter, their counts packed with a window tag) or a sorted set of admissions
-//! (sliding log). Every write renews the key's TTL to exactly the time its state needs to return to a
-//! full allowance, so abandoned keys vanish and live ones never reset early.
+//! (sliding log). Every write leaves the key's TTL at exactly the time its state needs to
+//! return to a full allowance (the windowed scripts set it at a window's first write and
+//! keep it after), so abandoned keys vanish and live ones never reset early.
 //!
 //! Time comes from Redis itself (`TIME` inside the script) unless the caller supplies a
 //! clock ([`TimeSource`]), so gateways with skewed clocks agree.
@@ -309,7 +311,7 @@ impl RedisStore {
             }),
         };
         let timeout = store.inner.opts.timeout.max(Duration::from_secs(1));
-        for source in script::ALL {
+        for source in script::SOURCES {
             let mut conn = store.connection();
             let mut load = redis::cmd("SCRIPT");
             load.arg("LOAD").arg(source);

@@ -1,43 +1,46 @@
 //! The five Lua scripts, one per algorithm, and their SHA1 digests for `EVALSHA`.
 //!
-//! Every script takes the limiter key as `KEYS[1]`, then `now` in µs (or `""` for
-//! Redis's `TIME`), the cost and the policy's numbers. Each returns as little as the
-//! decision needs (one integer for the token bucket, GCRA, fixed window and an
-//! admitting sliding window: every reply element costs Redis CPU); the limiter derives
-//! the rest from the policy.
+//! Every script takes the limiter key as `KEYS[1]`, then as few numbers as it needs
+//! (the cost and the policy's numbers; the buckets' scripts get the two folded into two
+//! numbers), then `now` in µs only on the caller's time (absent: Redis's `TIME`), as
+//! each argument costs Redis CPU. Each returns as little as the decision needs (one
+//! integer for the token bucket, GCRA, fixed window and an admitting sliding window:
+//! every reply element costs Redis CPU too); the limiter derives the rest from the
+//! policy.
 
 use std::sync::OnceLock;
 
 use crate::algorithm::Kind;
 
-/// Each algorithm's script source, in [`Kind::ALL`] order.
-pub(super) const ALL: [&str; 5] = [
-    include_str!("../lua/fixed_window.lua"),
-    include_str!("../lua/sliding_log.lua"),
-    include_str!("../lua/sliding_window.lua"),
-    include_str!("../lua/token_bucket.lua"),
-    include_str!("../lua/gcra.lua"),
-];
+/// The scripts' sources: the fixed window, sliding log and sliding window have one each;
+/// the token bucket and GCRA share one, as on Redis they are the same algorithm (see
+/// `bucket.lua`) with their policies folded into its two numbers differently.
+const FIXED_WINDOW: &str = include_str!("../lua/fixed_window.lua");
+const SLIDING_LOG: &str = include_str!("../lua/sliding_log.lua");
+const SLIDING_WINDOW: &str = include_str!("../lua/sliding_window.lua");
+const BUCKET: &str = include_str!("../lua/bucket.lua");
+
+/// Every distinct script, as the store loads them.
+pub(super) const SOURCES: [&str; 4] = [FIXED_WINDOW, SLIDING_LOG, SLIDING_WINDOW, BUCKET];
 
 fn index(kind: Kind) -> usize {
     match kind {
         Kind::FixedWindow => 0,
         Kind::SlidingLog => 1,
         Kind::SlidingWindow => 2,
-        Kind::TokenBucket => 3,
-        Kind::Gcra => 4,
+        Kind::TokenBucket | Kind::Gcra => 3,
     }
 }
 
 /// The Lua source of `kind`'s script.
 pub fn lua(kind: Kind) -> &'static str {
-    ALL[index(kind)]
+    SOURCES[index(kind)]
 }
 
 /// The SHA1 (hex) of `kind`'s script, as `EVALSHA` names it.
 pub fn sha(kind: Kind) -> &'static str {
-    static SHAS: OnceLock<[String; 5]> = OnceLock::new();
-    &SHAS.get_or_init(|| ALL.map(|s| redis::Script::new(s).get_hash().to_owned()))[index(kind)]
+    static SHAS: OnceLock<[String; 4]> = OnceLock::new();
+    &SHAS.get_or_init(|| SOURCES.map(|s| redis::Script::new(s).get_hash().to_owned()))[index(kind)]
 }
 
 #[cfg(test)]
