@@ -1,7 +1,7 @@
 //! The Redis store, measured beside its references in one run, on one connection, on
 //! a `redis-server` started for the run (`cargo bench -p limiter-core --features redis
 //! --bench redis`; `BENCH_SECS` sets each measurement's length, default 1; each figure
-//! is the median, or for CPU the least, of five rounds taken in turns).
+//! is the median, or for CPU the least, of the rounds taken in turns).
 //!
 //! 1. Throughput: decisions/s through `RedisLimiter::check` at concurrency 1, 16 and
 //!    64, beside raw `EVALSHA` of the same script with the same arguments and `PING`,
@@ -109,6 +109,9 @@ where
     }
     unreachable!()
 }
+
+/// Rounds of the Redis CPU comparison (pairs with the classic script, in turns).
+const CPU_ROUNDS: usize = 7;
 
 /// The median of `ROUNDS` measurements, taken in turns with the other variants so
 /// that a busy moment on the machine hits all of them alike.
@@ -243,20 +246,27 @@ async fn redis_cpu(redis: &RedisServer, store: &RedisStore) {
     }
     scripts.push(("`TIME` only".into(), script_cmds(TIME_ONLY, &[])));
     scripts.push(("`return 1`".into(), script_cmds(RETURN_1, &[])));
-    // Per script, the least of the rounds (its own cost, with the least noise), and
-    // the median of its ratio to the classic script measured in the same round.
+    // Each script is measured right after a fresh measurement of the classic one, so
+    // that each ratio compares two figures taken seconds apart (the host's load drifts
+    // over a run); per script, the least of the rounds (its own cost, with the least
+    // noise) and the median of its ratios to the classic script.
     let mut usec = vec![Vec::new(); scripts.len()];
-    for _ in 0..ROUNDS {
-        for (i, (_, cmds)) in scripts.iter().enumerate() {
-            usec[i].push(cpu_per_call(redis, store, cmds.clone()).await);
+    let mut ratios = vec![Vec::new(); scripts.len()];
+    for _ in 0..CPU_ROUNDS {
+        for (i, (_, cmds)) in scripts.iter().enumerate().skip(1) {
+            let classic = cpu_per_call(redis, store, scripts[0].1.clone()).await;
+            let ours = cpu_per_call(redis, store, cmds.clone()).await;
+            usec[0].push(classic);
+            usec[i].push(ours);
+            ratios[i].push(ours / classic);
         }
     }
+    ratios[0] = vec![1.0];
     println!("| script | Redis CPU µs/call | vs classic |");
     println!("|---|---:|---:|");
-    for ((name, _), u) in scripts.iter().zip(&usec) {
-        let ratio = median(u.iter().zip(&usec[0]).map(|(a, c)| a / c).collect());
+    for (((name, _), u), r) in scripts.iter().zip(&usec).zip(ratios) {
         let least = u.iter().copied().fold(f64::INFINITY, f64::min);
-        println!("| {name} | {least:.2} | {ratio:.2} |");
+        println!("| {name} | {least:.2} | {:.2} |", median(r));
     }
 }
 
