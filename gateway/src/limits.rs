@@ -175,6 +175,12 @@ impl GatewayLimiter {
         self.routes.iter().chain(self.default.iter())
     }
 
+    /// True when `req` would be keyed by the client's IP (no identity header), so the
+    /// limiter needs the [`PeerAddr`](limiter_core::tower::PeerAddr) extension.
+    pub fn identifies_by_ip<B>(&self, req: &Request<B>) -> bool {
+        self.identity.needs_peer(req)
+    }
+
     /// True when no request is ever limited.
     pub fn is_unlimited(&self) -> bool {
         self.routes.is_empty() && self.default.is_none()

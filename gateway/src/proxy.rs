@@ -20,7 +20,6 @@ use http::uri::{Authority, PathAndQuery};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{Either, Full, Limited};
 use hyper::body::Incoming;
-use limiter_core::tower::PeerAddr;
 use tower::Service;
 
 use crate::config::{Config, ServerConfig};
@@ -60,6 +59,14 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over their few names is cheaper than nine
+    // lookups that find nothing.
+    let any = headers
+        .keys()
+        .any(|name| name == header::TRANSFER_ENCODING || HOP_BY_HOP.contains(name));
+    if !any {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -132,9 +139,22 @@ impl Proxy {
         }
     }
 
-    /// Forwards `req` and returns the backend's response, or the gateway's own error
-    /// response.
-    pub async fn forward(&self, req: Request<Incoming>) -> Response<ProxyBody> {
+    /// This proxy for one client connection: the service the rate-limit layer wraps.
+    pub fn for_client(&self, peer: std::net::SocketAddr) -> ClientProxy {
+        let ip = peer.ip().to_string();
+        ClientProxy {
+            proxy: self.clone(),
+            ip: HeaderValue::from_str(&ip).unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+        }
+    }
+
+    /// Forwards `req` from the client at `client_ip` (its `x-forwarded-for` entry) and
+    /// returns the backend's response, or the gateway's own error response.
+    pub async fn forward(
+        &self,
+        req: Request<Incoming>,
+        client_ip: &HeaderValue,
+    ) -> Response<ProxyBody> {
         let inner = &self.inner;
         let too_large = req
             .headers()
@@ -166,9 +186,7 @@ impl Proxy {
         {
             parts.headers.insert(header::HOST, host);
         }
-        if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>().copied() {
-            append_forwarded_for(&mut parts.headers, peer.ip());
-        }
+        append_forwarded_for(&mut parts.headers, client_ip);
         parts.extensions = http::Extensions::new();
         let body = Limited::new(body, usize::try_from(inner.max_body).unwrap_or(usize::MAX));
         let started = Instant::now();
@@ -221,16 +239,34 @@ impl Proxy {
     }
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, ip: std::net::IpAddr) {
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-        _ => ip.to_string(),
+/// Adds the client's IP to `x-forwarded-for`, as one list (several lines collapse into
+/// one; blank entries go).
+fn append_forwarded_for(headers: &mut HeaderMap, ip: &HeaderValue) {
+    let mut prev = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let value = match (prev.next(), prev.next()) {
+        // The usual case: the client is the first hop, and the value was built once
+        // for its connection.
+        (None, _) => ip.clone(),
+        (Some(one), None) => joined(&[one], ip),
+        (Some(a), Some(b)) => {
+            let mut all = vec![a, b];
+            all.extend(prev);
+            joined(&all, ip)
+        }
     };
-    // Several x-forwarded-for lines collapse into one list.
-    headers.remove(&X_FORWARDED_FOR);
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(X_FORWARDED_FOR.clone(), v);
-    }
+    headers.insert(X_FORWARDED_FOR.clone(), value);
+}
+
+fn joined(prev: &[&str], ip: &HeaderValue) -> HeaderValue {
+    let mut v = prev.join(", ").into_bytes();
+    v.extend_from_slice(b", ");
+    v.extend_from_slice(ip.as_bytes());
+    HeaderValue::from_bytes(&v).unwrap_or_else(|_| ip.clone())
 }
 
 /// True when the request failed because its body exceeded the limit.
@@ -245,7 +281,15 @@ fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-impl Service<Request<Incoming>> for Proxy {
+/// The proxy serving one client connection: what it needs of the client (its IP for
+/// `x-forwarded-for`) is worked out once per connection, not per request.
+#[derive(Clone, Debug)]
+pub struct ClientProxy {
+    proxy: Proxy,
+    ip: HeaderValue,
+}
+
+impl Service<Request<Incoming>> for ClientProxy {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
@@ -256,7 +300,7 @@ impl Service<Request<Incoming>> for Proxy {
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.forward(req).await) })
+        Box::pin(async move { Ok(this.proxy.forward(req, &this.ip).await) })
     }
 }
 
@@ -286,10 +330,24 @@ mod tests {
 
     #[test]
     fn forwarded_for_appends() {
+        let ip = |s| HeaderValue::from_static(s);
         let mut h = HeaderMap::new();
-        append_forwarded_for(&mut h, [10, 0, 0, 1].into());
+        append_forwarded_for(&mut h, &ip("10.0.0.1"));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1");
-        append_forwarded_for(&mut h, [127, 0, 0, 1].into());
+        append_forwarded_for(&mut h, &ip("127.0.0.1"));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        // Several lines become one list, blank ones dropped.
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", ip("1.1.1.1"));
+        h.append("x-forwarded-for", ip(" "));
+        h.append("x-forwarded-for", ip("2.2.2.2, 3.3.3.3"));
+        append_forwarded_for(&mut h, &ip("127.0.0.1"));
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1");
+        // A blank one is replaced.
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", ip(""));
+        append_forwarded_for(&mut h, &ip("127.0.0.1"));
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     }
 }

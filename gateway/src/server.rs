@@ -19,21 +19,23 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use limiter_core::tower::{PeerAddr, RateLimit, RateLimitBody, RateLimitLayer};
+use limiter_core::tower::{PeerAddr, RateLimit, RateLimitBody};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::ServiceExt;
 
 use crate::Error;
 use crate::config::Config;
 use crate::limits::GatewayLimiter;
 use crate::metrics::Metrics;
-use crate::proxy::{Proxy, ProxyBody};
+use crate::proxy::{ClientProxy, Proxy, ProxyBody};
 
 /// The body of every gateway response.
 pub type GatewayBody = RateLimitBody<ProxyBody>;
 
-type Stack = RateLimit<Proxy, GatewayLimiter>;
+/// One client connection's service: the rate-limit layer (`limiter-core`'s, shared
+/// limiter) over the proxy for that client.
+type Stack = RateLimit<ClientProxy, GatewayLimiter>;
 
 /// A configured gateway, ready to serve.
 #[derive(Debug)]
@@ -41,7 +43,7 @@ pub struct Gateway {
     config: Config,
     limiter: Arc<GatewayLimiter>,
     metrics: Arc<Metrics>,
-    stack: Stack,
+    proxy: Proxy,
 }
 
 impl Gateway {
@@ -50,15 +52,12 @@ impl Gateway {
     pub async fn new(config: Config) -> Result<Self, Error> {
         let metrics = Arc::new(Metrics::default());
         let limiter = Arc::new(GatewayLimiter::new(&config).await?);
-        let layer = RateLimitLayer::shared(Arc::clone(&limiter));
-        let stack = ServiceBuilder::new()
-            .layer(layer)
-            .service(Proxy::new(&config, Arc::clone(&metrics)));
+        let proxy = Proxy::new(&config, Arc::clone(&metrics));
         Ok(Self {
             config,
             limiter,
             metrics,
-            stack,
+            proxy,
         })
     }
 
@@ -97,7 +96,6 @@ impl Gateway {
         let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(server.max_connections));
         let app = Arc::new(App {
-            stack: self.stack.clone(),
             limiter: Arc::clone(&self.limiter),
             metrics: Arc::clone(&self.metrics),
         });
@@ -125,10 +123,14 @@ impl Gateway {
             let _ = stream.set_nodelay(true);
             self.metrics.connections_total.inc();
             self.metrics.connections_open.inc();
-            let app = Arc::clone(&app);
+            let conn = Arc::new(Connection {
+                app: Arc::clone(&app),
+                stack: RateLimit::new(self.proxy.for_client(peer), Arc::clone(&self.limiter)),
+                peer,
+            });
             let service = hyper::service::service_fn(move |req| {
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
+                let conn = Arc::clone(&conn);
+                async move { Ok::<_, Infallible>(conn.handle(req).await) }
             });
             let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
             let metrics = Arc::clone(&self.metrics);
@@ -151,35 +153,46 @@ impl Gateway {
     }
 }
 
-/// What each connection's service shares.
+/// What every connection shares.
 struct App {
-    stack: Stack,
     limiter: Arc<GatewayLimiter>,
     metrics: Arc<Metrics>,
 }
 
-impl App {
-    async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<GatewayBody> {
-        let _in_flight = InFlight::new(&self.metrics);
+/// One client connection: its peer, and its service stack built once for it.
+struct Connection {
+    app: Arc<App>,
+    stack: Stack,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn handle(&self, mut req: Request<Incoming>) -> Response<GatewayBody> {
+        let app = &*self.app;
+        let _in_flight = InFlight::new(&app.metrics);
         let response = match (req.method(), req.uri().path()) {
             (&Method::GET | &Method::HEAD, "/healthz") => {
                 text(StatusCode::OK, "text/plain", "ok\n".to_owned())
             }
             (&Method::GET | &Method::HEAD, "/metrics") => {
                 let mut out = String::with_capacity(8192);
-                self.limiter.render_metrics(&mut out);
-                self.metrics.render(&mut out);
+                app.limiter.render_metrics(&mut out);
+                app.metrics.render(&mut out);
                 text(StatusCode::OK, "text/plain; version=0.0.4", out)
             }
             _ => {
-                req.extensions_mut().insert(PeerAddr(peer));
+                // The limiter keys by IP only without the identity header; an extension
+                // costs allocations, so it is added only then.
+                if app.limiter.identifies_by_ip(&req) {
+                    req.extensions_mut().insert(PeerAddr(self.peer));
+                }
                 match self.stack.clone().oneshot(req).await {
                     Ok(res) => res,
                     Err(never) => match never {},
                 }
             }
         };
-        self.metrics.response(response.status().as_u16());
+        app.metrics.response(response.status().as_u16());
         response
     }
 }

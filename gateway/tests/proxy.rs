@@ -221,3 +221,32 @@ async fn two_gateways_on_a_redis_cluster_share_one_limit() {
     assert_eq!(admitted, 20);
     assert_eq!(backend.stats().total(), 20);
 }
+
+/// Without the identity header a client is keyed by its IP: one loopback address
+/// spending its allowance leaves another's untouched, and an empty header counts as
+/// none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_without_identity_are_keyed_by_ip() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (be, _) = backend(BackendConfig::default()).await;
+    let limit =
+        "[[route]]\npath = \"/ip\"\nalgorithm = \"fixed-window\"\nlimit = 1\nwindow = \"1h\"\n";
+    let gw = gateway(limit, &format!("http://{}", be.addr)).await;
+    let from = |source: [u8; 4], header: &'static str| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        let mut s = socket.connect(gw.addr).await.unwrap();
+        let req = format!("GET /ip HTTP/1.1\r\nhost: x\r\n{header}connection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[9..12]).into_owned()
+    };
+    assert_eq!(from([127, 0, 0, 1], "").await, "200");
+    assert_eq!(from([127, 0, 0, 1], "").await, "429");
+    assert_eq!(from([127, 0, 0, 1], "x-user-id: \r\n").await, "429");
+    assert_eq!(from([127, 0, 0, 2], "").await, "200");
+    assert_eq!(from([127, 0, 0, 2], "").await, "429");
+    // A named user is keyed by name, wherever it comes from.
+    assert_eq!(from([127, 0, 0, 1], "x-user-id: u1\r\n").await, "200");
+}

@@ -30,6 +30,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use crate::decision::Decision;
@@ -126,7 +127,8 @@ impl PolicyHeaders {
 
     /// The `RateLimit` value for `decision`, e.g. `"orders";r=19;t=1`.
     pub fn ratelimit_value(&self, decision: &Decision) -> HeaderValue {
-        let mut s = String::with_capacity(self.name.len() + 24);
+        // Written straight into the buffer the header value keeps (no second copy).
+        let mut s = BytesMut::with_capacity(self.name.len() + 48);
         let _ = write!(
             s,
             "\"{}\";r={};t={}",
@@ -134,13 +136,15 @@ impl PolicyHeaders {
             decision.remaining,
             ceil_secs(decision.reset_after)
         );
-        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+        HeaderValue::from_maybe_shared(s.freeze()).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// Sets every rate-limit header for `decision` on `headers`, replacing any already
     /// there; a denial also gets `Retry-After`.
     pub fn apply(&self, headers: &mut HeaderMap, decision: &Decision) {
         let reset = ceil_secs(decision.reset_after);
+        // Room for all six at once, not a regrowth halfway.
+        headers.reserve(6);
         headers.insert(RATELIMIT_POLICY.clone(), self.policy.clone());
         headers.insert(RATELIMIT.clone(), self.ratelimit_value(decision));
         headers.insert(X_RATELIMIT_LIMIT.clone(), self.limit.clone());

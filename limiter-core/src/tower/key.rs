@@ -95,6 +95,13 @@ impl HeaderOrIp {
         &self.header
     }
 
+    /// True when `req`'s identity would be its client IP (the header is missing or
+    /// empty): only then does it need the [`PeerAddr`] extension, which a server can
+    /// spare itself the allocations of otherwise.
+    pub fn needs_peer<B>(&self, req: &Request<B>) -> bool {
+        req.headers().get(&self.header).is_none_or(|v| v.is_empty())
+    }
+
     /// The identity of `req`, without the namespace prefix: the header value or the
     /// client IP.
     pub fn identity<'r, B>(&self, req: &'r Request<B>) -> Result<Identity<'r>, KeyRejection> {
@@ -180,6 +187,9 @@ mod tests {
         );
         assert_eq!(k.extract(&req(None, Some("[::1]:5"))).unwrap(), "ip:::1");
         assert_eq!(k.extract(&req(None, None)).unwrap(), "anonymous");
+        assert!(!k.needs_peer(&req(Some(b"alice"), None)));
+        assert!(k.needs_peer(&req(Some(b""), None)));
+        assert!(k.needs_peer(&req(None, None)));
     }
 
     #[test]
