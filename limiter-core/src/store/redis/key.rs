@@ -13,6 +13,13 @@ use std::fmt::Write;
 use crate::algorithm::Kind;
 
 fn escape(out: &mut String, text: &str, also: &[u8]) {
+    let plain =
+        |b: &u8| *b >= 0x20 && *b != 0x7f && !matches!(b, b'%' | b'{' | b'}') && !also.contains(b);
+    // The usual identity needs no escape at all: copy it whole.
+    if text.bytes().all(|b| plain(&b)) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         let b = c as u32;
         if b < 0x20
@@ -36,11 +43,24 @@ fn escape(out: &mut String, text: &str, also: &[u8]) {
 /// assert_eq!(redis_key("ratelab", Kind::Gcra, "u1:/api/{id}"), "ratelab:gcra:{u1:/api/%7Bid%7D}");
 /// ```
 pub fn redis_key(prefix: &str, kind: Kind, identity: &str) -> String {
-    let mut key = String::with_capacity(prefix.len() + identity.len() + 20);
-    escape(&mut key, prefix, b":");
-    key.push(':');
-    key.push_str(kind.name());
-    key.push_str(":{");
+    with_head(&head(prefix, kind), identity)
+}
+
+/// The part of every key of a `kind` limiter under `prefix` before the identity,
+/// `<prefix>:<algorithm>:{` (a limiter works it out once).
+pub(super) fn head(prefix: &str, kind: Kind) -> String {
+    let mut head = String::with_capacity(prefix.len() + 20);
+    escape(&mut head, prefix, b":");
+    head.push(':');
+    head.push_str(kind.name());
+    head.push_str(":{");
+    head
+}
+
+/// The key of `identity` after `head` (from [`head`]).
+pub(super) fn with_head(head: &str, identity: &str) -> String {
+    let mut key = String::with_capacity(head.len() + identity.len() + 1);
+    key.push_str(head);
     escape(&mut key, identity, b"");
     key.push('}');
     key

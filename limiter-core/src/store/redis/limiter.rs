@@ -46,6 +46,8 @@ pub struct RedisLimiter {
     policy: Policy,
     /// The script's policy numbers (after `now` and the cost).
     args: Vec<u64>,
+    /// Every key's escaped `<prefix>:<algorithm>:{`, worked out once.
+    key_head: String,
     /// The most one request may cost, and the limit decisions report.
     capacity: u64,
     /// The in-memory stand-in of the `local` failure policy.
@@ -117,6 +119,7 @@ impl RedisLimiter {
         });
         Self {
             args: script_args(&policy),
+            key_head: key::head(&store.options().key_prefix, policy.kind),
             store,
             policy,
             capacity,
@@ -136,16 +139,19 @@ impl RedisLimiter {
 
     /// The Redis key holding `key`'s state.
     pub fn redis_key(&self, key: &str) -> String {
-        key::redis_key(&self.store.options().key_prefix, self.policy.kind, key)
+        key::with_head(&self.key_head, key)
     }
 
     /// The exact `EVALSHA` call a check of `key` for `cost` sends now (for benchmarks
     /// and tests that talk to Redis directly).
     pub fn command(&self, key: &str, cost: u64) -> Cmd {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(script::sha(self.policy.kind))
+        let key = self.redis_key(key);
+        // Sized once for the name, the SHA, the key and three numbers.
+        let mut cmd = Cmd::with_capacity(7, 112 + key.len());
+        cmd.arg("EVALSHA")
+            .arg(script::sha(self.policy.kind))
             .arg(1)
-            .arg(self.redis_key(key));
+            .arg(key);
         // Every argument costs Redis CPU: the buckets get the policy and the cost folded
         // into two numbers (exactly, in integers, here rather than in Lua's doubles).
         let a = &self.args;
