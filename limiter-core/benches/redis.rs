@@ -115,7 +115,7 @@ const CPU_ROUNDS: usize = 11;
 
 /// The median of `ROUNDS` measurements, taken in turns with the other variants so
 /// that a busy moment on the machine hits all of them alike.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

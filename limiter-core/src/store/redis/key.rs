@@ -8,30 +8,23 @@
 //! Cluster hashes exactly it, and all of one identity's data lives in one slot. Long
 //! identities stay exact (a 10 KB identity makes a key of at most 30 KB).
 
-use std::fmt::Write;
-
 use crate::algorithm::Kind;
 
 fn escape(out: &mut String, text: &str, also: &[u8]) {
-    let plain =
-        |b: &u8| *b >= 0x20 && *b != 0x7f && !matches!(b, b'%' | b'{' | b'}') && !also.contains(b);
-    // The usual identity needs no escape at all: copy it whole.
-    if text.bytes().all(|b| plain(&b)) {
-        out.push_str(text);
-        return;
-    }
-    for c in text.chars() {
-        let b = c as u32;
-        if b < 0x20
-            || b == 0x7f
-            || matches!(c, '%' | '{' | '}')
-            || (b < 0x80 && also.contains(&(b as u8)))
-        {
-            let _ = write!(out, "%{b:02X}");
-        } else {
-            out.push(c);
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    // Only ASCII bytes are escaped, and each is a whole character, so the runs between
+    // them are whole characters too: copied as they are.
+    let mut run = 0;
+    for (i, b) in text.bytes().enumerate() {
+        if b < 0x20 || b == 0x7f || matches!(b, b'%' | b'{' | b'}') || also.contains(&b) {
+            out.push_str(&text[run..i]);
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            run = i + 1;
         }
     }
+    out.push_str(&text[run..]);
 }
 
 /// The Redis key of `identity` for an `kind` limiter under `prefix`.
