@@ -17,12 +17,12 @@
 -- denied, −(max(TAT, now) − now) − 1 < 0. A denial never writes; an admission stores
 -- the new TAT with a TTL equal to the time until it is reached (the key vanishes exactly
 -- when the bucket is full again and the state no longer matters).
-local now, min_ttl = ARGV[3], 0
+local now, min_ttl, unix = ARGV[3], 0, false
 if now then
   now, min_ttl = now + 0, 60000
 else
   local t = redis.call('TIME')
-  now = t[1] * 1000000 + t[2]
+  now, unix = t[1] * 1000000 + t[2], true
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
 local base = tat
@@ -33,10 +33,17 @@ end
 local new_tat = base + ARGV[1]
 local ttl = new_tat - now
 if new_tat ~= tat and ttl > 0 then
-  -- Whole milliseconds, rounded up; integers formatted as such (cheaper than %.17g).
-  local ms = ttl + 999
-  ms = (ms - ms % 1000) / 1000
-  if ms < min_ttl then ms = min_ttl end
-  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', ms))
+  -- Integers formatted as such (cheaper than %.17g). On Redis's clock the key expires
+  -- at the TAT itself, rounded up to the millisecond (PXAT: Redis need not rewrite a
+  -- relative TTL into an absolute one); on the caller's, the TTL is relative.
+  if unix then
+    local at = new_tat + 999
+    redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PXAT', string.format('%d', (at - at % 1000) / 1000))
+  else
+    local ms = ttl + 999
+    ms = (ms - ms % 1000) / 1000
+    if ms < min_ttl then ms = min_ttl end
+    redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', ms))
+  end
 end
 return ttl
