@@ -19,10 +19,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use limiter_core::tower::{PeerAddr, RateLimit, RateLimitBody};
+use limiter_core::tower::{PeerAddr, RateLimit, RateLimitBody, RateLimitLayer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 use crate::Error;
 use crate::config::Config;
@@ -43,6 +43,9 @@ pub struct Gateway {
     config: Config,
     limiter: Arc<GatewayLimiter>,
     metrics: Arc<Metrics>,
+    /// `limiter-core`'s rate-limit layer, the one other services reuse; it wraps each
+    /// connection's proxy.
+    layer: RateLimitLayer<GatewayLimiter>,
     proxy: Proxy,
 }
 
@@ -52,11 +55,13 @@ impl Gateway {
     pub async fn new(config: Config) -> Result<Self, Error> {
         let metrics = Arc::new(Metrics::default());
         let limiter = Arc::new(GatewayLimiter::new(&config).await?);
+        let layer = RateLimitLayer::shared(Arc::clone(&limiter));
         let proxy = Proxy::new(&config, Arc::clone(&metrics));
         Ok(Self {
             config,
             limiter,
             metrics,
+            layer,
             proxy,
         })
     }
@@ -125,7 +130,7 @@ impl Gateway {
             self.metrics.connections_open.inc();
             let conn = Arc::new(Connection {
                 app: Arc::clone(&app),
-                stack: RateLimit::new(self.proxy.for_client(peer), Arc::clone(&self.limiter)),
+                stack: self.layer.layer(self.proxy.for_client(peer)),
                 peer,
             });
             let service = hyper::service::service_fn(move |req| {
