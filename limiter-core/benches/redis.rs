@@ -255,7 +255,7 @@ async fn redis_cpu(redis: &RedisServer, store: &RedisStore) {
     // again each call). "Busy keys": 10/s with a burst of 1,000, so every key stays
     // live and every call rewrites it, as the classic script's keys always do.
     let busy = Quota::per_second(10).unwrap().with_burst(1_000).unwrap();
-    let ours = |kind, quota, task| -> Vec<Cmd> {
+    let ours_cmds = |kind, quota, task| -> Vec<Cmd> {
         let limiter: RedisLimiter = store.limiter(Policy::new(kind, quota));
         (0..16 * KEYS_PER_TASK)
             .map(|i| limiter.command(&key(task, i), 1))
@@ -267,7 +267,7 @@ async fn redis_cpu(redis: &RedisServer, store: &RedisStore) {
         0,
     )];
     for kind in Kind::ALL {
-        let cmds = ours(kind, policy(kind).quota, 1);
+        let cmds = ours_cmds(kind, policy(kind).quota, 1);
         scripts.push((format!("ratelab {kind}"), cmds, 0));
     }
     let busy_classic = scripts.len();
@@ -277,7 +277,7 @@ async fn redis_cpu(redis: &RedisServer, store: &RedisStore) {
         busy_classic,
     ));
     for kind in [Kind::TokenBucket, Kind::Gcra] {
-        let cmds = ours(kind, busy, 2);
+        let cmds = ours_cmds(kind, busy, 2);
         scripts.push((format!("ratelab {kind}, busy keys"), cmds, busy_classic));
     }
     scripts.push(("`TIME` only".into(), script_cmds(TIME_ONLY, "t", &[]), 0));

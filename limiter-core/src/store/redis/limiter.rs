@@ -154,29 +154,38 @@ impl RedisLimiter {
             .arg(key);
         // Every argument costs Redis CPU: the buckets get the policy and the cost folded
         // into two numbers (exactly, in integers, here rather than in Lua's doubles).
-        let a = &self.args;
         match self.policy.kind {
-            Kind::TokenBucket => {
-                let (l, p, burst) = (a[0] as i128, a[1] as i128, a[2] as i128);
-                let cost = cost as i128;
-                let step = (cost * p + l - 1) / l;
-                let max_deficit = (burst - cost) * p;
-                // Floor division, also for a cost that can never fit (negative).
-                let max_deficit = max_deficit.div_euclid(l);
-                cmd.arg(int(step)).arg(int(max_deficit))
+            Kind::TokenBucket | Kind::Gcra => {
+                let (step, bound) = self.bucket_numbers(cost);
+                cmd.arg(int(step)).arg(int(bound))
             }
-            Kind::Gcra => {
-                let (t, tau) = (a[0] as i128, a[1] as i128);
-                let increment = cost as i128 * t;
-                cmd.arg(int(increment)).arg(int(tau - increment))
+            Kind::FixedWindow | Kind::SlidingLog | Kind::SlidingWindow => {
+                cmd.arg(cost).arg(&self.args[..])
             }
-            Kind::FixedWindow | Kind::SlidingLog | Kind::SlidingWindow => cmd.arg(cost).arg(&a[..]),
         };
         // `now` last, and only on the caller's time: absent means Redis's `TIME`.
         if let TimeSource::Caller(clock) = &self.store.options().time {
             cmd.arg(clock.now() / 1_000);
         }
         cmd
+    }
+
+    /// The bucket script's two numbers for `cost` (see `bucket.lua`): how far the TAT
+    /// moves, and the latest TAT − now that still admits the cost (negative when it
+    /// never fits). Exact, in integers; a denial's retry-after is its deficit past the
+    /// bound.
+    fn bucket_numbers(&self, cost: u64) -> (i128, i128) {
+        let a = &self.args;
+        let cost = i128::from(cost);
+        if self.policy.kind == Kind::TokenBucket {
+            // L tokens per P µs, burst B: step ⌈cost × P / L⌉, bound ⌊(B − cost) × P / L⌋.
+            let (l, p, burst) = (i128::from(a[0]), i128::from(a[1]), i128::from(a[2]));
+            ((cost * p + l - 1) / l, ((burst - cost) * p).div_euclid(l))
+        } else {
+            // GCRA, emission interval T and tolerance tau: step cost × T, bound tau − step.
+            let (t, tau) = (i128::from(a[0]), i128::from(a[1]));
+            (cost * t, tau - cost * t)
+        }
     }
 
     /// Decides one request of `cost` units for `key`. Store failures (errors, timeouts,
@@ -274,7 +283,8 @@ impl RedisLimiter {
                     Decision::allow(cap, tau.saturating_sub(ttl) / t, us(ttl))
                 } else {
                     let reset = x.checked_neg()?.checked_sub(1)? as u64;
-                    let retry = (reset + cost * t).checked_sub(tau)?;
+                    let retry =
+                        u64::try_from(i128::from(reset) - self.bucket_numbers(cost).1).ok()?;
                     Decision::deny(cap, tau.saturating_sub(reset) / t, us(reset), us(retry))
                 }
             }
@@ -288,8 +298,8 @@ impl RedisLimiter {
                 } else {
                     let deficit = x.checked_neg()?.checked_sub(1)? as u64;
                     let missing = (deficit as u128 * l).min(capacity);
-                    let allowed_deficit = (capacity - cost as u128 * p) / l;
-                    let retry = (deficit as u128).checked_sub(allowed_deficit)? as u64;
+                    let retry =
+                        u64::try_from(i128::from(deficit) - self.bucket_numbers(cost).1).ok()?;
                     let remaining = ((capacity - missing) / p) as u64;
                     Decision::deny(cap, remaining, us(deficit), us(retry))
                 }
