@@ -36,12 +36,16 @@ pub enum UpstreamError {
     Http(#[from] hyper::Error),
 }
 
+/// A backend connection's state machine, boxed so moving it in and out of the pool
+/// moves a pointer.
+type Driver<B> = Pin<Box<http1::Connection<TokioIo<TcpStream>, B>>>;
+
 /// One connection to the backend: the handle requests go out on, and the connection
 /// itself, which whoever holds it drives (there is no task per connection).
 struct Upstream<B: Body + 'static> {
     sender: SendRequest<B>,
     /// `None` once the connection has ended.
-    conn: Option<Pin<Box<http1::Connection<TokioIo<TcpStream>, B>>>>,
+    conn: Option<Driver<B>>,
 }
 
 impl<B> Upstream<B>
