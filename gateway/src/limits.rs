@@ -305,14 +305,14 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
         // Key = identity + route. Each route has its own in-memory limiter, so the
         // identity alone keys it; a shared store gets `<route> <identity>` (a template
         // holds no space, so the pair is unambiguous).
-        let mut key = String::with_capacity(route.name.len() + 48);
         match &route.decider {
             Decider::Memory(limiter) => {
-                identity.write_key(&mut key);
-                let verdict = memory_verdict(limiter, &key, route.limit.cost);
+                let verdict =
+                    identity.with_key(|key| memory_verdict(limiter, key, route.limit.cost));
                 Check::Ready(route.record(verdict, started))
             }
             decider @ Decider::Redis(_) => {
+                let mut key = String::with_capacity(route.name.len() + 48);
                 key.push_str(&route.name);
                 key.push(' ');
                 identity.write_key(&mut key);

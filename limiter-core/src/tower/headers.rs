@@ -127,32 +127,46 @@ impl PolicyHeaders {
 
     /// The `RateLimit` value for `decision`, e.g. `"orders";r=19;t=1`.
     pub fn ratelimit_value(&self, decision: &Decision) -> HeaderValue {
-        // Written straight into the buffer the header value keeps (no second copy).
+        self.state_values(decision).ratelimit
+    }
+
+    /// The three values that change with each decision. They share one buffer: the
+    /// legacy remaining and reset values are the digits of `r=` and `t=` inside the
+    /// `RateLimit` value (one allocation per response, not three).
+    fn state_values(&self, decision: &Decision) -> StateValues {
         let mut s = BytesMut::with_capacity(self.name.len() + 48);
-        let _ = write!(
-            s,
-            "\"{}\";r={};t={}",
-            self.name,
-            decision.remaining,
-            ceil_secs(decision.reset_after)
-        );
-        HeaderValue::from_maybe_shared(s.freeze()).unwrap_or_else(|_| HeaderValue::from_static(""))
+        s.extend_from_slice(b"\"");
+        s.extend_from_slice(self.name.as_bytes());
+        s.extend_from_slice(b"\";r=");
+        let remaining = s.len();
+        let _ = write!(s, "{}", decision.remaining);
+        let remaining = remaining..s.len();
+        s.extend_from_slice(b";t=");
+        let reset = s.len();
+        let _ = write!(s, "{}", ceil_secs(decision.reset_after));
+        let reset = reset..s.len();
+        let all = s.freeze();
+        let value = |b: bytes::Bytes| {
+            HeaderValue::from_maybe_shared(b).unwrap_or_else(|_| HeaderValue::from_static(""))
+        };
+        StateValues {
+            remaining: value(all.slice(remaining)),
+            reset: value(all.slice(reset)),
+            ratelimit: value(all),
+        }
     }
 
     /// Sets every rate-limit header for `decision` on `headers`, replacing any already
     /// there; a denial also gets `Retry-After`.
     pub fn apply(&self, headers: &mut HeaderMap, decision: &Decision) {
-        let reset = ceil_secs(decision.reset_after);
+        let state = self.state_values(decision);
         // Room for all six at once, not a regrowth halfway.
         headers.reserve(6);
         headers.insert(RATELIMIT_POLICY.clone(), self.policy.clone());
-        headers.insert(RATELIMIT.clone(), self.ratelimit_value(decision));
+        headers.insert(RATELIMIT.clone(), state.ratelimit);
         headers.insert(X_RATELIMIT_LIMIT.clone(), self.limit.clone());
-        headers.insert(
-            X_RATELIMIT_REMAINING.clone(),
-            HeaderValue::from(decision.remaining),
-        );
-        headers.insert(X_RATELIMIT_RESET.clone(), HeaderValue::from(reset));
+        headers.insert(X_RATELIMIT_REMAINING.clone(), state.remaining);
+        headers.insert(X_RATELIMIT_RESET.clone(), state.reset);
         if !decision.allowed {
             headers.insert(
                 RETRY_AFTER,
@@ -160,6 +174,13 @@ impl PolicyHeaders {
             );
         }
     }
+}
+
+/// The header values of one decision.
+struct StateValues {
+    ratelimit: HeaderValue,
+    remaining: HeaderValue,
+    reset: HeaderValue,
 }
 
 #[cfg(test)]
@@ -204,6 +225,15 @@ mod tests {
         assert_eq!(map["ratelimit"], "\"p\";r=4;t=1");
         assert_eq!(map["x-ratelimit-limit"], "5");
         assert_eq!(map["x-ratelimit-remaining"], "4");
+        assert_eq!(map["x-ratelimit-reset"], "1");
         assert!(map.get("retry-after").is_none());
+        // Numbers of every width land in their own values.
+        h.apply(
+            &mut map,
+            &Decision::allow(5, u64::MAX, Duration::from_secs(1_000_000)),
+        );
+        assert_eq!(map["ratelimit"], format!("\"p\";r={};t=1000000", u64::MAX));
+        assert_eq!(map["x-ratelimit-remaining"], u64::MAX.to_string().as_str());
+        assert_eq!(map["x-ratelimit-reset"], "1000000");
     }
 }

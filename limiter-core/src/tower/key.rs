@@ -150,6 +150,59 @@ impl Identity<'_> {
     }
 }
 
+impl Identity<'_> {
+    /// Calls `f` with the namespaced key of [`write_key`](Self::write_key), built on the
+    /// stack when it fits (any identity the default 256-byte cap admits), so a lookup in
+    /// an in-memory store costs no allocation.
+    pub fn with_key<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let mut buf = StackKey {
+            bytes: [0; STACK_KEY],
+            len: 0,
+        };
+        let fits = match self {
+            Identity::Header(v) => buf.push("h:").and_then(|()| buf.push(v)),
+            Identity::Ip(addr) => {
+                use std::fmt::Write as _;
+                write!(buf, "ip:{}", addr.ip())
+            }
+            Identity::Anonymous => buf.push("anonymous"),
+        };
+        match (fits, std::str::from_utf8(&buf.bytes[..buf.len])) {
+            (Ok(()), Ok(key)) => f(key),
+            _ => {
+                let mut key = String::new();
+                self.write_key(&mut key);
+                f(&key)
+            }
+        }
+    }
+}
+
+/// Room for `h:` and a 256-byte identity, with a margin.
+const STACK_KEY: usize = 272;
+
+/// A key formatted on the stack; writing past its end fails instead of growing.
+struct StackKey {
+    bytes: [u8; STACK_KEY],
+    len: usize,
+}
+
+impl StackKey {
+    fn push(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl std::fmt::Write for StackKey {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push(s)
+    }
+}
+
 impl<B> KeyExtractor<B> for HeaderOrIp {
     fn extract(&self, req: &Request<B>) -> Result<String, KeyRejection> {
         let mut key = String::new();
@@ -202,5 +255,28 @@ mod tests {
         );
         assert!(k.extract(&req(Some(&long[..256]), None)).is_ok());
         assert!(k.extract(&req(Some(b"\xff\xfe"), None)).is_err());
+    }
+
+    #[test]
+    fn stack_keys_equal_written_keys() {
+        let long = "é".repeat(400);
+        let ids = [
+            Identity::Header("alice"),
+            Identity::Header(&long[..256]),
+            // Longer than the stack buffer: formatted on the heap instead.
+            Identity::Header(&long),
+            Identity::Ip("10.1.2.3:80".parse().unwrap()),
+            Identity::Ip(
+                "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:443"
+                    .parse()
+                    .unwrap(),
+            ),
+            Identity::Anonymous,
+        ];
+        for id in ids {
+            let mut written = String::new();
+            id.write_key(&mut written);
+            assert_eq!(id.with_key(str::to_owned), written);
+        }
     }
 }
