@@ -68,15 +68,43 @@ pub fn family_of(algorithm: &str) -> Family {
     SimAlgorithm::from_str(algorithm).map_or(Family::Bucket, SimAlgorithm::family)
 }
 
+/// How an algorithm bounds what one key is admitted over an interval: the ground-truth
+/// check's envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// `burst + rate × span`: token bucket, GCRA, the seed's bucket.
+    Bucket,
+    /// `limit` in any window-length interval: the sliding log.
+    Sliding,
+    /// `limit` per window aligned to the store's clock: the fixed window and the sliding
+    /// window counter. Where the windows fall is the store's business (the gateway's
+    /// start in memory, the Unix epoch on Redis), so the bound takes the worst case.
+    Aligned,
+}
+
+/// The bound that judges `algorithm` (bucket for unknown names).
+pub fn bound_of(algorithm: &str) -> Bound {
+    match SimAlgorithm::from_str(algorithm) {
+        Ok(SimAlgorithm::SlidingLog) => Bound::Sliding,
+        Ok(SimAlgorithm::FixedWindow | SimAlgorithm::SlidingWindow) => Bound::Aligned,
+        _ => Bound::Bucket,
+    }
+}
+
 /// The most requests of `endpoint` a key may have admitted over an interval of `span`
-/// nanoseconds: `burst + rate × span` (bucket) or `limit` per started window (window),
-/// in requests of the endpoint's cost.
-pub fn envelope(endpoint: &Endpoint, family: Family, span: Nanos) -> u64 {
+/// nanoseconds, in requests of the endpoint's cost:
+/// - bucket: `burst + rate × span`;
+/// - sliding: `limit × (⌊span / W⌋ + 1)`, the interval cut into window-length pieces;
+/// - aligned: `limit × (⌈span / W⌉ + 1)`, the most aligned windows an interval of that
+///   length meets — one more than the sliding bound unless `span` is a whole number of
+///   windows, which is the fixed window's boundary burst.
+pub fn envelope(endpoint: &Endpoint, bound: Bound, span: Nanos) -> u64 {
     let q = &endpoint.quota;
-    let (p, l) = (q.period_nanos() as u128, q.limit() as u128);
-    let units = match family {
-        Family::Bucket => (q.burst() as u128 * p + l * span as u128) / p,
-        Family::Window => l * (span as u128 / p + 1),
+    let (p, l, span) = (q.period_nanos() as u128, q.limit() as u128, span as u128);
+    let units = match bound {
+        Bound::Bucket => (q.burst() as u128 * p + l * span) / p,
+        Bound::Sliding => l * (span / p + 1),
+        Bound::Aligned => l * (span.div_ceil(p) + 1),
     };
     (units / endpoint.cost.max(1) as u128) as u64
 }
@@ -309,12 +337,13 @@ pub fn results(plan: &Plan, mut records: Vec<Record>, facts: &RunFacts) -> Resul
         e.2 = e.2.max(r.sent + r.latency);
     }
     let endpoints = measured.endpoints as usize;
+    let bound = bound_of(&facts.algorithm);
     let over = |key: usize, count: u64| -> u64 {
         let Some(&(_, first, last)) = client_per_key.get(&key) else {
             return 0;
         };
         let e = &w.endpoints[key % endpoints];
-        count.saturating_sub(envelope(e, family, last.saturating_sub(first)))
+        count.saturating_sub(envelope(e, bound, last.saturating_sub(first)))
     };
     let client_keys_over = client_per_key
         .iter()
@@ -599,10 +628,23 @@ mod tests {
     fn envelopes() {
         let w = Workload::load("seed").unwrap();
         let e = &w.endpoints[0];
-        assert_eq!(envelope(e, Family::Bucket, 0), 5);
-        assert_eq!(envelope(e, Family::Bucket, 150 * SECOND), 17);
-        assert_eq!(envelope(e, Family::Window, 59 * SECOND), 5);
-        assert_eq!(envelope(e, Family::Window, 60 * SECOND), 10);
+        assert_eq!(envelope(e, Bound::Bucket, 0), 5);
+        assert_eq!(envelope(e, Bound::Bucket, 150 * SECOND), 17);
+        // 5 per 60 s. A sliding log admits 5 in any 60 s, so 5 over 59 s and 10 over
+        // 60 s (both ends included).
+        assert_eq!(envelope(e, Bound::Sliding, 0), 5);
+        assert_eq!(envelope(e, Bound::Sliding, 59 * SECOND), 5);
+        assert_eq!(envelope(e, Bound::Sliding, 60 * SECOND), 10);
+        // Aligned windows: 59 s can straddle a boundary (5 at its end, 5 after it);
+        // 61 s can meet three windows; an instant meets one.
+        assert_eq!(envelope(e, Bound::Aligned, 0), 5);
+        assert_eq!(envelope(e, Bound::Aligned, 59 * SECOND), 10);
+        assert_eq!(envelope(e, Bound::Aligned, 60 * SECOND), 10);
+        assert_eq!(envelope(e, Bound::Aligned, 61 * SECOND), 15);
+        assert_eq!(bound_of("sliding-log"), Bound::Sliding);
+        assert_eq!(bound_of("sliding-window"), Bound::Aligned);
+        assert_eq!(bound_of("fixed-window"), Bound::Aligned);
+        assert_eq!(bound_of("gcra"), Bound::Bucket);
         assert_eq!(family_of("fixed-window"), Family::Window);
         assert_eq!(family_of("gcra"), Family::Bucket);
     }
