@@ -149,12 +149,32 @@ impl Proxy {
     }
 
     /// Forwards `req` from the client at `client_ip` (its `x-forwarded-for` entry) and
-    /// returns the backend's response, or the gateway's own error response.
-    pub async fn forward(
+    /// returns the backend's response, or the gateway's own error response: it never
+    /// fails (a tower service's `Infallible` error).
+    pub fn forward(
         &self,
         req: Request<Incoming>,
         client_ip: &HeaderValue,
-    ) -> Response<ProxyBody> {
+    ) -> impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static {
+        // The request is rewritten now; the future holds only the exchange, a smaller
+        // state to allocate and move for every request.
+        let inner = Arc::clone(&self.inner);
+        Forward {
+            exchange: self
+                .prepare(req, client_ip)
+                .map(|req| tokio::time::timeout(inner.timeout, Arc::clone(&inner.pool).send(req))),
+            started: Instant::now(),
+            inner,
+        }
+    }
+
+    /// The request for the backend: origin-form, hop-by-hop headers gone, `Host` and
+    /// `x-forwarded-for` set, body capped; `None` for a body declared too large.
+    fn prepare(
+        &self,
+        req: Request<Incoming>,
+        client_ip: &HeaderValue,
+    ) -> Option<Request<UpstreamBody>> {
         let inner = &self.inner;
         let too_large = req
             .headers()
@@ -163,11 +183,7 @@ impl Proxy {
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n > inner.max_body);
         if too_large {
-            inner.metrics.upstream_error(UpstreamError::BodyTooLarge);
-            return json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                r#"{"error":"request body too large"}"#,
-            );
+            return None;
         }
         let (mut parts, body) = req.into_parts();
         // Origin-form to the backend, whatever form the client used (an absolute-form
@@ -177,8 +193,7 @@ impl Proxy {
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let uri = Uri::from(path);
-        parts.uri = uri;
+        parts.uri = Uri::from(path);
         parts.version = http::Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         if !parts.headers.contains_key(header::HOST)
@@ -189,15 +204,63 @@ impl Proxy {
         append_forwarded_for(&mut parts.headers, client_ip);
         parts.extensions = http::Extensions::new();
         let body = Limited::new(body, usize::try_from(inner.max_body).unwrap_or(usize::MAX));
-        let started = Instant::now();
-        let result = tokio::time::timeout(
-            inner.timeout,
-            inner.pool.send(Request::from_parts(parts, body)),
+        Some(Request::from_parts(parts, body))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Proxy::forward`]: the exchange with the backend, or none for a
+    /// body declared too large.
+    struct Forward<F> {
+        #[pin]
+        exchange: Option<tokio::time::Timeout<F>>,
+        started: Instant,
+        inner: Arc<Inner>,
+    }
+}
+
+impl<F> Future for Forward<F>
+where
+    F: Future<Output = Result<Response<PooledBody<UpstreamBody>>, upstream::UpstreamError>>,
+{
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.exchange.as_pin_mut() {
+            Some(exchange) => {
+                let result = std::task::ready!(exchange.poll(cx));
+                this.inner.answer(result, *this.started)
+            }
+            None => this.inner.too_large(),
+        };
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl Inner {
+    /// `413`: a body over the limit, declared or streamed.
+    fn too_large(&self) -> Response<ProxyBody> {
+        self.metrics.upstream_error(UpstreamError::BodyTooLarge);
+        json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            r#"{"error":"request body too large"}"#,
         )
-        .await;
+    }
+
+    /// The client's response for the backend's answer (or its failure) to a request
+    /// sent at `started`.
+    fn answer(
+        &self,
+        result: Result<
+            Result<Response<PooledBody<UpstreamBody>>, upstream::UpstreamError>,
+            tokio::time::error::Elapsed,
+        >,
+        started: Instant,
+    ) -> Response<ProxyBody> {
         match result {
             Ok(Ok(res)) => {
-                inner.metrics.upstream_latency.observe(started.elapsed());
+                self.metrics.upstream_latency.observe(started.elapsed());
                 let (mut parts, body) = res.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 Response::from_parts(parts, Either::Left(body))
@@ -206,13 +269,9 @@ impl Proxy {
                 if let upstream::UpstreamError::Http(e) = &err
                     && is_length_limit(e)
                 {
-                    inner.metrics.upstream_error(UpstreamError::BodyTooLarge);
-                    return json_response(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        r#"{"error":"request body too large"}"#,
-                    );
+                    return self.too_large();
                 }
-                inner.metrics.upstream_error(UpstreamError::Unreachable);
+                self.metrics.upstream_error(UpstreamError::Unreachable);
                 let connect = matches!(err, upstream::UpstreamError::Connect(_));
                 tracing::warn!(error = %err, connect, "backend request failed");
                 let detail = if connect {
@@ -226,12 +285,12 @@ impl Proxy {
                 )
             }
             Err(_) => {
-                inner.metrics.upstream_error(UpstreamError::Timeout);
+                self.metrics.upstream_error(UpstreamError::Timeout);
                 json_response(
                     StatusCode::GATEWAY_TIMEOUT,
                     &format!(
                         r#"{{"error":"gateway timeout","detail":"backend did not answer within {} ms"}}"#,
-                        inner.timeout.as_millis()
+                        self.timeout.as_millis()
                     ),
                 )
             }
@@ -299,8 +358,7 @@ impl Service<Request<Incoming>> for ClientProxy {
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.proxy.forward(req, &this.ip).await) })
+        Box::pin(self.proxy.forward(req, &self.ip))
     }
 }
 

@@ -6,10 +6,13 @@
 //! and on shutdown the listener closes at once while requests already in flight finish
 //! (within the grace period) before [`Gateway::serve`] returns.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -22,7 +25,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use limiter_core::tower::{PeerAddr, RateLimit, RateLimitBody, RateLimitLayer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::{Layer, ServiceExt};
+use tower::{Layer, Service};
 
 use crate::Error;
 use crate::config::Config;
@@ -128,15 +131,12 @@ impl Gateway {
             let _ = stream.set_nodelay(true);
             self.metrics.connections_total.inc();
             self.metrics.connections_open.inc();
-            let conn = Arc::new(Connection {
+            let conn = Connection {
                 app: Arc::clone(&app),
-                stack: self.layer.layer(self.proxy.for_client(peer)),
+                stack: RefCell::new(self.layer.layer(self.proxy.for_client(peer))),
                 peer,
-            });
-            let service = hyper::service::service_fn(move |req| {
-                let conn = Arc::clone(&conn);
-                async move { Ok::<_, Infallible>(conn.handle(req).await) }
-            });
+            };
+            let service = hyper::service::service_fn(move |req| conn.handle(req));
             let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
             let metrics = Arc::clone(&self.metrics);
             tokio::spawn(async move {
@@ -167,23 +167,25 @@ struct App {
 /// One client connection: its peer, and its service stack built once for it.
 struct Connection {
     app: Arc<App>,
-    stack: Stack,
+    /// Called for one request at a time (HTTP/1.1 answers in order), and only while
+    /// the request is handed over: its futures own what they need.
+    stack: RefCell<Stack>,
     peer: SocketAddr,
 }
 
 impl Connection {
-    async fn handle(&self, mut req: Request<Incoming>) -> Response<GatewayBody> {
+    fn handle(&self, mut req: Request<Incoming>) -> Handled {
         let app = &*self.app;
-        let _in_flight = InFlight::new(&app.metrics);
-        let response = match (req.method(), req.uri().path()) {
+        let in_flight = InFlight::new(Arc::clone(&app.metrics));
+        let state = match (req.method(), req.uri().path()) {
             (&Method::GET | &Method::HEAD, "/healthz") => {
-                text(StatusCode::OK, "text/plain", "ok\n".to_owned())
+                State::answered(text(StatusCode::OK, "text/plain", "ok\n".to_owned()))
             }
             (&Method::GET | &Method::HEAD, "/metrics") => {
                 let mut out = String::with_capacity(8192);
                 app.limiter.render_metrics(&mut out);
                 app.metrics.render(&mut out);
-                text(StatusCode::OK, "text/plain; version=0.0.4", out)
+                State::answered(text(StatusCode::OK, "text/plain; version=0.0.4", out))
             }
             _ => {
                 // The limiter keys by IP only without the identity header; an extension
@@ -191,28 +193,84 @@ impl Connection {
                 if app.limiter.identifies_by_ip(&req) {
                     req.extensions_mut().insert(PeerAddr(self.peer));
                 }
-                match self.stack.clone().oneshot(req).await {
-                    Ok(res) => res,
-                    Err(never) => match never {},
+                // The proxy is always ready (`poll_ready` is `Ready`), so it is called
+                // straight away.
+                match self.stack.try_borrow_mut() {
+                    Ok(mut stack) => State::Stack {
+                        call: stack.call(req),
+                    },
+                    // Unreachable (one request at a time), answered rather than panicking.
+                    Err(_) => State::answered(text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        "busy\n".to_owned(),
+                    )),
                 }
             }
         };
-        app.metrics.response(response.status().as_u16());
-        response
+        Handled { state, in_flight }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request being answered: by the stack, or already (health, metrics).
+    struct Handled {
+        #[pin]
+        state: State,
+        in_flight: InFlight,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State {
+        Stack { #[pin] call: <Stack as Service<Request<Incoming>>>::Future },
+        Answered { response: Option<Response<GatewayBody>> },
+    }
+}
+
+impl State {
+    fn answered(response: Response<GatewayBody>) -> Self {
+        State::Answered {
+            response: Some(response),
+        }
+    }
+}
+
+impl Future for Handled {
+    type Output = Result<Response<GatewayBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.state.project() {
+            StateProj::Stack { call } => match std::task::ready!(call.poll(cx)) {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            StateProj::Answered { response } => response.take().unwrap_or_else(|| {
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    "answered\n".to_owned(),
+                )
+            }),
+        };
+        this.in_flight.0.response(response.status().as_u16());
+        Poll::Ready(Ok(response))
     }
 }
 
 /// Counts a request in flight until dropped (also when the client goes away).
-struct InFlight<'a>(&'a Metrics);
+struct InFlight(Arc<Metrics>);
 
-impl<'a> InFlight<'a> {
-    fn new(metrics: &'a Metrics) -> Self {
+impl InFlight {
+    fn new(metrics: Arc<Metrics>) -> Self {
         metrics.in_flight.inc();
         Self(metrics)
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.dec();
     }

@@ -13,6 +13,7 @@
 //! connection: the request holding a connection drives it, so a request costs no extra
 //! task, lookup or lock beyond one pop and one push.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -78,21 +79,6 @@ where
         })
         .await
     }
-
-    /// Sends `req` and waits for the response head, driving the connection meanwhile.
-    async fn send(
-        &mut self,
-        req: Request<B>,
-    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<B>>> {
-        let response = self.sender.try_send_request(req);
-        let mut response = std::pin::pin!(response);
-        std::future::poll_fn(|cx| {
-            // The connection first: it is what completes the response.
-            self.drive(cx);
-            response.as_mut().poll(cx)
-        })
-        .await
-    }
 }
 
 /// A pool of HTTP/1.1 connections to one backend, for request bodies of type `B`.
@@ -132,20 +118,30 @@ where
     /// Sends `req` (origin-form URI, `Host` set) and returns the response; its body hands
     /// the connection back to the pool once read to the end.
     pub async fn send(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         mut req: Request<B>,
     ) -> Result<Response<PooledBody<B>>, UpstreamError> {
         loop {
             let (mut upstream, reused) = match self.take_idle().await {
                 Some(upstream) => (upstream, true),
-                None => (self.connect().await?, false),
+                // Boxed: rare, and its state would otherwise grow every request's future.
+                None => (Box::pin(self.connect()).await?, false),
             };
-            match upstream.send(req).await {
+            // The request goes into the connection's queue now; only the response
+            // (and the request, should it come back unsent) is waited for.
+            let mut response = std::pin::pin!(upstream.sender.try_send_request(req));
+            let response = std::future::poll_fn(|cx| {
+                // The connection first: it is what completes the response.
+                upstream.drive(cx);
+                response.as_mut().poll(cx)
+            })
+            .await;
+            match response {
                 Ok(res) => {
                     let (parts, body) = res.into_parts();
                     let mut body = PooledBody {
                         body,
-                        conn: Some((upstream, Arc::clone(self))),
+                        conn: Some((upstream, Arc::clone(&self))),
                     };
                     // No body to read (204, HEAD, length 0): free the connection now.
                     if body.body.is_end_stream() {
@@ -347,7 +343,7 @@ mod tests {
     }
 
     async fn body_of(pool: &Arc<Pool0>, path: &str) -> Bytes {
-        let res = pool.send(get(path)).await.unwrap();
+        let res = Arc::clone(pool).send(get(path)).await.unwrap();
         assert_eq!(res.status(), 200);
         res.into_body().collect().await.unwrap().to_bytes()
     }
@@ -395,7 +391,7 @@ mod tests {
     async fn a_body_dropped_unread_does_not_return_its_connection() {
         let (addr, accepted) = backend(usize::MAX, ok).await;
         let pool = Pool0::new(addr, 8);
-        let mut res = pool.send(get("/big")).await.unwrap();
+        let mut res = Arc::clone(&pool).send(get("/big")).await.unwrap();
         let first = res.body_mut().frame().await.unwrap().unwrap();
         assert!(first.data_ref().is_some_and(|d| d.len() < 1 << 20));
         drop(res);
@@ -434,7 +430,7 @@ mod tests {
         };
         let pool = Pool0::new(addr, 4);
         assert!(matches!(
-            pool.send(get("/a")).await,
+            Arc::clone(&pool).send(get("/a")).await,
             Err(UpstreamError::Connect(_))
         ));
     }
