@@ -139,20 +139,23 @@ request = function()
 end
 LUA
 
-# CPU time (user + system, in clock ticks) a process has used so far.
+# CPU time (user + system, in clock ticks) a process has used so far, and its user part.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+user_ticks() { awk '{ print $14 }' "/proc/$1/stat"; }
 TICKS=$(getconf CLK_TCK)
 
-# measure NAME URL PID -> appends "name rps p50 p99 non2xx cpu_us_per_request" to
+# measure NAME URL PID -> appends "name rps p50 p99 non2xx cpu_us user_us" (per request) to
 # $WORK/runs, charging PID's CPU time during the run to the requests it served (robust
 # to background load, unlike req/s).
 measure() {
-    local name=$1 url=$2 pid=$3 c0 c1
+    local name=$1 url=$2 pid=$3 c0 c1 u0 u1
     taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$WORK/users.lua" "$url" >/dev/null 2>&1 || true
     c0=$(cpu_ticks "$pid")
+    u0=$(user_ticks "$pid")
     taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/users.lua" "$url" >"$WORK/$name.wrk" 2>&1
     c1=$(cpu_ticks "$pid")
-    awk -v name="$name" -v ticks=$((c1 - c0)) -v hz="$TICKS" '
+    u1=$(user_ticks "$pid")
+    awk -v name="$name" -v ticks=$((c1 - c0)) -v uticks=$((u1 - u0)) -v hz="$TICKS" '
         function ms(v) {
             if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
             if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
@@ -164,7 +167,7 @@ measure() {
         /^Requests\/sec:/ { rps = $2 }
         /Non-2xx or 3xx responses:/ { bad = $NF }
         / requests in / { n = $1 }
-        END { printf "%s %s %s %s %d %.2f\n", name, rps, p50, p99, bad, (n > 0 ? ticks / hz * 1e6 / n : 0) }
+        END { printf "%s %s %s %s %d %.2f %.2f\n", name, rps, p50, p99, bad, (n > 0 ? ticks / hz * 1e6 / n : 0), (n > 0 ? uticks / hz * 1e6 / n : 0) }
     ' "$WORK/$name.wrk" >>"$WORK/runs"
     echo "bench-gateway: round $ROUND: $(tail -n1 "$WORK/runs")" >&2
 }
@@ -202,19 +205,19 @@ done
 # Medians per setup, in first-seen order.
 awk '
     { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
-      k = ++cnt[$1]; rps[$1, k] = $2; p50[$1, k] = $3; p99[$1, k] = $4; bad[$1] += $5; cpu[$1, k] = $6 }
+      k = ++cnt[$1]; rps[$1, k] = $2; p50[$1, k] = $3; p99[$1, k] = $4; bad[$1] += $5; cpu[$1, k] = $6; usr[$1, k] = $7 }
     function median(arr, name, m,   i, j, t, v) {
         for (i = 1; i <= m; i++) v[i] = arr[name, i]
         for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
         return (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
     }
     END { for (i = 1; i <= n; i++) { s = order[i]; m = cnt[s]
-        printf "%s %s %s %s %d %s\n", s, median(rps, s, m), median(p50, s, m), median(p99, s, m), bad[s], median(cpu, s, m) } }
+        printf "%s %s %s %s %d %s %s\n", s, median(rps, s, m), median(p50, s, m), median(p99, s, m), bad[s], median(cpu, s, m), median(usr, s, m) } }
 ' "$WORK/runs" >"$WORK/results"
 
 # --- the table ----------------------------------------------------------------------
 table=$(awk -v dur="$DURATION" -v conns="$CONNECTIONS" -v rounds="$ROUNDS" -v warm="$WARMUP" '
-    { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; bad[NR] = $5; cpu[NR] = $6; idx[$1] = NR }
+    { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; bad[NR] = $5; cpu[NR] = $6; usr[NR] = $7; idx[$1] = NR }
     END {
         label["direct"] = "direct to backend"
         label["gateway-nolimit"] = "ratelab gateway, no limit"
@@ -222,15 +225,15 @@ table=$(awk -v dur="$DURATION" -v conns="$CONNECTIONS" -v rounds="$ROUNDS" -v wa
         label["gateway-redis"] = "ratelab gateway, Redis store"
         label["nginx-limit-req"] = "nginx + limit_req"
         base = rps[idx["gateway-nolimit"]]
-        printf "| setup | req/s | p50 (ms) | p99 (ms) | req/s vs gateway no limit | CPU µs/request (server under test) | non-2xx |\n"
-        printf "|---|---:|---:|---:|---:|---:|---:|\n"
+        printf "| setup | req/s | p50 (ms) | p99 (ms) | req/s vs gateway no limit | CPU µs/request (server under test) | of which user | non-2xx |\n"
+        printf "|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for (i = 1; i <= NR; i++)
-            printf "| %s | %.0f | %.2f | %.2f | %.2fx | %.1f | %d |\n", label[name[i]], rps[i], p50[i], p99[i], (base > 0 ? rps[i] / base : 0), cpu[i], bad[i]
+            printf "| %s | %.0f | %.2f | %.2f | %.2fx | %.1f | %.1f | %d |\n", label[name[i]], rps[i], p50[i], p99[i], (base > 0 ? rps[i] / base : 0), cpu[i], usr[i], bad[i]
         m = idx["gateway-memory"]; n = idx["nginx-limit-req"]
         printf "\nmemory store / no limit: **%.2fx** req/s (target >= 0.9x)  \n", rps[m] / base
         printf "memory store / nginx limit_req: **%.2fx** req/s (target >= 1.0x), p99 %.2f ms vs %.2f ms, CPU per request %.2fx  \n", rps[m] / rps[n], p99[m], p99[n], (cpu[n] > 0 ? cpu[m] / cpu[n] : 0)
         printf "\nMedians of %d interleaved rounds; wrk 1 thread, %d connections, %d s per run after a %d s warm-up; 1,000 users; every request admitted.  \n", rounds, conns, dur, warm
-        printf "CPU µs/request: user + system time of the server under test (the backend for the direct row, the nginx worker) over the requests it served.  \n"
+        printf "CPU µs/request: user + system time of the server under test (the backend for the direct row, the nginx worker) over the requests it served; *of which user*: its user-space part (the rest is the kernel'"'"'s TCP work).  \n"
         printf "Machine: 2 cores shared by everything: the proxy under test on CPU 0 (1 worker), wrk + backend + redis-server on CPU 1.\n"
     }' "$WORK/results")
 
