@@ -117,6 +117,23 @@ fn load_through_a_gateway_agrees_with_the_backend_and_the_policy() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("## Measured over HTTP"), "{report}");
     assert!(std::fs::metadata(out.join("throughput.png")).unwrap().len() > 0);
+
+    // `ratelab report` re-renders the same report from results.json alone.
+    let again = out.join("again");
+    let rerun = ratelab(&[
+        "report",
+        "--in",
+        out.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let rerendered = std::fs::read_to_string(again.join("report.md")).unwrap();
+    assert_eq!(rerendered, report);
 }
 
 #[test]

@@ -88,12 +88,16 @@ pub struct Rendered {
 }
 
 /// Renders `results` into `dir`: every plot as PNG and SVG, and `report.md` embedding
-/// them with the tables.
+/// them with the tables (and, for measured runs, their HTTP section).
 pub fn render(results: &Results, dir: &Path) -> Result<Rendered, Error> {
     results.check()?;
     let plots = plots::render_all(results, dir)?;
     let report = dir.join(REPORT_FILE);
-    std::fs::write(&report, markdown::report(results, &plots)).map_err(|source| Error::Io {
+    // Measured runs add their section (phases, ground truth), so a report re-rendered
+    // from results.json alone is the one `ratelab load` wrote.
+    let mut text = markdown::report(results, &plots);
+    text.push_str(&measured::markdown(results));
+    std::fs::write(&report, text).map_err(|source| Error::Io {
         path: report.clone(),
         source,
     })?;

@@ -3,7 +3,6 @@
 //! counted, the backend's `/stats` read before and after as ground truth — written as
 //! `results.json` in the simulator's schema, with plots and `report.md`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -213,12 +212,7 @@ fn write_out(dir: &Path, results: &Results, plan: &Plan) -> anyhow::Result<()> {
     let workload = dir.join("workload.toml");
     std::fs::write(&workload, plan::to_toml(&plan.workload, plan.seed))
         .with_context(|| format!("writing {}", workload.display()))?;
-    let rendered = reports::render(results, dir)?;
-    let mut report = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&rendered.report)
-        .with_context(|| format!("opening {}", rendered.report.display()))?;
-    report.write_all(reports::measured::markdown(results).as_bytes())?;
+    reports::render(results, dir)?;
     Ok(())
 }
 
