@@ -65,6 +65,8 @@ pub fn render_all(results: &Results, dir: &Path) -> Result<Vec<Plot>, Error> {
     }
     let panels = results.runs.len() as u32;
     let rows = panels.div_ceil(2);
+    // Bar charts with many runs stand their names upright: room for them.
+    let upright = upright_label_px(results, 1400).unwrap_or(0);
     plots.push(render(
         dir,
         "throughput",
@@ -83,14 +85,14 @@ pub fn render_all(results: &Results, dir: &Path) -> Result<Vec<Plot>, Error> {
         dir,
         "accuracy",
         "Over- and under-admission against the exact reference, and envelope excess",
-        (1400, 900),
+        (1400, 900 + 2 * upright),
         &Accuracy(results),
     )?);
     plots.push(render(
         dir,
         "burst",
         "Burst ratio: most admitted in any window, over the limit",
-        (1400, 520),
+        (1400, 520 + upright),
         &Burst(results),
     )?);
     if results.has_latency() {
@@ -494,6 +496,25 @@ struct Bars<'a> {
     guide: Option<(f64, &'a str)>,
 }
 
+/// Width of one character of a 14-pixel axis label, generously (the font is
+/// proportional).
+const LABEL_CHAR_PX: u32 = 7;
+
+/// The height a bar chart `width` pixels wide needs for its run names standing upright,
+/// or `None` when they fit side by side (few runs, short names).
+fn upright_label_px(results: &Results, width: u32) -> Option<u32> {
+    let n = results.runs.len().max(1) as u32;
+    let longest = results
+        .runs
+        .iter()
+        .map(|run| label(results, run).chars().count())
+        .max()
+        .unwrap_or(0) as u32;
+    let label_px = longest * LABEL_CHAR_PX + 12;
+    let slot_px = width.saturating_sub(90) / n;
+    (label_px > slot_px).then_some(label_px + 10)
+}
+
 /// Draws `spec` for the runs of `results`, each bar in its algorithm's colour.
 fn bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -537,15 +558,21 @@ fn bars<DB: DrawingBackend>(
     let pad = ((hi - lo) * 0.18).max(if hi == 0.0 && lo == 0.0 { 1.0 } else { 0.05 });
     let y_range = (if lo < 0.0 { lo - pad } else { 0.0 })..(hi + pad);
     let names: Vec<String> = results.runs.iter().map(|run| label(results, run)).collect();
+    let upright_px = upright_label_px(results, area.dim_in_pixel().0);
+    let upright = upright_px.is_some();
     let mut chart = ChartBuilder::on(area)
         .caption(caption, caption_style())
         .margin(10)
-        .x_label_area_size(36)
+        .x_label_area_size(upright_px.unwrap_or(36))
         .y_label_area_size(70)
-        .build_cartesian_2d((0..(n - 1).max(0)).into_segmented(), y_range)
+        .build_cartesian_2d((0..(n - 1).max(0)).into_segmented(), y_range.clone())
         .map_err(err)?;
+
     let formatter = |v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
+        // Upright labels are drawn below, where they can hang from the axis.
+        SegmentValue::CenterOf(i) if !upright => {
+            names.get(*i as usize).cloned().unwrap_or_default()
+        }
         _ => String::new(),
     };
     chart
@@ -560,6 +587,18 @@ fn bars<DB: DrawingBackend>(
         .axis_desc_style((FAMILY, 14))
         .draw()
         .map_err(err)?;
+    if upright {
+        // Each name reads downwards from just under its bar's slot.
+        let (base_x, base_y) = area.get_base_pixel();
+        let style = TextStyle::from((FAMILY, 14).into_font())
+            .transform(FontTransform::Rotate90)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        for (i, name) in names.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(SegmentValue::CenterOf(i as i32), y_range.start));
+            area.draw_text(name, &style, (x - base_x, y - base_y + 6))
+                .map_err(err)?;
+        }
+    }
     chart
         .draw_series(all.iter().map(|&(i, v)| {
             let c = colors.get(i).copied().unwrap_or(MARK);

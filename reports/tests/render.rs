@@ -158,3 +158,50 @@ fn bad_results_are_refused() {
     assert!(reports::render(&r, &dir).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A PNG's height, from its header.
+fn png_height(path: &std::path::Path) -> u32 {
+    let png = std::fs::read(path).unwrap();
+    u32::from_be_bytes([png[20], png[21], png[22], png[23]])
+}
+
+#[test]
+fn many_runs_stand_their_names_upright_with_room_for_them() {
+    let dir = scratch("many");
+    let few = reports::render(&results(true), &dir).unwrap();
+    let burst = |r: &reports::Rendered| {
+        r.plots
+            .iter()
+            .find(|p| p.name == "burst")
+            .unwrap()
+            .png
+            .clone()
+    };
+    let few_height = png_height(&burst(&few));
+    // 3 algorithms × 6 stores: 18 bars named "algorithm (store)" do not fit side by side.
+    let mut many = results(true);
+    let base = many.runs.clone();
+    many.runs.clear();
+    for store in [
+        "simulated",
+        "memory",
+        "redis",
+        "redis-cluster",
+        "redis-a",
+        "redis-b",
+    ] {
+        for run in &base {
+            let mut run = run.clone();
+            run.store = store.into();
+            many.runs.push(run);
+        }
+    }
+    let rendered = reports::render(&many, &dir).unwrap();
+    assert!(png_height(&burst(&rendered)) > few_height + 100);
+    let svg = std::fs::read_to_string(dir.join("burst.svg")).unwrap();
+    assert!(
+        svg.contains("fixed-window (redis-cluster)"),
+        "every name is drawn whole"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
