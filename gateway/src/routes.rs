@@ -106,10 +106,13 @@ impl fmt::Display for Template {
     }
 }
 
+/// A normalised path's segments; paths of up to 8 segments stay on the stack.
+pub type Segments<'a> = smallvec::SmallVec<[Cow<'a, str>; 8]>;
+
 /// A request path's segments as routes see them: empty and `.` segments dropped, `..`
 /// applied (never above the root), percent-escapes decoded where they decode to UTF-8.
-pub fn normalise(path: &str) -> Vec<Cow<'_, str>> {
-    let mut out: Vec<Cow<'_, str>> = Vec::with_capacity(8);
+pub fn normalise(path: &str) -> Segments<'_> {
+    let mut out = Segments::new();
     for part in path.split('/') {
         let seg = decode(part);
         match seg.as_ref() {
@@ -170,6 +173,12 @@ mod tests {
         assert!(!m("/", "/x"));
         assert!(m("/static/{*file}", "/static/a/b.css"));
         assert!(!m("/static/{*file}", "/static"));
+        // Deeper than the segments kept on the stack.
+        let deep = "/static/1/2/3/4/5/6/7/8/9/10/11/12";
+        assert!(m("/static/{*file}", deep));
+        assert!(m("/static/{a}/2/3/4/5/6/7/8/9/10/11/{b}", deep));
+        assert!(!m("/static/{a}/2/3/4/5/6/7/8/9/10/11", deep));
+        assert_eq!(normalise(deep).len(), 13);
     }
 
     #[test]

@@ -27,7 +27,6 @@
 //! assert_eq!(map["x-ratelimit-reset"], "2");
 //! ```
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -134,16 +133,17 @@ impl PolicyHeaders {
     /// legacy remaining and reset values are the digits of `r=` and `t=` inside the
     /// `RateLimit` value (one allocation per response, not three).
     fn state_values(&self, decision: &Decision) -> StateValues {
+        let mut digits = itoa::Buffer::new();
         let mut s = BytesMut::with_capacity(self.name.len() + 48);
         s.extend_from_slice(b"\"");
         s.extend_from_slice(self.name.as_bytes());
         s.extend_from_slice(b"\";r=");
         let remaining = s.len();
-        let _ = write!(s, "{}", decision.remaining);
+        s.extend_from_slice(digits.format(decision.remaining).as_bytes());
         let remaining = remaining..s.len();
         s.extend_from_slice(b";t=");
         let reset = s.len();
-        let _ = write!(s, "{}", ceil_secs(decision.reset_after));
+        s.extend_from_slice(digits.format(ceil_secs(decision.reset_after)).as_bytes());
         let reset = reset..s.len();
         let all = s.freeze();
         let value = |b: bytes::Bytes| {
