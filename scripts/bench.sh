@@ -71,9 +71,16 @@ WORK=$(mktemp -d /tmp/ratelab-bench.XXXXXX)
 PIDS=()
 GATEWAYS=()
 cleanup() {
+    local pid
     for pid in "${GATEWAYS[@]}" "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$WORK"
+    # Redis servers started by start_redis are not this shell's children (they come from
+    # a command substitution), so `wait` does not wait for them: give each up to 5 s to
+    # finish writing its shutdown log, or removing $WORK races it.
+    for pid in "${GATEWAYS[@]}" "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
+    rm -rf "$WORK" 2>/dev/null || { sleep 0.5; rm -rf "$WORK"; }
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
