@@ -434,4 +434,83 @@ mod tests {
             Err(UpstreamError::Connect(_))
         ));
     }
+
+    /// A request body whose frames arrive from a channel, as a client's upload would.
+    struct ChanBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+    impl Body for ChanBody {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    /// One connection: reads a request whose chunked body ends the usual way, answers
+    /// with what it read, in chunks that arrive 30 ms apart.
+    async fn slow_backend() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            while !seen.ends_with(b"0\r\n\r\n") {
+                let mut chunk = [0u8; 4096];
+                match s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let seen = String::from_utf8_lossy(&seen);
+            let parts = ["hello", "big", "world"].map(|w| seen.contains(w));
+            let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            s.write_all(head).await.unwrap();
+            for (word, present) in ["hello ", "big ", "world"].iter().zip(parts) {
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                let word = if present { *word } else { "missing " };
+                let chunk = format!("{:x}\r\n{word}\r\n", word.len());
+                s.write_all(chunk.as_bytes()).await.unwrap();
+            }
+            s.write_all(b"0\r\n\r\n").await.unwrap();
+            // Keep the connection open, as a keep-alive backend would.
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn slow_uploads_and_slow_answers_stream_through() {
+        // Nothing but the request's own task drives the connection: every wait here
+        // (a request frame to send, a response chunk to read) must wake it.
+        let pool = Pool::<ChanBody>::new(slow_backend().await, 4);
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let upload = tokio::spawn(async move {
+            for word in ["hello ", "big ", "world"] {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tx.send(Bytes::from(word)).await.unwrap();
+            }
+        });
+        let req = Request::builder()
+            .method("POST")
+            .uri("/upload")
+            .header("host", "backend")
+            .body(ChanBody(rx))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let res = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let res = Arc::clone(&pool).send(req).await.unwrap();
+            res.into_body().collect().await.unwrap().to_bytes()
+        })
+        .await
+        .expect("the exchange finished");
+        upload.await.unwrap();
+        assert_eq!(res, "hello big world");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(90));
+        // Read to the end: the connection went back to the pool.
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+    }
 }
