@@ -136,21 +136,10 @@ pub enum Identity<'r> {
 impl Identity<'_> {
     /// Appends the namespaced key (`h:<value>`, `ip:<addr>` or `anonymous`) to `out`.
     pub fn write_key(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        match self {
-            Identity::Header(v) => {
-                out.push_str("h:");
-                out.push_str(v);
-            }
-            Identity::Ip(addr) => {
-                let _ = write!(out, "ip:{}", addr.ip());
-            }
-            Identity::Anonymous => out.push_str("anonymous"),
-        }
+        // Writing to a String cannot fail.
+        let _ = self.write_to(out);
     }
-}
 
-impl Identity<'_> {
     /// Calls `f` with the namespaced key of [`write_key`](Self::write_key), built on the
     /// stack when it fits (any identity the default 256-byte cap admits), so a lookup in
     /// an in-memory store costs no allocation.
@@ -159,21 +148,28 @@ impl Identity<'_> {
             bytes: [0; STACK_KEY],
             len: 0,
         };
-        let fits = match self {
-            Identity::Header(v) => buf.push("h:").and_then(|()| buf.push(v)),
-            Identity::Ip(addr) => {
-                use std::fmt::Write as _;
-                write!(buf, "ip:{}", addr.ip())
-            }
-            Identity::Anonymous => buf.push("anonymous"),
-        };
-        match (fits, std::str::from_utf8(&buf.bytes[..buf.len])) {
+        match (
+            self.write_to(&mut buf),
+            std::str::from_utf8(&buf.bytes[..buf.len]),
+        ) {
             (Ok(()), Ok(key)) => f(key),
             _ => {
                 let mut key = String::new();
                 self.write_key(&mut key);
                 f(&key)
             }
+        }
+    }
+
+    /// The namespaced key, written once for both of the above.
+    fn write_to(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        match self {
+            Identity::Header(v) => {
+                out.write_str("h:")?;
+                out.write_str(v)
+            }
+            Identity::Ip(addr) => write!(out, "ip:{}", addr.ip()),
+            Identity::Anonymous => out.write_str("anonymous"),
         }
     }
 }
