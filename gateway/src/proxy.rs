@@ -30,7 +30,7 @@ use crate::upstream::{self, Pool, PooledBody};
 pub type UpstreamBody = Limited<Incoming>;
 
 /// The body of a proxied response: the backend's, streamed, or one the gateway wrote.
-pub type ProxyBody = Either<PooledBody<UpstreamBody>, Full<Bytes>>;
+pub type ProxyBody = Either<PooledBody, Full<Bytes>>;
 
 /// A small JSON response written by the gateway.
 pub fn json_response(status: StatusCode, body: &str) -> Response<ProxyBody> {
@@ -82,7 +82,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 struct Inner {
-    pool: Arc<Pool<UpstreamBody>>,
+    pool: Arc<Pool>,
     authority: Authority,
     timeout: Duration,
     max_body: u64,
@@ -221,7 +221,7 @@ pin_project_lite::pin_project! {
 
 impl<F> Future for Forward<F>
 where
-    F: Future<Output = Result<Response<PooledBody<UpstreamBody>>, upstream::UpstreamError>>,
+    F: Future<Output = Result<Response<PooledBody>, upstream::UpstreamError>>,
 {
     type Output = Result<Response<ProxyBody>, Infallible>;
 
@@ -253,7 +253,7 @@ impl Inner {
     fn answer(
         &self,
         result: Result<
-            Result<Response<PooledBody<UpstreamBody>>, upstream::UpstreamError>,
+            Result<Response<PooledBody>, upstream::UpstreamError>,
             tokio::time::error::Elapsed,
         >,
         started: Instant,
@@ -266,8 +266,8 @@ impl Inner {
                 Response::from_parts(parts, Either::Left(body))
             }
             Ok(Err(err)) => {
-                if let upstream::UpstreamError::Http(e) = &err
-                    && is_length_limit(e)
+                if let upstream::UpstreamError::RequestBody(e) = &err
+                    && is_length_limit(e.as_ref())
                 {
                     return self.too_large();
                 }
