@@ -14,11 +14,11 @@
 //! an admission writes only its key's state.
 //!
 //! Memory is bounded two ways: keys whose state is back to a full allowance carry no
-//! information and are swept (before a shard's table would grow, and by
-//! [`MemoryStore::sweep`]); and a shard never holds more than its share of
-//! `max_keys`. When a full shard has nothing idle, it forgets an eighth of its keys
-//! (counted as forced evictions): memory stays bounded, at the price of those keys
-//! starting over with a full allowance.
+//! information and are swept (before a shard's table would grow, those idle for a
+//! second or more; by [`MemoryStore::sweep`] and at the cap, all); and a shard never
+//! holds more than its share of `max_keys`. When a full shard has nothing idle, it
+//! forgets an eighth of its keys (counted as forced evictions): memory stays bounded,
+//! at the price of those keys starting over with a full allowance.
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
@@ -136,6 +136,10 @@ impl<K, A: Algorithm + std::fmt::Debug> std::fmt::Debug for MemoryStore<K, A> {
 /// single-word algorithms).
 pub const DEFAULT_MAX_KEYS: usize = 10_000_000;
 
+/// How long a key must have been idle to be forgotten before its shard's table grows
+/// (at the cap, and in [`MemoryStore::sweep`], any idle key goes).
+const GROW_IDLE_GRACE: Nanos = 1_000_000_000;
+
 impl<K, A> MemoryStore<K, A>
 where
     K: Hash + Eq + HeapSize,
@@ -219,8 +223,14 @@ where
             // Another thread inserted it meanwhile: decide against its state instead.
             return self.algorithm.check(existing, now, cost);
         }
-        if table.len() >= self.max_per_shard || table.len() == table.capacity() {
+        if table.len() >= self.max_per_shard {
             self.make_room(&mut table, now);
+        } else if table.len() == table.capacity() {
+            // About to grow: forget the keys that have been idle a while first. Not those
+            // idle only just now: a key back to full a moment after each request (a
+            // generous limit, a steady client) is still in use, and forgetting it would
+            // cost a fresh insert on its next request, every request.
+            self.forget_idle(&mut table, now.saturating_sub(GROW_IDLE_GRACE));
         }
         let hasher = &self.hasher;
         table.insert_unique(hash, (K::from(key.to_owned()), state), |(k, _)| {
@@ -229,12 +239,18 @@ where
         Ok(decision)
     }
 
-    /// Frees room in a shard that is full or about to grow.
-    fn make_room(&self, table: &mut HashTable<(K, A::State)>, now: Nanos) {
+    /// Forgets the keys of `table` that were idle at `at`; how many.
+    fn forget_idle(&self, table: &mut HashTable<(K, A::State)>, at: Nanos) -> usize {
         let before = table.len();
-        table.retain(|(_, s)| !self.algorithm.is_idle(s, now));
+        table.retain(|(_, s)| !self.algorithm.is_idle(s, at));
         let idle = before - table.len();
         self.evicted_idle.fetch_add(idle as u64, Ordering::Relaxed);
+        idle
+    }
+
+    /// Frees room in a shard that is at its share of the cap.
+    fn make_room(&self, table: &mut HashTable<(K, A::State)>, now: Nanos) {
+        self.forget_idle(table, now);
         if table.len() >= self.max_per_shard {
             // Nothing idle enough: forget every eighth key, in table order.
             let mut n = 0usize;
@@ -261,14 +277,11 @@ where
         let mut total = 0;
         for shard in self.shards.iter() {
             let mut table = shard.table.write().unwrap_or_else(PoisonError::into_inner);
-            let before = table.len();
-            table.retain(|(_, s)| !self.algorithm.is_idle(s, now));
+            total += self.forget_idle(&mut table, now);
             if table.len() < table.capacity() / 4 {
                 table.shrink_to_fit(|(k, _)| self.hasher.hash_one(k));
             }
-            total += before - table.len();
         }
-        self.evicted_idle.fetch_add(total as u64, Ordering::Relaxed);
         total
     }
 
@@ -335,6 +348,26 @@ mod tests {
         // One second later every key is full again and may go.
         store.sweep(1_000_000_000);
         assert_eq!(store.len(), 0);
+    }
+
+    #[test]
+    fn keys_in_use_are_kept_though_idle_between_requests() {
+        // A generous limit: each key is back to full a microsecond after its request.
+        // Requests cycle over 1,000 keys; none may be forgotten while in use (each would
+        // be inserted again on its next request), whatever the tables' growth.
+        let store = MemoryStore::<u64, Gcra>::new(Gcra::new(Quota::per_second(1_000_000).unwrap()));
+        for i in 0..20_000u64 {
+            assert!(store.check(&(i % 1_000), i * 1_000, 1).unwrap().allowed);
+        }
+        assert_eq!(store.stats().evicted_idle, 0);
+        assert_eq!(store.len(), 1_000);
+        // Idle for a second, they go when a table would grow again.
+        let later = 20_000 * 1_000 + 1_000_000_000;
+        for k in 1_000..3_000u64 {
+            assert!(store.check(&k, later, 1).unwrap().allowed);
+        }
+        assert!(store.stats().evicted_idle > 0);
+        assert!(store.len() < 3_000);
     }
 
     #[test]
