@@ -821,6 +821,20 @@ mod tests {
         assert_eq!(echo("POST", "hello").await, "content-length: 5|hello");
         assert_eq!(echo("POST", "").await, "content-length: 0|");
         assert_eq!(echo("GET", "").await, "none|");
+        // A body larger than any socket buffer goes out whole, then the next request
+        // reuses the connection.
+        let big = Bytes::from(vec![b'x'; 1 << 20]);
+        let req = Request::builder()
+            .method("PUT")
+            .uri("/e")
+            .header("host", "backend")
+            .body(http_body_util::Full::new(big))
+            .unwrap();
+        let res = collect(Arc::clone(&pool).send(req).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.len(), "content-length: 1048576|".len() + (1 << 20));
+        assert_eq!(echo("POST", "again").await, "content-length: 5|again");
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 

@@ -251,7 +251,9 @@ fn build_head(
     http11: bool,
     method: &Method,
 ) -> Result<ResponseHead, ProtocolError> {
-    let mut headers = HeaderMap::with_capacity(at.len());
+    // Room for the headers the gateway adds on the way back (the five rate-limit
+    // headers), so that adding them does not grow the map.
+    let mut headers = HeaderMap::with_capacity(at.len() + 6);
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut encoded = false;
