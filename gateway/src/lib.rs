@@ -10,7 +10,7 @@
 //!   IP), as `limiter-core`'s tower [`RequestLimiter`](limiter_core::tower::RequestLimiter);
 //! - [`store`]: memory or Redis, with fail-open, fail-closed or local fallback;
 //! - [`proxy`]: the streaming reverse proxy (502, 504, 413) over [`upstream`], its
-//!   keep-alive connection pool;
+//!   keep-alive connection pool and HTTP/1.1 client to the backend;
 //! - [`server`]: hyper, hardening (header timeout and size, body size) and graceful
 //!   shutdown, `/healthz` and `/metrics` ([`metrics`]);
 //! - [`backend`]: the mock backend with latency, errors and `/stats`.

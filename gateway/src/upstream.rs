@@ -480,45 +480,75 @@ impl Body for PooledBody {
 mod tests {
     use super::*;
     use http_body_util::{BodyExt, Empty};
+    use std::future::Future;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    /// A raw HTTP/1.1 backend: answers each request head on a connection with
-    /// `respond(path)`, and closes the connection after `per_conn` requests (without
-    /// saying so, as an idle timeout would). Counts the connections it accepts.
-    async fn backend(per_conn: usize, respond: fn(&str) -> Vec<u8>) -> (String, Arc<AtomicUsize>) {
+    /// Accepts connections on a loopback port, counting them, and serves each with
+    /// `serve` in a task of its own.
+    async fn listen<F, Fut>(serve: F) -> (String, Arc<AtomicUsize>)
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&accepted);
         tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
+            while let Ok((s, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    for _ in 0..per_conn {
-                        let head = loop {
-                            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                                buf.drain(..end + 4);
-                                break head;
-                            }
-                            let mut chunk = [0u8; 4096];
-                            match s.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        };
-                        let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
-                        if s.write_all(&respond(&path)).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                tokio::spawn(serve(s));
             }
         });
         (addr, accepted)
+    }
+
+    /// Reads from `s` into `buf` until it holds `want(buf)` bytes or more; false when
+    /// the connection ended first.
+    async fn read_until(
+        s: &mut TcpStream,
+        buf: &mut Vec<u8>,
+        want: impl Fn(&[u8]) -> Option<usize>,
+    ) -> bool {
+        while want(buf).is_none_or(|n| buf.len() < n) {
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        true
+    }
+
+    /// The length of the request head at the front of `buf`, once it is all there.
+    fn head_len(buf: &[u8]) -> Option<usize> {
+        buf.windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|end| end + 4)
+    }
+
+    /// A raw HTTP/1.1 backend: answers each request head on a connection with
+    /// `respond(path)`, and closes the connection after `per_conn` requests (without
+    /// saying so, as an idle timeout would). Counts the connections it accepts.
+    async fn backend(per_conn: usize, respond: fn(&str) -> Vec<u8>) -> (String, Arc<AtomicUsize>) {
+        listen(move |mut s| async move {
+            let mut buf = Vec::new();
+            for _ in 0..per_conn {
+                if !read_until(&mut s, &mut buf, head_len).await {
+                    return;
+                }
+                let end = head_len(&buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                buf.drain(..end);
+                let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                if s.write_all(&respond(&path)).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
     }
 
     fn get(path: &str) -> Request<Empty<Bytes>> {
@@ -657,12 +687,12 @@ mod tests {
         tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
             let mut seen = Vec::new();
-            while !seen.ends_with(b"0\r\n\r\n") {
-                let mut chunk = [0u8; 4096];
-                match s.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => seen.extend_from_slice(&chunk[..n]),
-                }
+            if !read_until(&mut s, &mut seen, |b| {
+                b.ends_with(b"0\r\n\r\n").then_some(0)
+            })
+            .await
+            {
+                return;
             }
             let seen = String::from_utf8_lossy(&seen);
             let parts = ["hello", "big", "world"].map(|w| seen.contains(w));
@@ -718,58 +748,37 @@ mod tests {
     /// and closes the connection when the answer says `connection: close` or has no
     /// framing. `None` reads nothing more and holds the connection open unanswered.
     async fn scripted(answer: fn(&str, &[u8]) -> Option<Vec<u8>>) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    loop {
-                        let end = loop {
-                            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break end + 4;
-                            }
-                            let mut chunk = [0u8; 4096];
-                            match s.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length: "))
-                            .map_or(0, |n| n.trim().parse::<usize>().unwrap());
-                        let Some(reply) = answer(&head, &buf[end..(end + len).min(buf.len())])
-                        else {
-                            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                            return;
-                        };
-                        while buf.len() < end + len {
-                            let mut chunk = [0u8; 4096];
-                            match s.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
-                        let body = buf[end..end + len].to_vec();
-                        buf.drain(..end + len);
-                        let reply = answer(&head, &body).unwrap_or(reply);
-                        if s.write_all(&reply).await.is_err() {
-                            return;
-                        }
-                        let text = String::from_utf8_lossy(&reply).to_lowercase();
-                        if text.contains("connection: close") || !text.contains("content-length") {
-                            return;
-                        }
-                    }
-                });
+        listen(move |mut s| async move {
+            let mut buf = Vec::new();
+            loop {
+                if !read_until(&mut s, &mut buf, head_len).await {
+                    return;
+                }
+                let end = head_len(&buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+                let Some(reply) = answer(&head, &buf[end..(end + len).min(buf.len())]) else {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    return;
+                };
+                if !read_until(&mut s, &mut buf, |_| Some(end + len)).await {
+                    return;
+                }
+                let body: Vec<u8> = buf.drain(..end + len).skip(end).collect();
+                let reply = answer(&head, &body).unwrap_or(reply);
+                if s.write_all(&reply).await.is_err() {
+                    return;
+                }
+                let text = String::from_utf8_lossy(&reply).to_lowercase();
+                if text.contains("connection: close") || !text.contains("content-length") {
+                    return;
+                }
             }
-        });
-        (addr, accepted)
+        })
+        .await
     }
 
     fn request(
