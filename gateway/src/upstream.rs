@@ -186,15 +186,14 @@ impl Conn {
         // Send what can be sent now.
         loop {
             let before = st.written;
-            match self.poll_write_out(cx, &mut st.written) {
+            let wrote = self.poll_write_out(cx, &mut st.written);
+            // Counted before any error: a request cut off mid-write was still sent.
+            st.sent_any |= st.written > before;
+            match wrote {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(UpstreamError::Io(e))),
-                Poll::Pending => {
-                    st.sent_any |= st.written > before;
-                    break;
-                }
+                Poll::Pending => break,
             }
-            st.sent_any |= st.written > before;
             if st.body_done {
                 break;
             }
