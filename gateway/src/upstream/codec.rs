@@ -17,6 +17,7 @@ use std::ops::Range;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
+use smallvec::SmallVec;
 
 /// The largest response head accepted (hyper's client allows about 400 KiB; a backend
 /// that needs more than this is misbehaving).
@@ -232,14 +233,14 @@ pub fn parse_response_head(
             let start = s.as_ptr() as usize - base;
             start..start + s.len()
         };
-        let mut at: [(Range<usize>, Range<usize>); MAX_HEADERS] =
-            [const { (0..0, 0..0) }; MAX_HEADERS];
-        let count = res.headers.len();
-        for (slot, h) in at.iter_mut().zip(res.headers.iter()) {
-            *slot = (span(h.name.as_bytes()), span(h.value));
-        }
+        // Inline for a usual head: nothing to allocate or clear per response.
+        let at: SmallVec<[(Range<usize>, Range<usize>); 24]> = res
+            .headers
+            .iter()
+            .map(|h| (span(h.name.as_bytes()), span(h.value)))
+            .collect();
         let head = buf.split_to(len).freeze();
-        return build_head(&head, &at[..count], status, http11, method).map(Some);
+        return build_head(&head, &at, status, http11, method).map(Some);
     }
 }
 
