@@ -151,7 +151,7 @@ pub fn label(value: &str) -> String {
 
 /// Why the gateway answered an upstream error itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamError {
+pub enum GatewayAnswer {
     /// The backend could not be reached or broke the connection: `502`.
     Unreachable,
     /// The backend did not answer in time: `504`.
@@ -160,18 +160,18 @@ pub enum UpstreamError {
     BodyTooLarge,
 }
 
-impl UpstreamError {
-    const ALL: [UpstreamError; 3] = [
-        UpstreamError::Unreachable,
-        UpstreamError::Timeout,
-        UpstreamError::BodyTooLarge,
+impl GatewayAnswer {
+    const ALL: [GatewayAnswer; 3] = [
+        GatewayAnswer::Unreachable,
+        GatewayAnswer::Timeout,
+        GatewayAnswer::BodyTooLarge,
     ];
 
     fn name(self) -> &'static str {
         match self {
-            UpstreamError::Unreachable => "unreachable",
-            UpstreamError::Timeout => "timeout",
-            UpstreamError::BodyTooLarge => "body_too_large",
+            GatewayAnswer::Unreachable => "unreachable",
+            GatewayAnswer::Timeout => "timeout",
+            GatewayAnswer::BodyTooLarge => "body_too_large",
         }
     }
 }
@@ -214,12 +214,12 @@ impl Metrics {
     }
 
     /// Counts an upstream error.
-    pub fn upstream_error(&self, e: UpstreamError) {
+    pub fn upstream_error(&self, e: GatewayAnswer) {
         self.upstream_errors[e as usize].inc();
     }
 
     /// Upstream errors of one kind so far.
-    pub fn upstream_errors(&self, e: UpstreamError) -> u64 {
+    pub fn upstream_errors(&self, e: GatewayAnswer) -> u64 {
         self.upstream_errors[e as usize].get()
     }
 
@@ -245,7 +245,7 @@ impl Metrics {
             "counter",
             "Requests the gateway answered itself because the backend failed (502/504) or the body was too large (413).",
         );
-        for e in UpstreamError::ALL {
+        for e in GatewayAnswer::ALL {
             let _ = writeln!(
                 out,
                 "ratelab_gateway_upstream_errors_total{{kind=\"{}\"}} {}",

@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use tower::Service;
 
 use crate::config::{Config, ServerConfig};
-use crate::metrics::{Metrics, UpstreamError};
+use crate::metrics::{GatewayAnswer, Metrics};
 use crate::upstream::{self, Pool, PooledBody};
 
 /// The body of a request forwarded to the backend: the client's, capped in size.
@@ -241,7 +241,7 @@ where
 impl Inner {
     /// `413`: a body over the limit, declared or streamed.
     fn too_large(&self) -> Response<ProxyBody> {
-        self.metrics.upstream_error(UpstreamError::BodyTooLarge);
+        self.metrics.upstream_error(GatewayAnswer::BodyTooLarge);
         json_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             r#"{"error":"request body too large"}"#,
@@ -271,7 +271,7 @@ impl Inner {
                 {
                     return self.too_large();
                 }
-                self.metrics.upstream_error(UpstreamError::Unreachable);
+                self.metrics.upstream_error(GatewayAnswer::Unreachable);
                 let connect = matches!(err, upstream::UpstreamError::Connect(_));
                 tracing::warn!(error = %err, connect, "backend request failed");
                 let detail = if connect {
@@ -285,7 +285,7 @@ impl Inner {
                 )
             }
             Err(_) => {
-                self.metrics.upstream_error(UpstreamError::Timeout);
+                self.metrics.upstream_error(GatewayAnswer::Timeout);
                 json_response(
                     StatusCode::GATEWAY_TIMEOUT,
                     &format!(
