@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 
 use limiter_core::{Nanos, Quota};
-use reports::schema::{Latency, Run, Series, Stats, round4};
+use results::{LatencySummary, PhaseStats, Run, Series, round4};
 
 use crate::arrivals::Arrivals;
 use crate::workload::{SECOND, Workload};
@@ -282,7 +282,7 @@ impl Decisions {
 
 /// Nearest-rank percentiles of latencies in nanoseconds (sorted in place), as
 /// microseconds.
-pub fn percentiles(ns: &mut [u32]) -> Option<Latency> {
+pub fn percentiles(ns: &mut [u32]) -> Option<LatencySummary> {
     if ns.is_empty() {
         return None;
     }
@@ -292,7 +292,7 @@ pub fn percentiles(ns: &mut [u32]) -> Option<Latency> {
         let v = ns[rank.clamp(1, ns.len()) - 1];
         round4(v as f64 / 1_000.0)
     };
-    Some(Latency {
+    Some(LatencySummary {
         p50: at(0.5),
         p99: at(0.99),
         p999: at(0.999),
@@ -300,12 +300,12 @@ pub fn percentiles(ns: &mut [u32]) -> Option<Latency> {
     })
 }
 
-/// Latency figures that do not depend on the algorithm (a modelled store round trip).
+/// LatencySummary figures that do not depend on the algorithm (a modelled store round trip).
 #[derive(Debug, Clone, Default)]
 struct LatencyFigures {
-    phases: Vec<Option<Latency>>,
-    total: Option<Latency>,
-    series: Vec<Option<Latency>>,
+    phases: Vec<Option<LatencySummary>>,
+    total: Option<LatencySummary>,
+    series: Vec<Option<LatencySummary>>,
 }
 
 /// Turns decisions into the figures of the results schema for one workload's arrivals.
@@ -405,7 +405,7 @@ impl<'a> Accounting<'a> {
         let a = self.arrivals;
         let phases = w.phases.len();
         let endpoints = a.endpoints as usize;
-        let mut stats: Vec<Stats> = w.phases.iter().map(|p| empty_stats(&p.name)).collect();
+        let mut stats: Vec<PhaseStats> = w.phases.iter().map(|p| empty_stats(&p.name)).collect();
         let mut total = empty_stats("total");
         let mut fair: Vec<Jain> = vec![Jain::default(); phases];
         let mut fair_total = Jain::default();
@@ -549,8 +549,8 @@ impl<'a> Accounting<'a> {
     }
 }
 
-fn empty_stats(name: &str) -> Stats {
-    Stats {
+fn empty_stats(name: &str) -> PhaseStats {
+    PhaseStats {
         name: name.to_owned(),
         offered: 0,
         admitted: 0,

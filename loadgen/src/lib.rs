@@ -5,7 +5,7 @@
 //! by the [`Simulation`] against any set of algorithms — `limiter-core`'s five and the
 //! original project's flawed [`seed_replica`] — in virtual time. [`accuracy`] judges
 //! every algorithm against an exact reference on the same arrivals, and the outcome is
-//! a `reports::Results` (schema `ratelab.results/1`) that `reports` renders.
+//! a `results::Results` (schema `ratelab.results/1`) that `reports` renders.
 //!
 //! ```
 //! use loadgen::{SimAlgorithm, Simulation, Workload};

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use limiter_core::{
     Algorithm, FixedWindow, Gcra, Kind, Nanos, SlidingLog, SlidingWindow, TokenBucket,
 };
-use reports::schema::{Results, Source};
+use results::{ResultSource, Results};
 
 use crate::accuracy::{
     Accounting, Decisions, ExactBucketState, ExactLogState, ExactSlidingLog, ExactTokenBucket,
@@ -613,7 +613,7 @@ impl Simulation {
         }
         let latencies = (!self.plan.rtt.is_empty()).then_some(self.plan.rtt.as_slice());
         let accounting = Accounting::new(&self.workload, &self.arrivals, latencies);
-        let mut results = Results::new(Source::Simulated, self.workload.info(self.seed));
+        let mut results = Results::new(ResultSource::Simulated, self.workload.info(self.seed));
         let mut timings = Vec::with_capacity(algorithms.len());
         for &algorithm in algorithms {
             step += 1;

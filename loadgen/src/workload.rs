@@ -435,8 +435,8 @@ impl Workload {
     }
 
     /// The workload as the results schema describes it.
-    pub fn info(&self, seed: u64) -> reports::schema::WorkloadInfo {
-        use reports::schema::{EndpointInfo, PhaseInfo, WorkloadInfo};
+    pub fn info(&self, seed: u64) -> results::WorkloadInfo {
+        use results::{EndpointInfo, PhaseInfo, WorkloadInfo};
         let secs = |n: Nanos| n as f64 / SECOND as f64;
         WorkloadInfo {
             name: self.name.clone(),

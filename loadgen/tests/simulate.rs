@@ -6,7 +6,7 @@
 use loadgen::accuracy::{Accounting, Decisions, Family};
 use loadgen::arrivals::{Arrival, Arrivals};
 use loadgen::{SimAlgorithm, Simulation, Workload};
-use reports::schema::Run;
+use results::Run;
 
 const S: u64 = 1_000_000_000;
 

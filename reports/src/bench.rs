@@ -24,8 +24,8 @@ use plotters::prelude::*;
 
 use crate::Error;
 use crate::plots::{err, legend_strip, register_font, time_panel, titled};
-use crate::schema::{Measurement, Results, Run, Source};
 use crate::table::{Align, Table, thousands};
+use results::{Measurement, ResultSource, Results, Run};
 
 const STORES: [&str; 3] = ["memory", "redis", "redis-cluster"];
 const ALGORITHMS: [&str; 6] = [
@@ -64,7 +64,7 @@ fn subdirs(dir: &Path) -> Vec<String> {
 }
 
 fn read(dir: &Path) -> Option<Results> {
-    crate::read_results(dir).ok()
+    results::read_results(dir).ok()
 }
 
 fn ms(us: f64) -> String {
@@ -139,7 +139,7 @@ impl WorkloadRuns {
     /// Simulated and measured runs in one results: per algorithm, the simulated run
     /// (store `simulated`) then each store's.
     fn merged(&self) -> Results {
-        let mut out = Results::new(Source::Measured, self.base.workload.clone());
+        let mut out = Results::new(ResultSource::Measured, self.base.workload.clone());
         let mut algs: Vec<&str> = self
             .measured
             .iter()
@@ -601,7 +601,7 @@ fn workload_section(dir: &Path, w: &WorkloadRuns, out: &mut String) -> Result<()
     let merged = w.merged();
     let rel = w.name.clone();
     let target = dir.join(&rel);
-    crate::write_results(&merged, &target)?;
+    results::write_results(&merged, &target)?;
     // Every run side by side where a bar per run reads well (accuracy, burst)...
     let plots = keep(
         crate::render(&merged, &target)?.plots,

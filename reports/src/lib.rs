@@ -1,7 +1,7 @@
-//! Results in, plots and a Markdown report out.
+//! Results in; tables, plots and a Markdown report out.
 //!
-//! `reports` owns the results schema ([`schema`], `ratelab.results/1`) that the
-//! simulator and the load driver write, and renders it — from the results alone — into
+//! `reports` renders the results schema (`ratelab.results/1`, defined by the `results`
+//! crate) that the simulator and the load drivers write — from the results alone — into
 //! PNG and SVG plots ([`plots`]) and a `report.md` that embeds them with the tables
 //! ([`markdown`]). It never depends on the crates that produce results.
 //!
@@ -13,15 +13,11 @@ pub mod bench;
 pub mod markdown;
 pub mod measured;
 pub mod plots;
-pub mod schema;
 pub mod table;
 
 use std::path::{Path, PathBuf};
 
-pub use schema::Results;
-
-/// The results file in an output directory.
-pub const RESULTS_FILE: &str = "results.json";
+use results::{Results, ResultsError};
 
 /// The Markdown report in an output directory.
 pub const REPORT_FILE: &str = "report.md";
@@ -38,12 +34,9 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The results are not valid JSON for the schema.
-    #[error("results are not valid ratelab.results/1 JSON: {0}")]
-    Json(serde_json::Error),
-    /// The results parse but break a rule of the schema.
-    #[error("results do not follow the schema: {0}")]
-    Schema(String),
+    /// The results could not be read or written, or break a rule of the schema.
+    #[error(transparent)]
+    Results(#[from] ResultsError),
     /// A plot could not be drawn.
     #[error("cannot draw {plot}: {message}")]
     Plot {
@@ -52,30 +45,6 @@ pub enum Error {
         /// What the drawing backend said.
         message: String,
     },
-}
-
-/// Reads `DIR/results.json`.
-pub fn read_results(dir: &Path) -> Result<Results, Error> {
-    let path = dir.join(RESULTS_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Results::from_json(&text)
-}
-
-/// Writes `DIR/results.json` (creating `DIR`), and returns its path.
-pub fn write_results(results: &Results, dir: &Path) -> Result<PathBuf, Error> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let path = dir.join(RESULTS_FILE);
-    std::fs::write(&path, results.to_json()).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
 }
 
 /// What [`render`] wrote.

@@ -1,8 +1,8 @@
 //! `report.md`: the tables and the plots of one results file, in Markdown.
 
 use crate::plots::Plot;
-use crate::schema::{Results, Source};
 use crate::table::{self, seconds, thousands};
+use results::{ResultSource, Results};
 
 /// The report for `results`, linking `plots` by file name (the report sits beside them).
 pub fn report(results: &Results, plots: &[Plot]) -> String {
@@ -14,10 +14,10 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
     }
     let offered = results.runs.first().map_or(0, |r| r.totals.offered);
     let how = match results.source {
-        Source::Simulated => {
+        ResultSource::Simulated => {
             "Simulated in virtual time (deterministic: the same seed gives the same numbers)"
         }
-        Source::Measured => "Measured over real HTTP",
+        ResultSource::Measured => "Measured over real HTTP",
     };
     out.push_str(&format!(
         "{how}, seed {}: {} requests over {} from {} user{} ({}), {} arrivals{}.\n\n",

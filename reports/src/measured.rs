@@ -4,8 +4,8 @@
 //!
 //! Rendered from [`Results::measurements`] alone; empty for simulated results.
 
-use crate::schema::{Measurement, Results};
 use crate::table::{Align, Table, thousands};
+use results::{Measurement, Results};
 
 fn rate(r: f64) -> String {
     if r >= 100.0 {

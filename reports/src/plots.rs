@@ -23,7 +23,7 @@ use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::Error;
-use crate::schema::{Results, Run};
+use results::{Results, Run};
 
 /// The font every label is drawn with (DejaVu Sans; licence in `assets/`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -672,7 +672,7 @@ impl Chart for Accuracy<'_> {
         let area = titled(root, &workload_title(r, "Accuracy"))?;
         let (top, bottom) = area.split_vertically(area.dim_in_pixel().1 / 2);
         // Over-admission up, under-admission down, in each run's slot.
-        let share = |f: fn(&crate::schema::Stats) -> u64| -> Vec<f64> {
+        let share = |f: fn(&results::PhaseStats) -> u64| -> Vec<f64> {
             r.runs
                 .iter()
                 .map(|run| percent(f(&run.totals), run.totals.reference_admitted))

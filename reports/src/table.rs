@@ -1,7 +1,7 @@
 //! Tables of results, as aligned plain text for terminals and as Markdown for reports,
 //! built once from the same rows so both say the same thing.
 
-use crate::schema::{Results, Run, Stats};
+use results::{PhaseStats, Results, Run};
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +202,7 @@ fn run_label(results: &Results, run: &Run) -> String {
     }
 }
 
-fn stats_cells(s: &Stats) -> Vec<String> {
+fn stats_cells(s: &PhaseStats) -> Vec<String> {
     vec![
         thousands(s.admitted),
         thousands(s.rejected),

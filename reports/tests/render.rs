@@ -5,12 +5,13 @@
 
 use std::path::PathBuf;
 
-use reports::schema::{
-    EndpointInfo, Latency, PhaseInfo, Results, Run, Series, Source, Stats, WorkloadInfo,
+use results::{
+    EndpointInfo, LatencySummary, PhaseInfo, PhaseStats, ResultSource, Results, Run, Series,
+    WorkloadInfo,
 };
 
-fn stats(name: &str, offered: u64, admitted: u64, latency: Option<Latency>) -> Stats {
-    Stats {
+fn stats(name: &str, offered: u64, admitted: u64, latency: Option<LatencySummary>) -> PhaseStats {
+    PhaseStats {
         name: name.to_owned(),
         offered,
         admitted,
@@ -27,14 +28,14 @@ fn stats(name: &str, offered: u64, admitted: u64, latency: Option<Latency>) -> S
 }
 
 fn results(with_latency: bool) -> Results {
-    let latency = with_latency.then_some(Latency {
+    let latency = with_latency.then_some(LatencySummary {
         p50: 900.0,
         p99: 1_400.0,
         p999: 1_500.0,
         max: 1_600.0,
     });
     let mut r = Results::new(
-        Source::Measured,
+        ResultSource::Measured,
         WorkloadInfo {
             name: "unit".into(),
             description: "a test | with a pipe".into(),
@@ -109,8 +110,8 @@ fn scratch(name: &str) -> PathBuf {
 fn renders_every_plot_as_png_and_svg() {
     let dir = scratch("all");
     let r = results(true);
-    reports::write_results(&r, &dir).unwrap();
-    let back = reports::read_results(&dir).unwrap();
+    results::write_results(&r, &dir).unwrap();
+    let back = results::read_results(&dir).unwrap();
     assert_eq!(back, r);
     let rendered = reports::render(&back, &dir).unwrap();
     let names: Vec<&str> = rendered.plots.iter().map(|p| p.name).collect();
@@ -148,10 +149,10 @@ fn no_latency_no_latency_plot() {
 fn bad_results_are_refused() {
     let dir = scratch("bad");
     std::fs::create_dir_all(&dir).unwrap();
-    let err = reports::read_results(&dir).unwrap_err().to_string();
+    let err = results::read_results(&dir).unwrap_err().to_string();
     assert!(err.contains("results.json"), "{err}");
     std::fs::write(dir.join("results.json"), "{\"schema\": 1}").unwrap();
-    let err = reports::read_results(&dir).unwrap_err().to_string();
+    let err = results::read_results(&dir).unwrap_err().to_string();
     assert!(err.contains("not valid"), "{err}");
     let mut r = results(false);
     r.runs[0].series.rejected.pop();

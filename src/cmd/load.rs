@@ -15,8 +15,8 @@ use loadgen::driver::open_loop::OpenLoopOptions;
 use loadgen::driver::plan::{self, Plan, Scale};
 use loadgen::driver::{Driver, LoadSpec};
 use loadgen::goose::{GooseConfiguration, GooseOptions, default_users};
-use reports::schema::Results;
 use reports::table::{Align, Table};
+use results::Results;
 
 /// Options of `ratelab load`.
 #[derive(Debug, clap::Args)]
@@ -208,7 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn write_out(dir: &Path, results: &Results, plan: &Plan) -> anyhow::Result<()> {
-    reports::write_results(results, dir)?;
+    results::write_results(results, dir)?;
     let workload = dir.join("workload.toml");
     std::fs::write(&workload, plan::to_toml(&plan.workload, plan.seed))
         .with_context(|| format!("writing {}", workload.display()))?;

@@ -19,7 +19,7 @@ pub struct Args {
 
 /// Renders the report and prints the summary table.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let results = reports::read_results(&args.input)
+    let results = results::read_results(&args.input)
         .with_context(|| format!("reading results from {}", args.input.display()))?;
     let out = args.out.as_ref().unwrap_or(&args.input);
     let rendered = reports::render(&results, out)?;

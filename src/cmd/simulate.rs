@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     bar.finish();
     let results = &outcome.results;
 
-    let results_path = reports::write_results(results, &args.out)?;
+    let results_path = results::write_results(results, &args.out)?;
     let rendered = if args.no_report {
         None
     } else {

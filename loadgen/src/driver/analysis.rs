@@ -19,9 +19,9 @@ use std::str::FromStr;
 
 use hdrhistogram::Histogram;
 use limiter_core::Nanos;
-use reports::schema::{
-    GatewayCounters, GroundTruth, Latency, MeasuredSeries, Measurement, PhaseLoad, Results, Run,
-    Source, round4,
+use results::{
+    GatewayCounters, GroundTruth, LatencySummary, MeasuredSeries, Measurement, PhaseLoad,
+    ResultSource, Results, Run, round4,
 };
 
 use crate::accuracy::{Accounting, Decisions, ExactSlidingLog, ExactTokenBucket, Family};
@@ -116,8 +116,8 @@ fn histogram() -> Histogram<u64> {
     })
 }
 
-fn latency_of(h: &Histogram<u64>) -> Option<Latency> {
-    (!h.is_empty()).then(|| Latency {
+fn latency_of(h: &Histogram<u64>) -> Option<LatencySummary> {
+    (!h.is_empty()).then(|| LatencySummary {
         p50: h.value_at_quantile(0.5) as f64,
         p99: h.value_at_quantile(0.99) as f64,
         p999: h.value_at_quantile(0.999) as f64,
@@ -478,7 +478,7 @@ pub fn results(plan: &Plan, mut records: Vec<Record>, facts: &RunFacts) -> Resul
         },
     };
 
-    let mut results = Results::new(Source::Measured, w.info(plan.seed));
+    let mut results = Results::new(ResultSource::Measured, w.info(plan.seed));
     results.runs.push(run);
     results.measurements.push(measurement);
     results

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use reports::schema::Results;
+use results::Results;
 
 use crate::driver::analysis::{self, RunFacts};
 use crate::driver::client::{self, BackendStats, ClientError, GatewaySnapshot};
@@ -124,7 +124,7 @@ fn progress_line(shared: &Shared, began: Instant) -> String {
 }
 
 /// Runs `spec` to the end and returns its results (possibly partial: see
-/// [`reports::schema::Measurement::complete`]).
+/// [`results::Measurement::complete`]).
 pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
     if spec.targets.is_empty() {
         return Err(LoadError::NoTarget);
