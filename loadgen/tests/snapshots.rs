@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use loadgen::workload::BUILTINS;
 use loadgen::{SimAlgorithm, Simulation, Workload};
-use reports::schema::Results;
+use results::Results;
 
 /// Where the snapshot of `workload` lives.
 fn snapshot_path(workload: &str) -> PathBuf {
