@@ -24,8 +24,7 @@ pub mod accuracy;
 pub mod arrivals;
 #[cfg(feature = "http")]
 pub mod driver;
-#[cfg(feature = "http")]
-pub mod goose;
+pub mod drivers;
 pub mod rng;
 pub mod seed_replica;
 pub mod sim;

@@ -11,10 +11,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use limiter_core::Kind;
 use loadgen::Workload;
-use loadgen::driver::open_loop::OpenLoopOptions;
 use loadgen::driver::plan::{self, Plan, Scale};
-use loadgen::driver::{Driver, LoadSpec};
-use loadgen::goose::{GooseConfiguration, GooseOptions, default_users};
+use loadgen::drivers::http::goose::{GooseConfiguration, GooseOptions, default_users};
+use loadgen::drivers::http::open_loop::OpenLoopOptions;
+use loadgen::drivers::http::{Driver, LoadSpec};
 use reports::table::{Align, Table};
 use results::Results;
 
@@ -189,7 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let runtime = super::gateway::runtime(args.threads)?;
-    let results = runtime.block_on(loadgen::driver::run::run(spec))?;
+    let results = runtime.block_on(loadgen::drivers::http::run::run(spec))?;
     // Goose's users may still be winding down: do not wait for them.
     runtime.shutdown_timeout(Duration::from_secs(1));
 

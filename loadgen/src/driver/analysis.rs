@@ -28,7 +28,7 @@ use crate::accuracy::{Accounting, Decisions, ExactSlidingLog, ExactTokenBucket, 
 use crate::arrivals::{Arrival, Arrivals};
 use crate::driver::client::{BackendStats, GatewaySnapshot};
 use crate::driver::plan::{Plan, Scale, user_index};
-use crate::driver::record::{Class, Record};
+use crate::drivers::http::record::{Class, Record};
 use crate::sim::SimAlgorithm;
 use crate::workload::{Endpoint, SECOND};
 
@@ -487,7 +487,7 @@ pub fn results(plan: &Plan, mut records: Vec<Record>, facts: &RunFacts) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::record::Reply;
+    use crate::drivers::http::record::Reply;
     use crate::workload::Workload;
 
     fn facts(algorithm: &str) -> RunFacts {

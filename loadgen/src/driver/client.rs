@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::driver::record::Reply;
+use crate::drivers::http::record::Reply;
 
 /// The hyper client every helper uses: keep-alive, plain HTTP.
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;

@@ -1,24 +1,9 @@
-//! Real load over HTTP (feature `http`): a workload's arrivals played through one or
-//! many gateways, by goose ([`crate::goose`]) or by an open-loop driver
-//! ([`open_loop`]), measured into the same `ratelab.results/1` as the simulator.
-//!
-//! The pieces, in the order a run uses them: [`plan`] scales a workload to the machine
-//! and turns arrivals into requests; [`client`] checks the targets and reads the
-//! backend's and the gateways' counters; the drivers send, recording every request in
-//! [`record`]; [`analysis`] turns the records into results; [`run`] ties it together.
-//!
-//! The guarantee, whichever driver: every request is counted once, in our code, with
-//! its send instant and lateness against the schedule, so the results say how much of
-//! the offered load was actually offered — and when the load generator, not the gateway,
-//! was the limit.
+//! The HTTP load run's planning, client and analysis (feature `http`), on their way to
+//! `drivers::http` (plan, client) and `judging` (analysis); the drivers themselves live
+//! in [`crate::drivers::http`].
 
 pub mod analysis;
 pub mod client;
-pub(crate) mod log_bridge;
-pub mod open_loop;
 pub mod plan;
-pub mod record;
-pub mod run;
 
 pub use plan::{Plan, PlanError, Scale};
-pub use run::{Driver, LoadError, LoadSpec};

@@ -10,7 +10,7 @@
 //!
 //! The guarantees:
 //! - statuses and latencies are counted in our code, once per real request
-//!   ([`crate::driver::record`]); goose's own metrics are off unless a goose report is
+//!   ([`super::record`]); goose's own metrics are off unless a goose report is
 //!   asked for, and its coordinated-omission mitigation — which adds synthetic
 //!   requests to its counts — is refused;
 //! - goose's telnet and WebSocket controllers are off, and the options that would
@@ -26,8 +26,8 @@ use goose::prelude::{
     GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction,
 };
 
+use super::record::{Reply, Shared};
 use crate::driver::plan::USER_HEADER;
-use crate::driver::record::{Reply, Shared};
 
 /// The goose version this driver is built and tested with (pinned in Cargo.toml).
 pub const GOOSE_VERSION: &str = "0.19.0";
@@ -231,7 +231,7 @@ async fn play(shared: &Shared, user: &mut GooseUser, users: usize) {
 /// target that refuses every connection, a schedule hopelessly behind).
 pub async fn run(shared: Arc<Shared>, options: GooseOptions) -> Result<(), GooseDriverError> {
     check_configuration(&options.config)?;
-    crate::driver::log_bridge::install();
+    super::log_bridge::install();
     let goose_err = |e: goose::GooseError| GooseDriverError::Goose(e.to_string());
     let wants_metrics = !options.config.report_file.is_empty()
         || options.config.request_log.is_some()

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 
+use super::record::{Reply, Shared};
 use crate::driver::client::{self, HttpClient};
 use crate::driver::plan::USER_HEADER;
-use crate::driver::record::{Reply, Shared};
 
 /// How the open-loop driver runs.
 #[derive(Debug, Clone, Copy)]

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use results::Results;
 
+use super::goose::{self as goose_driver, GooseDriverError, GooseOptions};
+use super::open_loop::{self, OpenLoopOptions};
+use super::record::Shared;
 use crate::driver::analysis::{self, RunFacts};
 use crate::driver::client::{self, BackendStats, ClientError, GatewaySnapshot};
-use crate::driver::open_loop::{self, OpenLoopOptions};
 use crate::driver::plan::{Plan, Scale};
-use crate::driver::record::Shared;
-use crate::goose::{self as goose_driver, GooseDriverError, GooseOptions};
 
 /// Which driver sends the load.
 #[derive(Debug, Clone)]

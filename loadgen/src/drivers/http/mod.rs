@@ -1,0 +1,21 @@
+//! Real load over HTTP (feature `http`): a workload's arrivals played through one or
+//! many gateways, by goose ([`goose`]) or by an open-loop driver ([`open_loop`]),
+//! measured into the same `ratelab.results/1` as the simulator.
+//!
+//! The pieces, in the order a run uses them: `plan` scales a workload to the machine
+//! and turns arrivals into requests; `client` checks the targets and reads the
+//! backend's and the gateways' counters; the drivers send, recording every request in
+//! [`record`]; `analysis` turns the records into results; [`run`] ties it together.
+//!
+//! The guarantee, whichever driver: every request is counted once, in our code, with
+//! its send instant and lateness against the schedule, so the results say how much of
+//! the offered load was actually offered — and when the load generator, not the gateway,
+//! was the limit.
+
+pub mod goose;
+pub(crate) mod log_bridge;
+pub mod open_loop;
+pub mod record;
+pub mod run;
+
+pub use run::{Driver, LoadError, LoadSpec};
