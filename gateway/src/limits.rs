@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
-use limiter_core::Decision;
-use limiter_core::tower::{Check, HeaderOrIp, Outcome, PolicyHeaders, RequestLimiter};
+use limiter_core::tower::{Check, HeaderOrIp, PolicyHeaders, RequestLimiter, RequestOutcome};
+use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
 
 use crate::Error;
 use crate::config::{Config, LimitConfig};
 use crate::metrics::{Counter, DECISION_BUCKETS, Histogram, family, label};
 use crate::routes::{Template, normalise};
-use crate::store::{Decider, StoreVerdict, Stores, memory_verdict};
+use crate::store::Stores;
 
 /// Per-route counters.
 #[derive(Debug)]
@@ -64,7 +64,7 @@ pub struct Route {
     name: String,
     limit: LimitConfig,
     headers: Arc<PolicyHeaders>,
-    decider: Decider,
+    limiter: RateLimiter,
     /// Its counters.
     pub stats: RouteStats,
 }
@@ -76,44 +76,27 @@ impl Route {
         &self.name
     }
 
-    /// Records a verdict and maps it to the layer's outcome.
-    fn record(&self, verdict: StoreVerdict, started: Instant) -> Outcome {
+    /// Records a limiter's answer and maps it to the layer's outcome (the one mapping,
+    /// [`RequestOutcome::from_result`]).
+    fn record(&self, result: LimitResult<Verdict>, started: Instant) -> RequestOutcome {
         self.stats.decision_latency.observe(started.elapsed());
-        match verdict {
-            StoreVerdict::Decided(decision) => self.decided(decision),
-            StoreVerdict::FailOpen(decision) => {
-                self.stats.fallback_open.inc();
-                self.decided(decision)
-            }
-            StoreVerdict::Local(decision) => {
-                self.stats.fallback_local.inc();
-                self.decided(decision)
-            }
-            StoreVerdict::FailClosed { retry_after } => {
-                self.stats.fallback_closed.inc();
-                self.stats.unavailable.inc();
-                Outcome::Unavailable { retry_after }
-            }
-            StoreVerdict::TooCostly => {
-                self.stats.rejected.inc();
-                Outcome::Rejected {
-                    status: StatusCode::BAD_REQUEST,
-                    reason: "request costs more than the rate limit ever admits",
-                }
+        if let Ok(verdict) = &result {
+            match verdict.decided_by {
+                DecidedBy::Store => {}
+                DecidedBy::FailOpen => self.stats.fallback_open.inc(),
+                DecidedBy::Local => self.stats.fallback_local.inc(),
+                DecidedBy::FailClosed => self.stats.fallback_closed.inc(),
             }
         }
-    }
-
-    fn decided(&self, decision: Decision) -> Outcome {
-        if decision.allowed {
-            self.stats.allowed.inc();
-        } else {
-            self.stats.denied.inc();
-        }
-        Outcome::Decided {
-            decision,
-            policy: Arc::clone(&self.headers),
-        }
+        let outcome = RequestOutcome::from_result(result, &self.headers);
+        let counter = match outcome.refusal_status() {
+            None => &self.stats.allowed,
+            Some(StatusCode::TOO_MANY_REQUESTS) => &self.stats.denied,
+            Some(StatusCode::SERVICE_UNAVAILABLE) => &self.stats.unavailable,
+            Some(_) => &self.stats.rejected,
+        };
+        counter.inc();
+        outcome
     }
 }
 
@@ -140,7 +123,7 @@ impl GatewayLimiter {
                 .map_or_else(|| "*".to_owned(), |t| t.as_str().to_owned());
             Arc::new(Route {
                 headers: Arc::new(PolicyHeaders::new(&name, &limit.policy)),
-                decider: stores.decider(limit.policy),
+                limiter: stores.limiter(limit.policy),
                 template,
                 name,
                 limit,
@@ -188,7 +171,7 @@ impl GatewayLimiter {
 
     /// Forgets idle in-memory keys; returns how many went.
     pub fn sweep(&self) -> usize {
-        self.routes().map(|r| r.decider.sweep()).sum()
+        self.routes().map(|r| r.limiter.sweep()).sum()
     }
 
     /// Keeps sweeping every `every` until the returned task is aborted.
@@ -276,7 +259,7 @@ impl GatewayLimiter {
             "Keys held by each route's in-memory limiter.",
         );
         for r in self.routes() {
-            if let Some(keys) = r.decider.memory_keys() {
+            if let Some(keys) = r.limiter.memory_keys() {
                 let _ = writeln!(out, "ratelab_gateway_limiter_keys{{{}}} {keys}", labels(r));
             }
         }
@@ -285,44 +268,37 @@ impl GatewayLimiter {
 }
 
 impl<B> RequestLimiter<B> for GatewayLimiter {
-    type Future = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
+    type Future = std::pin::Pin<Box<dyn Future<Output = RequestOutcome> + Send>>;
 
     fn check(&self, req: &Request<B>) -> Check<Self::Future> {
         let Some(route) = self.route_for(req.uri().path()) else {
-            return Check::Ready(Outcome::Unlimited);
+            return Check::Ready(RequestOutcome::Unlimited);
         };
         let identity = match self.identity.identity(req) {
             Ok(identity) => identity,
             Err(rejection) => {
                 route.stats.rejected.inc();
-                return Check::Ready(Outcome::Rejected {
-                    status: StatusCode::BAD_REQUEST,
-                    reason: rejection.reason(),
-                });
+                return Check::Ready(RequestOutcome::rejected(&rejection));
             }
         };
         let started = Instant::now();
+        let cost = route.limit.cost;
         // Key = identity + route. Each route has its own in-memory limiter, so the
-        // identity alone keys it; a shared store gets `<route> <identity>` (a template
-        // holds no space, so the pair is unambiguous).
-        match &route.decider {
-            Decider::Memory(limiter) => {
-                let verdict =
-                    identity.with_key(|key| memory_verdict(limiter, key, route.limit.cost));
-                Check::Ready(route.record(verdict, started))
-            }
-            decider @ Decider::Redis(_) => {
-                let mut key = String::with_capacity(route.name.len() + 48);
-                key.push_str(&route.name);
-                key.push(' ');
-                identity.write_key(&mut key);
-                let fut = decider.decide(key, route.limit.cost);
-                let route = Arc::clone(route);
-                Check::Pending(Box::pin(async move {
-                    let verdict = fut.await;
-                    route.record(verdict, started)
-                }))
+        // identity alone keys it (on the stack, no allocation); a shared store gets
+        // `<route> <identity>` (a template holds no space, so the pair is unambiguous).
+        if route.limiter.is_memory() {
+            if let Some(result) = identity.with_key(|key| route.limiter.decide_now(key, cost)) {
+                return Check::Ready(route.record(result, started));
             }
         }
+        let mut key = String::with_capacity(route.name.len() + 48);
+        key.push_str(&route.name);
+        key.push(' ');
+        identity.write_key(&mut key);
+        let route = Arc::clone(route);
+        Check::Pending(Box::pin(async move {
+            let result = route.limiter.decide(&key, cost).await;
+            route.record(result, started)
+        }))
     }
 }

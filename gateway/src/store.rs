@@ -7,37 +7,13 @@
 //! counted.
 
 use std::fmt::Write as _;
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
 
 use limiter_core::store::redis::CircuitState;
-use limiter_core::{
-    Decision, FailurePolicy, MemoryLimiter, MonotonicClock, Policy, RedisLimiter, RedisOptions,
-    RedisStore, Source,
-};
+use limiter_core::{FailurePolicy, MonotonicClock, Policy, RateLimiter, RedisOptions, RedisStore};
 
 use crate::Error;
 use crate::config::{OnError, StoreConfig, StoreKind};
 use crate::metrics::family;
-
-/// A decision, and who made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreVerdict {
-    /// The store decided.
-    Decided(Decision),
-    /// The store failed; admitted by `fail-open`.
-    FailOpen(Decision),
-    /// The store failed; decided by the in-memory fallback.
-    Local(Decision),
-    /// The store failed; refused by `fail-closed` (`503`).
-    FailClosed {
-        /// How long the client should wait.
-        retry_after: Duration,
-    },
-    /// The request costs more than the policy ever admits.
-    TooCostly,
-}
 
 /// The stores a gateway's routes use.
 #[derive(Debug)]
@@ -82,14 +58,10 @@ impl Stores {
     }
 
     /// A limiter for `policy` on this store.
-    pub fn decider(&self, policy: Policy) -> Decider {
+    pub fn limiter(&self, policy: Policy) -> RateLimiter {
         match &self.redis {
-            Some(store) => Decider::Redis(Arc::new(store.limiter(policy))),
-            None => Decider::Memory(MemoryLimiter::new(
-                policy,
-                MonotonicClock::new(),
-                self.config.max_keys,
-            )),
+            Some(store) => RateLimiter::redis(store, policy),
+            None => RateLimiter::memory(policy, MonotonicClock::new(), self.config.max_keys),
         }
     }
 
@@ -135,74 +107,5 @@ impl Stores {
         );
         let open = u8::from(m.circuit != CircuitState::Closed);
         let _ = writeln!(out, "ratelab_gateway_store_circuit_open {open}");
-    }
-}
-
-/// One route's limiter.
-#[derive(Debug)]
-pub enum Decider {
-    /// In memory, decided synchronously.
-    Memory(MemoryLimiter<MonotonicClock>),
-    /// In Redis, shared by every instance.
-    Redis(Arc<RedisLimiter>),
-}
-
-/// A memory decision for `key`, as a verdict.
-pub(crate) fn memory_verdict(
-    limiter: &MemoryLimiter<MonotonicClock>,
-    key: &str,
-    cost: u64,
-) -> StoreVerdict {
-    match limiter.check(key, cost) {
-        Ok(decision) => StoreVerdict::Decided(decision),
-        Err(_) => StoreVerdict::TooCostly,
-    }
-}
-
-impl Decider {
-    /// Decides one request of `cost` units for `key`.
-    pub fn decide(
-        &self,
-        key: String,
-        cost: u64,
-    ) -> impl Future<Output = StoreVerdict> + Send + 'static {
-        let now = match self {
-            Decider::Memory(l) => Ok(memory_verdict(l, &key, cost)),
-            Decider::Redis(l) => Err(Arc::clone(l)),
-        };
-        async move {
-            match now {
-                Ok(verdict) => verdict,
-                Err(limiter) => match limiter.decide(&key, cost).await {
-                    Ok(v) => match v.source {
-                        Source::Store => StoreVerdict::Decided(v.decision),
-                        Source::FailOpen => StoreVerdict::FailOpen(v.decision),
-                        Source::Local => StoreVerdict::Local(v.decision),
-                        Source::FailClosed => StoreVerdict::FailClosed {
-                            retry_after: v.decision.retry_after,
-                        },
-                    },
-                    // `decide` answers store failures itself; what is left is a cost
-                    // the policy never admits.
-                    Err(_) => StoreVerdict::TooCostly,
-                },
-            }
-        }
-    }
-
-    /// Forgets idle in-memory keys.
-    pub fn sweep(&self) -> usize {
-        match self {
-            Decider::Memory(l) => l.sweep(),
-            Decider::Redis(_) => 0,
-        }
-    }
-
-    /// Keys held in memory, for metrics.
-    pub fn memory_keys(&self) -> Option<usize> {
-        match self {
-            Decider::Memory(l) => Some(l.stats().keys),
-            Decider::Redis(_) => None,
-        }
     }
 }

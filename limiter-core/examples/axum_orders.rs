@@ -4,34 +4,33 @@
 //! `GET /orders/{id}` answers the order; each API key (`x-api-key`, else the client IP)
 //! may make 5 requests at once and 1 more per second (GCRA). Refused requests get
 //! `429` with `Retry-After` and the `RateLimit` headers; admitted ones get the headers
-//! too.
+//! too. The client IP comes from axum's `ConnectInfo` (feature `axum`): no middleware
+//! of our own.
 //!
 //! ```text
-//! cargo run -p limiter-core --features tower --example axum_orders -- 127.0.0.1:3000
+//! cargo run -p limiter-core --features axum --example axum_orders -- 127.0.0.1:3000
 //! curl -i -H 'x-api-key: k1' http://127.0.0.1:3000/orders/7
 //! ```
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::Path;
 use axum::routing::get;
-use limiter_core::tower::{HeaderOrIp, PeerAddr, RateLimitLayer};
-use limiter_core::{Kind, MemoryLimiter, MonotonicClock, Policy, Quota};
+use limiter_core::tower::{HeaderOrIp, RateLimitLayer};
+use limiter_core::{Kind, MonotonicClock, Policy, Quota, RateLimiter};
 
-/// Bursts of 5, refilled at 1 per second, per API key.
-pub fn policy() -> Policy {
-    match Quota::bucket(5, 1.0) {
-        Ok(quota) => Policy::new(Kind::Gcra, quota),
-        Err(err) => unreachable!("a constant quota is valid: {err}"),
-    }
-}
+/// Bursts of 5, refilled at 1 per second, per API key: a constant, checked by the
+/// compiler.
+pub const QUOTA: Quota = Quota::per_second_const(1).with_burst_const(5);
 
 /// The application: one route behind the rate-limit layer.
 pub fn app() -> Router {
-    let limiter = MemoryLimiter::new(policy(), MonotonicClock::new(), 100_000);
+    let limiter = RateLimiter::memory(
+        Policy::new(Kind::Gcra, QUOTA),
+        MonotonicClock::new(),
+        100_000,
+    );
     let key = match HeaderOrIp::new("x-api-key") {
         Ok(key) => key,
         Err(err) => unreachable!("a constant header name is valid: {err}"),
@@ -39,20 +38,10 @@ pub fn app() -> Router {
     Router::new()
         .route("/orders/{id}", get(order))
         .layer(RateLimitLayer::keyed("orders", limiter, key))
-        // Outermost: hand the client address to the key extractor (axum keeps it as
-        // `ConnectInfo`; the layer reads `PeerAddr`).
-        .layer(middleware::from_fn(peer_addr))
 }
 
 async fn order(Path(id): Path<u64>) -> String {
     format!("{{\"order\":{id}}}\n")
-}
-
-async fn peer_addr(mut req: Request, next: Next) -> Response {
-    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        req.extensions_mut().insert(PeerAddr(addr));
-    }
-    next.run(req).await
 }
 
 #[allow(dead_code)] // the integration test reuses `app` without running `main`

@@ -52,6 +52,15 @@ impl Error {
             Error::InvalidQuota(_) | Error::CostExceedsCapacity { .. } | Error::UnknownPolicy(_)
         )
     }
+
+    /// For an open circuit, how long until the store is asked again: a useful
+    /// `Retry-After`. `None` for every other error.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::CircuitOpen(wait) => Some(*wait),
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with [`Error`].

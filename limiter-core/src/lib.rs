@@ -6,8 +6,19 @@
 //! (`store::redis`, feature `redis`). Every limiter answers a [`Decision`] that carries
 //! what a client needs to pace itself: allowed, limit, remaining, reset and retry-after.
 //!
-//! Time is handed in, never read inside an algorithm: production uses
-//! [`MonotonicClock`], tests and the simulator a [`ManualClock`].
+//! The names most users need are re-exported here:
+//! - [`Quota`] ("`limit` per `period`, bursts up to `burst`") and [`Kind`] (the
+//!   algorithm) make a [`Policy`];
+//! - [`RateLimiter`] enforces a policy in memory or on Redis, chosen at run time, and
+//!   answers a [`Verdict`]: the [`Decision`] and who made it ([`DecidedBy`]: the store or
+//!   a [`FailurePolicy`] standing in for it);
+//! - [`KeyedLimiter`] is the in-memory limiter for one algorithm known at compile time
+//!   (the fastest path);
+//! - [`Clock`], [`MonotonicClock`] and [`ManualClock`]: time is handed in, never read
+//!   inside an algorithm, so tests and the simulator run on a manual clock;
+//! - [`Error`] for what can never succeed and for stores that failed;
+//! - with feature `redis`: [`RedisStore`] and [`RedisOptions`]; with feature `tower`:
+//!   the [`tower`](crate::tower) layer (`RateLimitLayer`).
 //!
 //! ```
 //! use limiter_core::{Gcra, KeyedLimiter, Quota};
@@ -19,6 +30,16 @@
 //! assert!(decision.allowed);
 //! assert_eq!(decision.remaining, 9);
 //! ```
+//!
+//! # Features
+//!
+//! - `redis`: the Redis and Redis Cluster stores ([`store::redis`](crate::store)).
+//! - `tower`: the tower layer answering `429` with rate-limit headers.
+//! - `axum`: the tower layer reads axum's `ConnectInfo<SocketAddr>` for client-IP keys.
+//! - `serde`: `Serialize`/`Deserialize` for [`Quota`], [`Kind`], [`Policy`] and
+//!   `FailurePolicy`, in a human form (`{ limit = 10, per = "1s", burst = 20 }`).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod algorithm;
 pub mod clock;
@@ -26,19 +47,24 @@ pub mod decision;
 pub mod error;
 pub mod limiter;
 pub mod quota;
+pub mod runtime;
+#[cfg(feature = "serde")]
+mod serde_impls;
 pub mod store;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 
 pub use algorithm::{Algorithm, FixedWindow, Gcra, Kind, SlidingLog, SlidingWindow, TokenBucket};
 pub use clock::{Clock, ManualClock, MonotonicClock, Nanos, UnixClock};
-pub use decision::Decision;
+pub use decision::{DecidedBy, Decision, Verdict};
 pub use error::{Error, Result};
 pub use limiter::{KeyedLimiter, Limiter, MemoryLimiter, Policy, PolicyId, PolicySet};
 pub use quota::Quota;
+pub use runtime::RateLimiter;
 pub use store::memory::{MemoryStore, StoreStats};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::redis::{
-    FailurePolicy, RedisLimiter, RedisOptions, RedisStore, Source, StoreMetrics, TimeSource,
-    Verdict,
+    FailurePolicy, RedisLimiter, RedisOptions, RedisStore, StoreMetrics, TimeSource,
 };

@@ -8,7 +8,7 @@ use crate::algorithm::{
     Algorithm, FixedWindow, Gcra, Kind, SlidingLog, SlidingWindow, TokenBucket,
 };
 use crate::clock::{Clock, MonotonicClock};
-use crate::decision::Decision;
+use crate::decision::{Decision, Verdict};
 use crate::error::Result;
 use crate::quota::Quota;
 use crate::store::memory::{DEFAULT_MAX_KEYS, HeapSize, MemoryStore, StoreStats};
@@ -27,6 +27,16 @@ impl Policy {
     pub fn new(kind: Kind, quota: Quota) -> Self {
         Self { kind, quota }
     }
+
+    /// The most one request may cost, and the limit decisions report: the burst for
+    /// the token bucket and GCRA, the limit per window for the windowed algorithms.
+    pub fn capacity(&self) -> u64 {
+        if self.kind.is_bucket() {
+            self.quota.burst()
+        } else {
+            self.quota.limit()
+        }
+    }
 }
 
 /// A rate limiter over string keys, wherever its state lives (memory, Redis, Redis
@@ -39,7 +49,29 @@ pub trait Limiter: Send + Sync {
     /// Decides one request of `cost` units for `key`. A denial is `Ok`; errors are for
     /// impossible costs and failed stores.
     fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send;
+
+    /// Decides one request and says who decided ([`Verdict`]). Limiters with a failure
+    /// policy answer store failures with it; by default a store failure is refused
+    /// fail-closed (a service answers `503`), retrying after the store's suggested wait
+    /// or one second. Errors only for requests that can never succeed.
+    fn decide(&self, key: &str, cost: u64) -> impl Future<Output = Result<Verdict>> + Send {
+        let limit = self.policy().capacity();
+        let check = self.check(key, cost);
+        async move {
+            match check.await {
+                Ok(decision) => Ok(Verdict::from_store(decision)),
+                Err(e) if e.is_store_failure() => Ok(crate::runtime::fail_closed(
+                    limit,
+                    e.retry_after().unwrap_or(STORE_RETRY).max(STORE_RETRY),
+                )),
+                Err(e) => Err(e),
+            }
+        }
+    }
 }
+
+/// How long a client is told to wait when a store without a failure policy failed.
+const STORE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An in-memory keyed limiter: one algorithm and policy, a [`MemoryStore`] of per-key
 /// state, and a clock.

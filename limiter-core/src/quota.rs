@@ -119,6 +119,89 @@ impl Quota {
     }
 }
 
+/// Quotas from literal values, usable in `const` and `static` items. Each panics on what
+/// its fallible twin rejects; in a `const` that panic is a compile error, so a constant
+/// quota is checked once, by the compiler:
+///
+/// ```
+/// use limiter_core::Quota;
+/// use std::time::Duration;
+///
+/// const SEARCH: Quota = Quota::per_minute_const(100).with_burst_const(10);
+/// static LOGIN: Quota = Quota::new_const(5, Duration::from_secs(15 * 60));
+/// assert_eq!(SEARCH, Quota::per_minute(100)?.with_burst(10)?);
+/// assert_eq!(LOGIN.limit(), 5);
+/// # Ok::<(), limiter_core::Error>(())
+/// ```
+///
+/// ```compile_fail
+/// // A zero limit does not compile.
+/// const NONE: limiter_core::Quota = limiter_core::Quota::per_second_const(0);
+/// ```
+impl Quota {
+    /// [`Quota::new`] for literals: `limit` per `period`, bursts up to `limit`.
+    ///
+    /// # Panics
+    /// When [`Quota::new`] would error (at compile time in a `const`).
+    pub const fn new_const(limit: u64, period: Duration) -> Self {
+        let period = period.as_nanos();
+        if let Some(why) = const_check(limit, period, limit) {
+            panic!("{}", why);
+        }
+        Self {
+            limit,
+            period: period as Nanos,
+            burst: limit,
+        }
+    }
+
+    /// [`Quota::per_second`] for literals.
+    ///
+    /// # Panics
+    /// When `limit` is zero or above [`MAX_LIMIT`] (at compile time in a `const`).
+    pub const fn per_second_const(limit: u64) -> Self {
+        Self::new_const(limit, Duration::from_secs(1))
+    }
+
+    /// [`Quota::per_minute`] for literals.
+    ///
+    /// # Panics
+    /// When `limit` is zero or above [`MAX_LIMIT`] (at compile time in a `const`).
+    pub const fn per_minute_const(limit: u64) -> Self {
+        Self::new_const(limit, Duration::from_secs(60))
+    }
+
+    /// [`Quota::with_burst`] for literals.
+    ///
+    /// # Panics
+    /// When [`Quota::with_burst`] would error (at compile time in a `const`).
+    pub const fn with_burst_const(self, burst: u64) -> Self {
+        if let Some(why) = const_check(self.limit, self.period as u128, burst) {
+            panic!("{}", why);
+        }
+        Self { burst, ..self }
+    }
+}
+
+/// The checks of [`Quota::new`] and [`Quota::with_burst`], in a `const fn`.
+const fn const_check(limit: u64, period_nanos: u128, burst: u64) -> Option<&'static str> {
+    if limit == 0 {
+        Some("limit must be at least 1")
+    } else if limit > MAX_LIMIT {
+        Some("limit must be at most 4294967295")
+    } else if period_nanos < 1_000 {
+        Some("period must be at least 1µs")
+    } else if period_nanos > 10 * 365 * 24 * 3600 * 1_000_000_000 {
+        Some("period must be at most 10 years")
+    } else if burst == 0 {
+        Some("burst must be at least 1")
+    } else if burst > MAX_LIMIT {
+        Some("burst must be at most 4294967295")
+    } else {
+        None
+    }
+}
+
 impl fmt::Display for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} per {:?}", self.limit, self.period())?;

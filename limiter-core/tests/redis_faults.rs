@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use limiter_core::store::redis::{
-    BreakerOptions, CircuitState, FailurePolicy, RedisOptions, RedisStore, Source,
+    BreakerOptions, CircuitState, FailurePolicy, RedisOptions, RedisStore,
 };
-use limiter_core::{Kind, Policy, Quota};
+use limiter_core::{DecidedBy, Kind, Policy, Quota};
 use testkit::RedisServer;
 
 const TIMEOUT: Duration = Duration::from_millis(50);
@@ -23,7 +23,7 @@ const MARGIN: Duration = Duration::from_millis(50);
 struct Call {
     at: Duration,
     took: Duration,
-    source: Source,
+    source: DecidedBy,
     allowed: bool,
 }
 
@@ -54,7 +54,7 @@ async fn kill_and_restart(on_error: FailurePolicy) {
                 let call = Call {
                     at,
                     took: run.elapsed() - at,
-                    source: v.source,
+                    source: v.decided_by,
                     allowed: v.decision.allowed,
                 };
                 calls.lock().unwrap().push(call);
@@ -89,7 +89,7 @@ async fn kill_and_restart(on_error: FailurePolicy) {
         calls
             .iter()
             .filter(|c| c.at + c.took < killed)
-            .all(|c| c.source == Source::Store)
+            .all(|c| c.source == DecidedBy::Store)
     );
     let down: Vec<&Call> = calls
         .iter()
@@ -101,9 +101,9 @@ async fn kill_and_restart(on_error: FailurePolicy) {
         down.len()
     );
     let expected = match on_error {
-        FailurePolicy::FailOpen => Source::FailOpen,
-        FailurePolicy::FailClosed => Source::FailClosed,
-        FailurePolicy::Local => Source::Local,
+        FailurePolicy::FailOpen => DecidedBy::FailOpen,
+        FailurePolicy::FailClosed => DecidedBy::FailClosed,
+        FailurePolicy::Local => DecidedBy::Local,
     };
     for c in &down {
         assert_eq!(c.source, expected, "{on_error}: {c:?}");
@@ -121,7 +121,7 @@ async fn kill_and_restart(on_error: FailurePolicy) {
     // Back within a second of the restart, and enforcing (denials come from Redis).
     let back = calls
         .iter()
-        .find(|c| c.at > restarted && c.source == Source::Store)
+        .find(|c| c.at > restarted && c.source == DecidedBy::Store)
         .unwrap_or_else(|| panic!("{on_error}: Redis never decided again"));
     assert!(
         back.at - restarted < Duration::from_secs(1),
@@ -135,7 +135,10 @@ async fn kill_and_restart(on_error: FailurePolicy) {
         .collect();
     // Redis decides from then on (a call may still time out on a loaded machine: the
     // suite runs beside other builds, and the timeout is only 50 ms).
-    let by_store = after.iter().filter(|c| c.source == Source::Store).count();
+    let by_store = after
+        .iter()
+        .filter(|c| c.source == DecidedBy::Store)
+        .count();
     assert!(
         by_store * 100 >= after.len() * 95,
         "{on_error}: only {by_store} of {} calls after the restart decided by Redis",

@@ -10,7 +10,8 @@ mod envelope;
 
 use std::time::{Duration, Instant};
 
-use limiter_core::store::redis::{RedisOptions, RedisStore, Source};
+use limiter_core::DecidedBy;
+use limiter_core::store::redis::{RedisOptions, RedisStore};
 use limiter_core::{Kind, Limiter, Policy, Quota};
 use testkit::{RedisCluster, RedisServer};
 
@@ -107,7 +108,7 @@ async fn scripts_are_reloaded_after_a_flush() {
         let limiter = store.limiter(policy(kind, 5, Duration::from_secs(60), 5));
         redis.cmd(&["SCRIPT", "FLUSH"]).unwrap();
         let v = limiter.decide("u", 1).await.unwrap();
-        assert_eq!(v.source, Source::Store, "{kind}");
+        assert_eq!(v.decided_by, DecidedBy::Store, "{kind}");
         assert!(v.decision.allowed);
         assert_eq!(v.decision.remaining, 4, "{kind}");
     }

@@ -13,6 +13,10 @@ use std::time::Duration;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use limiter_core::tower::{
+    ClientIp, HeaderOrIp, MissingPeer, ProblemJson, RateLimitLayer, Refusal,
+};
+use limiter_core::{Kind, MonotonicClock, Policy, Quota, RateLimiter};
 use tower::ServiceExt;
 
 async fn get(app: &axum::Router, key: Option<&str>) -> (StatusCode, http::HeaderMap, String) {
@@ -62,6 +66,78 @@ async fn over_long_keys_are_a_bad_request() {
     let (status, _, body) = get(&app, Some(&long)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("identity too long"), "{body}");
+}
+
+#[tokio::test]
+async fn without_connect_info_an_ip_key_is_refused_not_shared() {
+    // Served without `into_make_service_with_connect_info`: no client address. The
+    // layer says so with a 500 instead of counting everyone against one key.
+    let app = example::app();
+    let (status, headers, body) = get(&app, None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(body.contains("client address unavailable"), "{body}");
+    // Opting in to one shared key works, and is the distinct key `no-peer`.
+    let limiter = RateLimiter::memory(
+        Policy::new(Kind::FixedWindow, Quota::per_minute_const(1)),
+        MonotonicClock::new(),
+        10,
+    );
+    let key = ClientIp::new().with_missing_peer(MissingPeer::Shared);
+    let app = axum::Router::new()
+        .route("/orders/{id}", axum::routing::get(|| async { "ok" }))
+        .layer(RateLimitLayer::keyed("shared", limiter, key));
+    assert_eq!(get(&app, None).await.0, StatusCode::OK);
+    assert_eq!(get(&app, None).await.0, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn refusals_can_be_problem_details() {
+    let limiter = RateLimiter::memory(
+        Policy::new(Kind::TokenBucket, Quota::per_minute_const(1)),
+        MonotonicClock::new(),
+        10,
+    );
+    let layer = RateLimitLayer::keyed("orders", limiter, HeaderOrIp::new("x-api-key").unwrap())
+        .with_refusal(ProblemJson::new().with_type("https://example.com/problems/rate-limit"));
+    let app = axum::Router::new()
+        .route("/orders/{id}", axum::routing::get(|| async { "ok" }))
+        .layer(layer);
+    assert_eq!(get(&app, Some("k")).await.0, StatusCode::OK);
+    let (status, headers, body) = get(&app, Some("k")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    // The layer's headers stay, whatever the body.
+    assert_eq!(headers["retry-after"], "60");
+    assert_eq!(headers["ratelimit"], "\"orders\";r=0;t=60");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["type"], "https://example.com/problems/rate-limit");
+    assert_eq!(problem["title"], "Too Many Requests");
+    assert_eq!(problem["status"], 429);
+    assert_eq!(problem["detail"], "too many requests");
+    assert_eq!(problem["retry_after"], 60);
+    assert_eq!(problem["policy"], "orders");
+
+    // A closure shapes it too; an unusable identity is a 400 through the same hook.
+    let limiter = RateLimiter::memory(
+        Policy::new(Kind::Gcra, Quota::per_second_const(1)),
+        MonotonicClock::new(),
+        10,
+    );
+    let layer = RateLimitLayer::keyed("x", limiter, HeaderOrIp::new("x-api-key").unwrap())
+        .with_refusal(|r: &Refusal<'_>| {
+            let mut res = http::Response::new(bytes::Bytes::from(format!("no: {}", r.reason)));
+            *res.status_mut() = r.status;
+            res
+        });
+    let app = axum::Router::new()
+        .route("/orders/{id}", axum::routing::get(|| async { "ok" }))
+        .layer(layer);
+    let (status, _, body) = get(&app, Some(&"x".repeat(300))).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::BAD_REQUEST, "no: identity too long")
+    );
 }
 
 #[tokio::test]

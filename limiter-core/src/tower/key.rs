@@ -1,10 +1,23 @@
 //! Who a request counts against: the key extraction seam.
 //!
 //! A [`KeyExtractor`] turns a request into the key its allowance is counted under. The
-//! stock one, [`HeaderOrIp`], trusts a header (`x-user-id`, an API key) when present and
-//! falls back to the client's IP, read from the [`PeerAddr`] request extension that the
-//! server inserts. Any `Fn(&Request<B>) -> Result<String, KeyRejection>` is an extractor
-//! too, so a service can key by JWT subject or tenant without touching the limiter.
+//! stock ones: [`ClientIp`] keys by the client's IP address; [`HeaderOrIp`] trusts a
+//! header (`x-user-id`, an API key) when present and falls back to the client's IP. Any
+//! `Fn(&Request<B>) -> Result<String, KeyRejection>` is an extractor too, so a service
+//! can key by JWT subject or tenant without touching the limiter.
+//!
+//! The client's address is read from the request's extensions, where servers put it:
+//! [`PeerAddr`] (the ratelab gateway inserts it), or — with the `axum` feature — axum's
+//! `ConnectInfo<SocketAddr>`, present when the app is served with
+//! `into_make_service_with_connect_info::<SocketAddr>()`. No middleware of your own is
+//! needed.
+//!
+//! **When the address is missing** (axum served with plain `into_make_service`, a test
+//! calling the service directly), the extractors do not guess: by default the request
+//! is refused with `500 Internal Server Error` ([`KeyRejection::NoPeerAddress`]), since
+//! it is a deployment mistake, not the client's. [`MissingPeer::Shared`] instead counts
+//! every such request against one shared key, `no-peer` — a choice you make knowingly,
+//! never a silent default.
 //!
 //! Keys from the header and from the IP live in different namespaces (`h:` and `ip:`),
 //! so a client cannot spend another client's IP allowance by sending its address as a
@@ -12,13 +25,41 @@
 
 use std::net::SocketAddr;
 
-use http::Request;
 use http::header::{HeaderName, InvalidHeaderName};
+use http::{Extensions, Request, StatusCode};
 
 /// The client's socket address, inserted into request extensions by the server (the
-/// ratelab gateway does; with axum, copy `ConnectInfo` into it or use a closure).
+/// ratelab gateway does; a hyper server of your own can too). With the `axum` feature,
+/// axum's `ConnectInfo<SocketAddr>` is read as well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// The client address in `extensions`: [`PeerAddr`], else (feature `axum`) axum's
+/// `ConnectInfo<SocketAddr>`.
+pub fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
+    if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
+        return Some(*addr);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) =
+        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(*addr);
+    }
+    None
+}
+
+/// What a client-IP extractor does with a request that carries no client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingPeer {
+    /// Refuse it with `500 Internal Server Error`: the server was not set up to pass the
+    /// address (see the [module docs](self)).
+    #[default]
+    Refuse,
+    /// Count every such request against one shared key, `no-peer`, distinct from every
+    /// header and IP key.
+    Shared,
+}
 
 /// Why a request cannot be keyed: it is answered `400 Bad Request`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +74,10 @@ pub enum KeyRejection {
     /// The identity is not usable (for example not UTF-8).
     #[error("{0}")]
     Invalid(&'static str),
+    /// The key is the client's address and the request carries none: a server set-up
+    /// mistake (see [`MissingPeer`]).
+    #[error("the client address is not in the request's extensions")]
+    NoPeerAddress,
 }
 
 impl KeyRejection {
@@ -41,6 +86,16 @@ impl KeyRejection {
         match self {
             KeyRejection::TooLong { .. } => "identity too long",
             KeyRejection::Invalid(reason) => reason,
+            KeyRejection::NoPeerAddress => "client address unavailable",
+        }
+    }
+
+    /// The status to answer: `400 Bad Request` for the client's identity, `500 Internal
+    /// Server Error` for a missing client address (the server's mistake).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            KeyRejection::NoPeerAddress => StatusCode::INTERNAL_SERVER_ERROR,
+            KeyRejection::TooLong { .. } | KeyRejection::Invalid(_) => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -63,8 +118,57 @@ where
 /// The default longest identity accepted, in bytes.
 pub const DEFAULT_MAX_IDENTITY: usize = 256;
 
-/// Keys a request by a header (`h:<value>`), else by the client IP (`ip:<addr>`), else
-/// (no header, no [`PeerAddr`]) by the shared key `anonymous`.
+/// Keys a request by the client's IP address (`ip:<addr>`), read as the [module
+/// docs](self) say; a request without one is handled as its [`MissingPeer`] says.
+///
+/// ```
+/// use limiter_core::tower::{ClientIp, KeyExtractor, KeyRejection, PeerAddr};
+///
+/// let mut req = http::Request::new(());
+/// assert_eq!(ClientIp::new().extract(&req), Err(KeyRejection::NoPeerAddress));
+/// req.extensions_mut().insert(PeerAddr("10.0.0.7:5123".parse().unwrap()));
+/// assert_eq!(ClientIp::new().extract(&req).unwrap(), "ip:10.0.0.7");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientIp {
+    missing: MissingPeer,
+}
+
+impl ClientIp {
+    /// Keys by client IP, refusing requests without an address (`500`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets what happens to a request without a client address.
+    pub fn with_missing_peer(mut self, missing: MissingPeer) -> Self {
+        self.missing = missing;
+        self
+    }
+}
+
+impl<B> KeyExtractor<B> for ClientIp {
+    fn extract(&self, req: &Request<B>) -> Result<String, KeyRejection> {
+        let mut key = String::new();
+        peer_identity(req.extensions(), self.missing)?.write_key(&mut key);
+        Ok(key)
+    }
+}
+
+/// The identity of a request keyed by its client address.
+fn peer_identity<'r>(
+    extensions: &Extensions,
+    missing: MissingPeer,
+) -> Result<Identity<'r>, KeyRejection> {
+    match (peer_addr(extensions), missing) {
+        (Some(addr), _) => Ok(Identity::Ip(addr)),
+        (None, MissingPeer::Shared) => Ok(Identity::NoPeer),
+        (None, MissingPeer::Refuse) => Err(KeyRejection::NoPeerAddress),
+    }
+}
+
+/// Keys a request by a header (`h:<value>`), else by the client IP (`ip:<addr>`); with
+/// neither, as its [`MissingPeer`] says (refused with `500` by default).
 ///
 /// An empty header counts as missing. A value longer than the maximum (256 bytes by
 /// default) or not UTF-8 is rejected rather than truncated, so two clients can never
@@ -73,6 +177,7 @@ pub const DEFAULT_MAX_IDENTITY: usize = 256;
 pub struct HeaderOrIp {
     header: HeaderName,
     max_len: usize,
+    missing: MissingPeer,
 }
 
 impl HeaderOrIp {
@@ -81,7 +186,14 @@ impl HeaderOrIp {
         Ok(Self {
             header: HeaderName::try_from(header)?,
             max_len: DEFAULT_MAX_IDENTITY,
+            missing: MissingPeer::default(),
         })
+    }
+
+    /// Sets what happens to a request with neither the header nor a client address.
+    pub fn with_missing_peer(mut self, missing: MissingPeer) -> Self {
+        self.missing = missing;
+        self
     }
 
     /// Sets the longest identity accepted, in bytes.
@@ -114,10 +226,7 @@ impl HeaderOrIp {
                     .map(Identity::Header)
                     .map_err(|_| KeyRejection::Invalid("identity header is not UTF-8"))
             }
-            _ => Ok(match req.extensions().get::<PeerAddr>() {
-                Some(PeerAddr(addr)) => Identity::Ip(*addr),
-                None => Identity::Anonymous,
-            }),
+            _ => peer_identity(req.extensions(), self.missing),
         }
     }
 }
@@ -129,12 +238,12 @@ pub enum Identity<'r> {
     Header(&'r str),
     /// The client's address (only its IP is used).
     Ip(SocketAddr),
-    /// Neither was available.
-    Anonymous,
+    /// Neither was available, and [`MissingPeer::Shared`] allows it: the key `no-peer`.
+    NoPeer,
 }
 
 impl Identity<'_> {
-    /// Appends the namespaced key (`h:<value>`, `ip:<addr>` or `anonymous`) to `out`.
+    /// Appends the namespaced key (`h:<value>`, `ip:<addr>` or `no-peer`) to `out`.
     pub fn write_key(&self, out: &mut String) {
         // Writing to a String cannot fail.
         let _ = self.write_to(out);
@@ -169,7 +278,7 @@ impl Identity<'_> {
                 out.write_str(v)
             }
             Identity::Ip(addr) => write!(out, "ip:{}", addr.ip()),
-            Identity::Anonymous => out.write_str("anonymous"),
+            Identity::NoPeer => out.write_str("no-peer"),
         }
     }
 }
@@ -224,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn header_then_ip_then_anonymous() {
+    fn header_then_ip_then_refused_or_shared() {
         let k = HeaderOrIp::new("x-user-id").unwrap();
         assert_eq!(
             k.extract(&req(Some(b"alice"), Some("10.0.0.1:5"))).unwrap(),
@@ -235,7 +344,16 @@ mod tests {
             "ip:10.0.0.1"
         );
         assert_eq!(k.extract(&req(None, Some("[::1]:5"))).unwrap(), "ip:::1");
-        assert_eq!(k.extract(&req(None, None)).unwrap(), "anonymous");
+        // No address: refused with 500 by default, never silently shared.
+        let rejection = k.extract(&req(None, None)).unwrap_err();
+        assert_eq!(rejection, KeyRejection::NoPeerAddress);
+        assert_eq!(rejection.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let shared = k.clone().with_missing_peer(MissingPeer::Shared);
+        assert_eq!(shared.extract(&req(None, None)).unwrap(), "no-peer");
+        assert_eq!(
+            ClientIp::new().extract(&req(Some(b"alice"), Some("10.0.0.1:5"))),
+            Ok("ip:10.0.0.1".to_owned())
+        );
         assert!(!k.needs_peer(&req(Some(b"alice"), None)));
         assert!(k.needs_peer(&req(Some(b""), None)));
         assert!(k.needs_peer(&req(None, None)));
@@ -267,7 +385,7 @@ mod tests {
                     .parse()
                     .unwrap(),
             ),
-            Identity::Anonymous,
+            Identity::NoPeer,
         ];
         for id in ids {
             let mut written = String::new();

@@ -3,24 +3,23 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::{Request, StatusCode};
+use http::Request;
 
 use super::headers::PolicyHeaders;
 use super::key::KeyExtractor;
-use super::{Check, Outcome, RequestLimiter};
-use crate::error::Error;
+use super::{Check, RequestLimiter, RequestOutcome};
 use crate::limiter::Limiter;
-
-/// How long a client is told to wait when the store failed and the layer fails closed.
-const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// Limits every request with one limiter (one policy), counting each against the key
 /// its [`KeyExtractor`] picks; each request costs `cost` units (1 by default).
 ///
-/// Store failures (a [`Limiter`] that answers `Err` for them) fail closed with `503`;
-/// a cost above what the policy can ever admit is answered `400`, since no wait helps.
+/// The limiter's [`Limiter::decide`] says who decided: a [`RateLimiter`] on Redis
+/// answers store failures with its failure policy (a fail-closed refusal is a `503`);
+/// any other limiter's store failures are refused fail-closed. A cost above what the
+/// policy can ever admit is answered `400`, since no wait helps.
+///
+/// [`RateLimiter`]: crate::RateLimiter
 #[derive(Debug)]
 pub struct KeyedLimit<L, K> {
     limiter: Arc<L>,
@@ -53,51 +52,23 @@ impl<L: Limiter, K> KeyedLimit<L, K> {
     }
 }
 
-/// Maps a limiter's answer to an [`Outcome`].
-pub(crate) fn outcome(
-    result: crate::Result<crate::Decision>,
-    policy: &Arc<PolicyHeaders>,
-) -> Outcome {
-    match result {
-        Ok(decision) => Outcome::Decided {
-            decision,
-            policy: Arc::clone(policy),
-        },
-        Err(Error::CostExceedsCapacity { .. }) => Outcome::Rejected {
-            status: StatusCode::BAD_REQUEST,
-            reason: "request costs more than the rate limit ever admits",
-        },
-        Err(Error::CircuitOpen(wait)) => Outcome::Unavailable {
-            retry_after: wait.max(STORE_RETRY),
-        },
-        Err(_) => Outcome::Unavailable {
-            retry_after: STORE_RETRY,
-        },
-    }
-}
-
 impl<B, L, K> RequestLimiter<B> for KeyedLimit<L, K>
 where
     L: Limiter + 'static,
     K: KeyExtractor<B>,
 {
-    type Future = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = RequestOutcome> + Send>>;
 
     fn check(&self, req: &Request<B>) -> Check<Self::Future> {
         let key = match self.extractor.extract(req) {
             Ok(key) => key,
-            Err(rejection) => {
-                return Check::Ready(Outcome::Rejected {
-                    status: StatusCode::BAD_REQUEST,
-                    reason: rejection.reason(),
-                });
-            }
+            Err(rejection) => return Check::Ready(RequestOutcome::rejected(&rejection)),
         };
         let limiter = Arc::clone(&self.limiter);
         let headers = Arc::clone(&self.headers);
         let cost = self.cost;
         Check::Pending(Box::pin(async move {
-            outcome(limiter.check(&key, cost).await, &headers)
+            RequestOutcome::from_result(limiter.decide(&key, cost).await, &headers)
         }))
     }
 }

@@ -1,25 +1,36 @@
 //! [`RateLimitLayer`]: the thin, cloneable configuration that builds [`RateLimit`].
 
+use std::fmt;
 use std::sync::Arc;
 
 use tower::Layer;
 
 use super::keyed::KeyedLimit;
+use super::refusal::{JsonError, RefusalResponse};
 use super::service::RateLimit;
 use crate::limiter::Limiter;
 
 /// Wraps a service in [`RateLimit`], sharing one [`RequestLimiter`](super::RequestLimiter)
 /// (and so one set of counters) between every service it builds.
-#[derive(Debug)]
 pub struct RateLimitLayer<R> {
     limiter: Arc<R>,
+    refusal: Arc<dyn RefusalResponse>,
 }
 
 impl<R> Clone for RateLimitLayer<R> {
     fn clone(&self) -> Self {
         Self {
             limiter: Arc::clone(&self.limiter),
+            refusal: Arc::clone(&self.refusal),
         }
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for RateLimitLayer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
     }
 }
 
@@ -31,7 +42,18 @@ impl<R> RateLimitLayer<R> {
 
     /// A layer deciding with a limiter shared with the caller (to read its statistics).
     pub fn shared(limiter: Arc<R>) -> Self {
-        Self { limiter }
+        Self {
+            limiter,
+            refusal: Arc::new(JsonError),
+        }
+    }
+
+    /// Shapes the responses the layer answers itself (`429`, `503`, `400`, `500`) with
+    /// `refusal`, for example [`ProblemJson`](super::ProblemJson). The rate-limit
+    /// headers and `Retry-After` are set by the layer either way.
+    pub fn with_refusal(mut self, refusal: impl RefusalResponse) -> Self {
+        self.refusal = Arc::new(refusal);
+        self
     }
 
     /// The limiter.
@@ -56,5 +78,6 @@ impl<S, R> Layer<S> for RateLimitLayer<R> {
 
     fn layer(&self, inner: S) -> Self::Service {
         RateLimit::new(inner, Arc::clone(&self.limiter))
+            .with_shared_refusal(Arc::clone(&self.refusal))
     }
 }

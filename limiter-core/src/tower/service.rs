@@ -1,19 +1,20 @@
 //! [`RateLimit`]: the service that decides each request and answers refusals itself.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use http::{Request, Response, StatusCode};
+use http::header::{HeaderValue, RETRY_AFTER};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::body::RateLimitBody;
 use super::headers::{PolicyHeaders, retry_after_secs};
-use super::{Check, Outcome, RequestLimiter};
+use super::refusal::{JsonError, Refusal, RefusalResponse};
+use super::{Check, RequestLimiter, RequestOutcome};
 use crate::decision::Decision;
 
 /// Rate-limits requests to `S` with a [`RequestLimiter`]; built by
@@ -21,11 +22,12 @@ use crate::decision::Decision;
 ///
 /// `poll_ready` delegates to the inner service. `call` decides the request: admitted
 /// requests go to the inner service and their responses get the rate-limit headers;
-/// refused ones are answered here (`429`, `503` or `400`) and never reach it.
-#[derive(Debug)]
+/// refused ones are answered here (`429`, `503`, `400` or `500`, shaped by its
+/// [`RefusalResponse`]) and never reach it.
 pub struct RateLimit<S, R> {
     inner: S,
     limiter: Arc<R>,
+    refusal: Arc<dyn RefusalResponse>,
 }
 
 impl<S: Clone, R> Clone for RateLimit<S, R> {
@@ -33,14 +35,38 @@ impl<S: Clone, R> Clone for RateLimit<S, R> {
         Self {
             inner: self.inner.clone(),
             limiter: Arc::clone(&self.limiter),
+            refusal: Arc::clone(&self.refusal),
         }
     }
 }
 
+impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for RateLimit<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S, R> RateLimit<S, R> {
-    /// Limits `inner` with `limiter`.
+    /// Limits `inner` with `limiter`, answering refusals with [`JsonError`] bodies.
     pub fn new(inner: S, limiter: Arc<R>) -> Self {
-        Self { inner, limiter }
+        Self {
+            inner,
+            limiter,
+            refusal: Arc::new(JsonError),
+        }
+    }
+
+    /// Shapes refusals with `refusal` (see [`RateLimitLayer::with_refusal`](super::RateLimitLayer::with_refusal)).
+    pub fn with_refusal(self, refusal: impl RefusalResponse) -> Self {
+        self.with_shared_refusal(Arc::new(refusal))
+    }
+
+    pub(super) fn with_shared_refusal(mut self, refusal: Arc<dyn RefusalResponse>) -> Self {
+        self.refusal = refusal;
+        self
     }
 
     /// The inner service.
@@ -69,7 +95,9 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         match self.limiter.check(&req) {
-            Check::Ready(outcome) => ResponseFuture::decided(outcome, &mut self.inner, req),
+            Check::Ready(outcome) => {
+                ResponseFuture::decided(outcome, &mut self.inner, req, &*self.refusal)
+            }
             Check::Pending(check) => {
                 // The decision comes later: keep the service that was polled ready for it
                 // and leave a fresh clone in its place (tower's usual hand-over).
@@ -78,7 +106,7 @@ where
                 ResponseFuture {
                     state: State::Checking {
                         check,
-                        pending: Some((ready, req)),
+                        pending: Some((ready, req, Arc::clone(&self.refusal))),
                     },
                 }
             }
@@ -108,7 +136,7 @@ pin_project! {
         Checking {
             #[pin]
             check: F,
-            pending: Option<(S, Request<B>)>,
+            pending: Option<(S, Request<B>, Arc<dyn RefusalResponse>)>,
         },
         Calling {
             #[pin]
@@ -116,16 +144,16 @@ pin_project! {
             headers: Option<(Decision, Arc<PolicyHeaders>)>,
         },
         Refused {
-            refusal: Option<Refusal>,
+            response: Option<http::Response<bytes::Bytes>>,
         },
     }
 }
 
-impl<S, F, B> std::fmt::Debug for ResponseFuture<S, F, B>
+impl<S, F, B> fmt::Debug for ResponseFuture<S, F, B>
 where
     S: Service<Request<B>>,
 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
@@ -134,18 +162,25 @@ impl<S, F, B> ResponseFuture<S, F, B>
 where
     S: Service<Request<B>>,
 {
-    fn decided(outcome: Outcome, inner: &mut S, req: Request<B>) -> Self {
+    fn decided(
+        outcome: RequestOutcome,
+        inner: &mut S,
+        req: Request<B>,
+        refusal: &dyn RefusalResponse,
+    ) -> Self {
         let state = match outcome {
-            Outcome::Unlimited => State::Calling {
+            RequestOutcome::Unlimited => State::Calling {
                 call: inner.call(req),
                 headers: None,
             },
-            Outcome::Decided { decision, policy } if decision.allowed => State::Calling {
-                call: inner.call(req),
-                headers: Some((decision, policy)),
-            },
+            RequestOutcome::Decided { verdict, policy } if verdict.decision.allowed => {
+                State::Calling {
+                    call: inner.call(req),
+                    headers: Some((verdict.decision, policy)),
+                }
+            }
             refused => State::Refused {
-                refusal: Some(Refusal::from(refused)),
+                response: Some(refuse(&refused, refusal)),
             },
         };
         Self { state }
@@ -155,7 +190,7 @@ where
 impl<S, F, B, RB> Future for ResponseFuture<S, F, B>
 where
     S: Service<Request<B>, Response = Response<RB>>,
-    F: Future<Output = Outcome>,
+    F: Future<Output = RequestOutcome>,
 {
     type Output = Result<Response<RateLimitBody<RB>>, S::Error>;
 
@@ -165,11 +200,11 @@ where
             match state.as_mut().project() {
                 StateProj::Checking { check, pending } => {
                     let outcome = std::task::ready!(check.poll(cx));
-                    let Some((mut svc, req)) = pending.take() else {
+                    let Some((mut svc, req, refusal)) = pending.take() else {
                         // Polled again after completion: nothing sensible left to do.
                         return Poll::Pending;
                     };
-                    let next = ResponseFuture::decided(outcome, &mut svc, req).state;
+                    let next = ResponseFuture::decided(outcome, &mut svc, req, &*refusal).state;
                     state.set(next);
                 }
                 StateProj::Calling { call, headers } => {
@@ -179,67 +214,54 @@ where
                     }
                     return Poll::Ready(Ok(response.map(RateLimitBody::inner)));
                 }
-                StateProj::Refused { refusal } => {
-                    let refusal = refusal
-                        .take()
-                        .unwrap_or_else(|| Refusal::from(Outcome::Unlimited));
-                    return Poll::Ready(Ok(refusal.into_response()));
+                StateProj::Refused { response } => {
+                    let response = response.take().unwrap_or_else(|| {
+                        // Polled again after completion: answer, never panic.
+                        refuse(&RequestOutcome::Unlimited, &JsonError)
+                    });
+                    return Poll::Ready(Ok(response.map(RateLimitBody::full)));
                 }
             }
         }
     }
 }
 
-/// A response the layer answers itself.
-#[derive(Debug)]
-struct Refusal(Outcome);
-
-impl From<Outcome> for Refusal {
-    fn from(outcome: Outcome) -> Self {
-        Refusal(outcome)
-    }
-}
-
-impl Refusal {
-    fn into_response<RB>(self) -> Response<RateLimitBody<RB>> {
-        let (status, body) = match &self.0 {
-            Outcome::Decided { decision, .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "{{\"error\":\"too many requests\",\"retry_after\":{}}}\n",
-                    retry_after_secs(decision.retry_after)
-                ),
-            ),
-            Outcome::Unavailable { retry_after } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "{{\"error\":\"rate limiter unavailable\",\"retry_after\":{}}}\n",
-                    retry_after_secs(*retry_after)
-                ),
-            ),
-            Outcome::Rejected { status, reason } => {
-                (*status, format!("{{\"error\":\"{reason}\"}}\n"))
-            }
-            // Never refused; answered defensively rather than panicking.
-            Outcome::Unlimited => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "{\"error\":\"internal error\"}\n".to_owned(),
-            ),
-        };
-        let mut response = Response::new(RateLimitBody::full(Bytes::from(body)));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        match self.0 {
-            Outcome::Decided { decision, policy } => policy.apply(headers, &decision),
-            Outcome::Unavailable { retry_after } => {
-                headers.insert(
-                    RETRY_AFTER,
-                    HeaderValue::from(retry_after_secs(retry_after)),
-                );
-            }
-            Outcome::Rejected { .. } | Outcome::Unlimited => {}
+/// The response to a refused request: shaped by `shape`, then the rate-limit headers and
+/// `Retry-After` set here, so no shape can drop or misstate them.
+fn refuse(outcome: &RequestOutcome, shape: &dyn RefusalResponse) -> Response<bytes::Bytes> {
+    let status = outcome
+        .refusal_status()
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let (reason, retry_after, policy, verdict) = match outcome {
+        RequestOutcome::Decided { verdict, policy } => {
+            let reason = if verdict.is_unavailable() {
+                "rate limiter unavailable"
+            } else {
+                "too many requests"
+            };
+            let retry = retry_after_secs(verdict.decision.retry_after);
+            (reason, Some(retry), Some(&**policy), Some(verdict))
         }
-        response
+        RequestOutcome::Rejected { reason, .. } => (*reason, None, None, None),
+        // Never refused; answered defensively rather than panicking.
+        RequestOutcome::Unlimited => ("internal error", None, None, None),
+    };
+    let mut response = shape.respond(&Refusal {
+        status,
+        reason,
+        retry_after,
+        policy: policy.map(PolicyHeaders::name),
+        verdict,
+    });
+    let headers = response.headers_mut();
+    match (outcome, retry_after) {
+        (RequestOutcome::Decided { verdict, policy }, _) if !verdict.is_unavailable() => {
+            policy.apply(headers, &verdict.decision);
+        }
+        (_, Some(secs)) => {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        _ => {}
     }
+    response
 }

@@ -11,32 +11,10 @@ use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 use super::{FailurePolicy, RedisStore, TimeSource, bump, key, script};
 use crate::algorithm::Kind;
 use crate::clock::{Clock, MonotonicClock};
-use crate::decision::Decision;
+use crate::decision::{DecidedBy, Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::limiter::{Limiter, MemoryLimiter, Policy};
 use crate::store::memory::DEFAULT_MAX_KEYS;
-
-/// Who made a [`Verdict`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// Redis decided: the policy is enforced across every instance.
-    Store,
-    /// Redis failed; admitted by the fail-open policy.
-    FailOpen,
-    /// Redis failed; denied by the fail-closed policy (the gateway answers 503, not 429).
-    FailClosed,
-    /// Redis failed; decided by this instance's in-memory limiter of the same policy.
-    Local,
-}
-
-/// A decision and who made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    /// The decision to act on.
-    pub decision: Decision,
-    /// Redis, or the failure policy standing in for it.
-    pub source: Source,
-}
 
 /// A limiter for one policy whose state lives in Redis. [`Limiter::check`] reports store
 /// failures as errors; [`decide`](Self::decide) answers them with the store's
@@ -194,10 +172,7 @@ impl RedisLimiter {
     pub async fn decide(&self, key: &str, cost: u64) -> Result<Verdict> {
         let err = match self.check(key, cost).await {
             Ok(decision) => {
-                return Ok(Verdict {
-                    decision,
-                    source: Source::Store,
-                });
+                return Ok(Verdict::from_store(decision));
             }
             Err(e) if !e.is_store_failure() => return Err(e),
             Err(e) => e,
@@ -206,7 +181,7 @@ impl RedisLimiter {
         let (decision, source) = match (&self.local, self.store.options().on_error) {
             (Some(local), _) => {
                 bump(&counters.fallback_local);
-                (local.check(key, cost)?, Source::Local)
+                (local.check(key, cost)?, DecidedBy::Local)
             }
             (None, FailurePolicy::FailClosed) => {
                 bump(&counters.fallback_closed);
@@ -216,7 +191,7 @@ impl RedisLimiter {
                 };
                 (
                     Decision::deny(self.capacity, 0, Duration::ZERO, retry),
-                    Source::FailClosed,
+                    DecidedBy::FailClosed,
                 )
             }
             (None, _) => {
@@ -224,11 +199,11 @@ impl RedisLimiter {
                 let remaining = self.capacity - cost;
                 (
                     Decision::allow(self.capacity, remaining, Duration::ZERO),
-                    Source::FailOpen,
+                    DecidedBy::FailOpen,
                 )
             }
         };
-        Ok(Verdict { decision, source })
+        Ok(Verdict::new(decision, source))
     }
 
     async fn call(&self, cmd: &Cmd, cost: u64) -> Result<Decision> {

@@ -21,13 +21,14 @@
 //!
 //! ```no_run
 //! # async fn demo() -> limiter_core::Result<()> {
-//! use limiter_core::{Kind, Policy, Quota};
-//! use limiter_core::store::redis::{RedisOptions, RedisStore, Source};
+//! use limiter_core::{DecidedBy, Kind, Policy, Quota, RateLimiter};
+//! use limiter_core::store::redis::{RedisOptions, RedisStore};
 //!
 //! let store = RedisStore::connect("redis://127.0.0.1:6379/", RedisOptions::default()).await?;
-//! let orders = store.limiter(Policy::new(Kind::Gcra, Quota::per_second(10)?.with_burst(20)?));
+//! let policy = Policy::new(Kind::Gcra, Quota::per_second(10)?.with_burst(20)?);
+//! let orders = RateLimiter::redis(&store, policy);
 //! let verdict = orders.decide("user:42:/api/orders/{id}", 1).await?;
-//! if verdict.source == Source::Store && !verdict.decision.allowed { /* 429 */ }
+//! if verdict.decided_by == DecidedBy::Store && !verdict.decision.allowed { /* 429 */ }
 //! # Ok(()) }
 //! ```
 
@@ -49,7 +50,7 @@ use redis::{Cmd, RedisFuture, Value};
 
 pub use breaker::{BreakerOptions, CircuitState};
 pub use key::redis_key;
-pub use limiter::{RedisLimiter, Source, Verdict};
+pub use limiter::RedisLimiter;
 pub use script::{lua, sha};
 
 use crate::clock::Clock;

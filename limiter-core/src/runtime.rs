@@ -1,0 +1,156 @@
+//! [`RateLimiter`]: one limiter type whose state lives in memory or in Redis, chosen at
+//! run time (from a config file), answering a [`Verdict`] either way.
+//!
+//! The guarantee: the same call answers the same kind of value whatever the store —
+//! a decision and who made it ([`DecidedBy`]). Store failures never surface as errors:
+//! the Redis store's [`FailurePolicy`](crate::FailurePolicy) answers them (admit, refuse
+//! with `503`, or decide in memory). The only error is a request that can never be
+//! admitted (it costs more than the policy's capacity), which no wait fixes.
+//!
+//! An enum over the two stores keeps static dispatch: the in-memory path decides
+//! synchronously ([`RateLimiter::decide_now`]) with no future and no allocation.
+
+use std::future::Future;
+
+use crate::clock::{Clock, MonotonicClock};
+use crate::decision::{DecidedBy, Decision, Verdict};
+use crate::error::Result;
+use crate::limiter::{Limiter, MemoryLimiter, Policy};
+#[cfg(feature = "redis")]
+use crate::store::redis::{RedisLimiter, RedisStore};
+
+/// A limiter for one [`Policy`] in memory or in Redis, chosen at run time.
+///
+/// ```
+/// use limiter_core::{DecidedBy, Kind, ManualClock, Policy, Quota, RateLimiter};
+///
+/// # fn main() -> limiter_core::Result<()> {
+/// let policy = Policy::new(Kind::TokenBucket, Quota::per_second(2)?);
+/// // From a config: `memory` here, `RateLimiter::redis(&store, policy)` with Redis.
+/// let limiter = RateLimiter::memory(policy, ManualClock::new(), 10_000);
+/// let verdict = limiter.decide_now("user:1", 1).expect("in memory: decided at once")?;
+/// assert!(verdict.decision.allowed);
+/// assert_eq!(verdict.decided_by, DecidedBy::Store);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RateLimiter<C = MonotonicClock> {
+    store: Store<C>,
+}
+
+#[derive(Debug)]
+enum Store<C> {
+    Memory(MemoryLimiter<C>),
+    #[cfg(feature = "redis")]
+    Redis(RedisLimiter),
+}
+
+#[cfg(feature = "redis")]
+impl RateLimiter {
+    /// A limiter for `policy` in Redis (or Redis Cluster), shared by every instance on
+    /// `store`, answering failures with the store's failure policy.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(store: &RedisStore, policy: Policy) -> Self {
+        Self {
+            store: Store::Redis(store.limiter(policy)),
+        }
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    /// A limiter for `policy` in this process's memory, on `clock`, holding at most
+    /// `max_keys` keys.
+    pub fn memory(policy: Policy, clock: C, max_keys: usize) -> Self {
+        Self {
+            store: Store::Memory(MemoryLimiter::new(policy, clock, max_keys)),
+        }
+    }
+
+    /// The policy it enforces.
+    pub fn policy(&self) -> Policy {
+        match &self.store {
+            Store::Memory(l) => l.policy(),
+            #[cfg(feature = "redis")]
+            Store::Redis(l) => l.policy(),
+        }
+    }
+
+    /// True when the state lives in this process (decisions are synchronous).
+    pub fn is_memory(&self) -> bool {
+        matches!(self.store, Store::Memory(_))
+    }
+
+    /// Decides one request of `cost` units for `key` now if the state is in memory;
+    /// `None` for a remote store (use [`decide`](Self::decide)).
+    ///
+    /// Errors only when `cost` exceeds what the policy can ever admit at once.
+    #[inline]
+    pub fn decide_now(&self, key: &str, cost: u64) -> Option<Result<Verdict>> {
+        match &self.store {
+            Store::Memory(l) => Some(l.check(key, cost).map(Verdict::from_store)),
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => None,
+        }
+    }
+
+    /// Decides one request of `cost` units for `key`, wherever the state lives. Store
+    /// failures are answered by the failure policy (see [`DecidedBy`]).
+    ///
+    /// Errors only when `cost` exceeds what the policy can ever admit at once.
+    pub async fn decide(&self, key: &str, cost: u64) -> Result<Verdict> {
+        match &self.store {
+            Store::Memory(l) => l.check(key, cost).map(Verdict::from_store),
+            #[cfg(feature = "redis")]
+            Store::Redis(l) => l.decide(key, cost).await,
+        }
+    }
+
+    /// Forgets idle in-memory keys now; returns how many went (0 on Redis, whose keys
+    /// expire by their TTL).
+    pub fn sweep(&self) -> usize {
+        match &self.store {
+            Store::Memory(l) => l.sweep(),
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => 0,
+        }
+    }
+
+    /// Keys held in this process's memory; `None` on Redis.
+    pub fn memory_keys(&self) -> Option<usize> {
+        match &self.store {
+            Store::Memory(l) => Some(l.stats().keys),
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => None,
+        }
+    }
+}
+
+impl<C: Clock> Limiter for RateLimiter<C> {
+    fn policy(&self) -> Policy {
+        RateLimiter::policy(self)
+    }
+
+    /// The decision alone; a failure policy's answer counts as a decision (see
+    /// [`Limiter::decide`] for who made it).
+    fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
+        async move {
+            RateLimiter::decide(self, key, cost)
+                .await
+                .map(|v| v.decision)
+        }
+    }
+
+    fn decide(&self, key: &str, cost: u64) -> impl Future<Output = Result<Verdict>> + Send {
+        RateLimiter::decide(self, key, cost)
+    }
+}
+
+/// The verdict for a store failure under a limiter that has no failure policy of its
+/// own: refused, fail-closed, retry after `retry_after`.
+pub(crate) fn fail_closed(limit: u64, retry_after: std::time::Duration) -> Verdict {
+    Verdict::new(
+        Decision::deny(limit, 0, std::time::Duration::ZERO, retry_after),
+        DecidedBy::FailClosed,
+    )
+}
