@@ -286,10 +286,10 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
         // Key = identity + route. Each route has its own in-memory limiter, so the
         // identity alone keys it (on the stack, no allocation); a shared store gets
         // `<route> <identity>` (a template holds no space, so the pair is unambiguous).
-        if route.limiter.is_memory() {
-            if let Some(result) = identity.with_key(|key| route.limiter.decide_now(key, cost)) {
-                return Check::Ready(route.record(result, started));
-            }
+        if route.limiter.is_memory()
+            && let Some(result) = identity.with_key(|key| route.limiter.decide_now(key, cost))
+        {
+            return Check::Ready(route.record(result, started));
         }
         let mut key = String::with_capacity(route.name.len() + 48);
         key.push_str(&route.name);

@@ -133,12 +133,10 @@ impl<C: Clock> Limiter for RateLimiter<C> {
 
     /// The decision alone; a failure policy's answer counts as a decision (see
     /// [`Limiter::decide`] for who made it).
-    fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
-        async move {
-            RateLimiter::decide(self, key, cost)
-                .await
-                .map(|v| v.decision)
-        }
+    async fn check(&self, key: &str, cost: u64) -> Result<Decision> {
+        RateLimiter::decide(self, key, cost)
+            .await
+            .map(|v| v.decision)
     }
 
     fn decide(&self, key: &str, cost: u64) -> impl Future<Output = Result<Verdict>> + Send {
