@@ -25,7 +25,7 @@ fn decisions(c: &mut Criterion) {
     let mut group = c.benchmark_group("api-mix decisions");
     group.throughput(Throughput::Elements(n));
     group.sample_size(10);
-    for algorithm in SimAlgorithm::ALL {
+    for algorithm in SimAlgorithm::all() {
         group.bench_function(algorithm.name(), |b| {
             b.iter(|| {
                 black_box(

@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use loadgen::accuracy::{Accounting, Decisions, Family};
+use limiter_core::Kind;
 use loadgen::arrivals::{Arrival, Arrivals};
+use loadgen::judging::{Accounting, Decisions, Family};
 use loadgen::{SimAlgorithm, Simulation, Workload};
 use results::Run;
 
@@ -13,7 +14,7 @@ const S: u64 = 1_000_000_000;
 fn simulate(workload: &str, seed: u64) -> Vec<Run> {
     let w = Workload::load(workload).unwrap();
     let sim = Simulation::new(w, seed).unwrap();
-    sim.run(&SimAlgorithm::ALL, &mut |_| {})
+    sim.run(&SimAlgorithm::all(), &mut |_| {})
         .unwrap()
         .results
         .runs
@@ -128,7 +129,7 @@ fn same_seed_gives_byte_identical_results() {
     let json = |seed| {
         let w = Workload::load("onoff").unwrap();
         let sim = Simulation::new(w, seed).unwrap();
-        sim.run(&SimAlgorithm::ALL, &mut |_| {})
+        sim.run(&SimAlgorithm::all(), &mut |_| {})
             .unwrap()
             .results
             .to_json()
@@ -145,7 +146,9 @@ fn distributed_models() {
     w.deployment.store = loadgen::StoreModel::Local;
     w.deployment.gateways = 3;
     let sim = Simulation::new(w.clone(), 1).unwrap();
-    let out = sim.run(&[SimAlgorithm::TokenBucket], &mut |_| {}).unwrap();
+    let out = sim
+        .run(&[SimAlgorithm::Library(Kind::TokenBucket)], &mut |_| {})
+        .unwrap();
     let t = &out.results.runs[0].totals;
     assert!(
         t.admitted > 17 && t.over_admission == t.admitted - 17,
@@ -161,7 +164,7 @@ fn distributed_models() {
     let sim = Simulation::new(w, 1).unwrap();
     let out = sim
         .run(
-            &[SimAlgorithm::Gcra, SimAlgorithm::SeedReplica],
+            &[SimAlgorithm::Library(Kind::Gcra), SimAlgorithm::SeedReplica],
             &mut |_| {},
         )
         .unwrap();

@@ -1,8 +1,7 @@
-//! The HTTP load run's planning, client and analysis (feature `http`), on their way to
-//! `drivers::http` (plan, client) and `judging` (analysis); the drivers themselves live
+//! The HTTP load run's planning and client (feature `http`), on their way to
+//! `drivers::http` (plan, client); the drivers themselves live
 //! in [`crate::drivers::http`].
 
-pub mod analysis;
 pub mod client;
 pub mod plan;
 

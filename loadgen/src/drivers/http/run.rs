@@ -18,9 +18,9 @@ use results::Results;
 use super::goose::{self as goose_driver, GooseDriverError, GooseOptions};
 use super::open_loop::{self, OpenLoopOptions};
 use super::record::Shared;
-use crate::driver::analysis::{self, RunFacts};
 use crate::driver::client::{self, BackendStats, ClientError, GatewaySnapshot};
 use crate::driver::plan::{Plan, Scale};
+use crate::judging::measured::{self as analysis, RunFacts};
 
 /// Which driver sends the load.
 #[derive(Debug, Clone)]

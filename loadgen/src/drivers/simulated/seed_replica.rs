@@ -28,6 +28,7 @@
 
 use limiter_core::{Nanos, Quota};
 
+use super::engine::Engine;
 use crate::workload::SECOND;
 
 /// The flawed token bucket, configured from a policy.
@@ -96,6 +97,29 @@ impl SeedReplica {
         s.tokens = tokens - cost;
         s.last = now;
         true
+    }
+}
+
+impl Engine for SeedReplica {
+    type State = ReplicaState;
+
+    fn state(&self) -> ReplicaState {
+        SeedReplica::state(self)
+    }
+
+    #[inline]
+    fn admit(
+        &self,
+        s: &mut ReplicaState,
+        store_now: Nanos,
+        gateway_now: Nanos,
+        cost: u64,
+    ) -> Result<bool, limiter_core::Error> {
+        Ok(SeedReplica::admit(self, s, store_now, gateway_now, cost))
+    }
+
+    fn inline_bytes(&self) -> usize {
+        std::mem::size_of::<ReplicaState>()
     }
 }
 

@@ -1,0 +1,197 @@
+//! The figures accuracy is made of, each computed on one key's admission instants:
+//! the most admitted in any window, the envelope excess of each family, the burst
+//! ratio, Jain's fairness index, latency percentiles.
+//!
+//! The guarantee: every figure is exact (integers, or integers scaled by the period)
+//! and computed in one pass over sorted instants.
+
+use limiter_core::{Nanos, Quota};
+use results::{LatencySummary, round4};
+
+/// The most admissions (`times`, sorted) in any half-open interval `[s, s + window)`.
+pub fn max_in_window(times: &[Nanos], window: Nanos) -> u64 {
+    let mut best = 0;
+    let mut start = 0;
+    for (end, &t) in times.iter().enumerate() {
+        while t - times[start] >= window {
+            start += 1;
+        }
+        best = best.max(end + 1 - start);
+    }
+    best as u64
+}
+
+/// Burst ratio: the most cost units admitted in any window-length interval, over the
+/// limit.
+pub fn burst_ratio(times: &[Nanos], cost: u64, quota: &Quota) -> f64 {
+    let most = max_in_window(times, quota.period_nanos()) * cost;
+    most as f64 / quota.limit() as f64
+}
+
+/// Envelope excess for the window family: the most units in any window-length interval
+/// beyond `limit`.
+pub fn window_excess(times: &[Nanos], cost: u64, quota: &Quota) -> f64 {
+    let most = max_in_window(times, quota.period_nanos()) * cost;
+    most.saturating_sub(quota.limit()) as f64
+}
+
+/// Envelope excess for the bucket family: the largest
+/// `units(t_i..=t_j) − (burst + rate × (t_j − t_i))` over all pairs of admissions, in
+/// cost units (fractional: the rate makes the envelope fractional), or 0.
+///
+/// Exact: computed in integers scaled by the period, with a running maximum, in one
+/// pass.
+pub fn bucket_excess(times: &[Nanos], cost: u64, quota: &Quota) -> f64 {
+    let p = quota.period_nanos() as i128;
+    let l = quota.limit() as i128;
+    let b = quota.burst() as i128;
+    let c = cost as i128;
+    // value(i, j) = (j − i + 1)·c·p − b·p − l·(t_j − t_i), for i ≤ j (0-based)
+    //            = [(j + 1)·c·p − l·t_j] + [l·t_i − i·c·p] − b·p
+    let mut best_left = i128::MIN;
+    let mut best = 0i128;
+    for (j, &t) in times.iter().enumerate() {
+        let (j, t) = (j as i128, t as i128);
+        best_left = best_left.max(l * t - j * c * p);
+        let value = (j + 1) * c * p - l * t + best_left - b * p;
+        best = best.max(value);
+    }
+    best as f64 / p as f64
+}
+
+/// Jain's fairness index of `xs`: `(Σx)² / (n Σx²)`, in `(0, 1]`; 1 when all are
+/// equal (including all zero). `None` for no values.
+pub fn jain(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut acc = Jain::default();
+    for x in xs {
+        acc.add(x);
+    }
+    acc.index()
+}
+
+/// A running Jain's index.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Jain {
+    n: u64,
+    sum: f64,
+    squares: f64,
+}
+
+impl Jain {
+    /// Adds one value.
+    pub(crate) fn add(&mut self, x: f64) {
+        self.n += 1;
+        self.sum += x;
+        self.squares += x * x;
+    }
+
+    /// The index so far; `None` before any value.
+    pub(crate) fn index(&self) -> Option<f64> {
+        if self.n == 0 {
+            None
+        } else if self.squares == 0.0 {
+            Some(1.0)
+        } else {
+            Some(self.sum * self.sum / (self.n as f64 * self.squares))
+        }
+    }
+}
+
+/// Nearest-rank percentiles of latencies in nanoseconds (sorted in place), as
+/// microseconds.
+pub fn percentiles(ns: &mut [u32]) -> Option<LatencySummary> {
+    if ns.is_empty() {
+        return None;
+    }
+    ns.sort_unstable();
+    let at = |q: f64| {
+        let rank = (q * ns.len() as f64).ceil() as usize;
+        let v = ns[rank.clamp(1, ns.len()) - 1];
+        round4(v as f64 / 1_000.0)
+    };
+    Some(LatencySummary {
+        p50: at(0.5),
+        p99: at(0.99),
+        p999: at(0.999),
+        max: at(1.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use crate::workload::SECOND;
+
+    const S: Nanos = SECOND;
+
+    fn quota(limit: u64, secs: u64, burst: u64) -> Quota {
+        Quota::new(limit, Duration::from_secs(secs))
+            .unwrap()
+            .with_burst(burst)
+            .unwrap()
+    }
+
+    #[test]
+    fn max_in_window_is_half_open() {
+        // 0, 5, 10 with a 10 s window: [0, 10) holds two, [5, 15) holds two.
+        assert_eq!(max_in_window(&[0, 5 * S, 10 * S], 10 * S), 2);
+        assert_eq!(max_in_window(&[0, 5 * S, 10 * S - 1], 10 * S), 3);
+        assert_eq!(max_in_window(&[], 10 * S), 0);
+        assert_eq!(max_in_window(&[7, 7, 7], 1), 3);
+    }
+
+    #[test]
+    fn burst_ratio_of_a_fixed_window_at_a_boundary() {
+        // Limit 10 per 10 s: 10 admitted in [9.9 s, 10 s) and 10 in [10 s, 10.1 s).
+        let q = quota(10, 10, 10);
+        let mut t: Vec<Nanos> = (0..10).map(|i| 9_900_000_000 + i * 10_000_000).collect();
+        t.extend((0..10).map(|i| 10 * S + i * 10_000_000));
+        assert_eq!(burst_ratio(&t, 1, &q), 2.0);
+        assert_eq!(window_excess(&t, 1, &q), 10.0);
+        // Cost 2 doubles the units.
+        assert_eq!(burst_ratio(&t[..5], 2, &q), 1.0);
+    }
+
+    #[test]
+    fn bucket_excess_by_hand() {
+        // Burst 5, 5 per 60 s (one token per 12 s).
+        let q = quota(5, 60, 5);
+        // 5 at once: exactly the burst, no excess.
+        assert_eq!(bucket_excess(&[0; 5], 1, &q), 0.0);
+        // 6 at once: one too many.
+        assert_eq!(bucket_excess(&[0; 6], 1, &q), 1.0);
+        // 5 at 0, then 1 at 6 s: envelope over [0, 6] is 5 + 0.5 = 5.5, 6 admitted.
+        assert_eq!(bucket_excess(&[0, 0, 0, 0, 0, 6 * S], 1, &q), 0.5);
+        // 5 at 0, 1 at 12 s: exactly on the envelope.
+        assert_eq!(bucket_excess(&[0, 0, 0, 0, 0, 12 * S], 1, &q), 0.0);
+        // The worst interval need not start at the first admission: 1 at 0, then
+        // 7 at 100 s.
+        let mut t = vec![0];
+        t.extend([100 * S; 7]);
+        assert_eq!(bucket_excess(&t, 1, &q), 2.0);
+        // Cost counts: 3 requests of cost 2 at once against burst 5.
+        assert_eq!(bucket_excess(&[0; 3], 2, &q), 1.0);
+        assert_eq!(bucket_excess(&[], 1, &q), 0.0);
+    }
+
+    #[test]
+    fn jain_by_hand() {
+        assert_eq!(jain([1.0, 1.0, 1.0]), Some(1.0));
+        // (1 + 0)² / (2 × 1) = 0.5: one user gets everything.
+        assert_eq!(jain([1.0, 0.0]), Some(0.5));
+        // (1 + 2 + 3)² / (3 × 14) = 36 / 42.
+        assert_eq!(jain([1.0, 2.0, 3.0]), Some(36.0 / 42.0));
+        assert_eq!(jain([0.0, 0.0]), Some(1.0));
+        assert_eq!(jain([]), None);
+    }
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        let mut v: Vec<u32> = (1..=1000).map(|i| i * 1000).collect();
+        let l = percentiles(&mut v).unwrap();
+        assert_eq!((l.p50, l.p99, l.p999, l.max), (500.0, 990.0, 999.0, 1000.0));
+        assert_eq!(percentiles(&mut []), None);
+    }
+}
