@@ -4,38 +4,79 @@ use std::borrow::Borrow;
 use std::future::Future;
 use std::hash::Hash;
 
-use crate::algorithm::{
-    Algorithm, FixedWindow, Gcra, Kind, SlidingLog, SlidingWindow, TokenBucket,
-};
+use crate::algorithm::{self, Algorithm, Kind, Params, registry};
 use crate::clock::{Clock, MonotonicClock};
 use crate::decision::{Decision, Verdict};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::quota::Quota;
 use crate::store::memory::{DEFAULT_MAX_KEYS, HeapSize, MemoryStore, StoreStats};
 
-/// An algorithm and its quota: everything needed to build a limiter on any store.
+/// An algorithm, its quota and its parameters: everything needed to build a limiter on
+/// any store.
+///
+/// ```
+/// use limiter_core::{Kind, Policy, Quota};
+///
+/// let p = Policy::new(Kind::FixedWindow, Quota::per_minute(100).unwrap());
+/// assert_eq!(p.capacity(), 100);
+/// assert!(p.with_param("buckets", 4).is_err()); // a fixed window takes no parameter
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Policy {
     /// Which algorithm enforces the quota.
     pub kind: Kind,
     /// The quota it enforces.
     pub quota: Quota,
+    /// The algorithm's parameters ([`Kind::params`]), defaults unless set with
+    /// [`with_param`](Self::with_param).
+    pub params: Params,
 }
 
 impl Policy {
-    /// A policy of `kind` enforcing `quota`.
+    /// A policy of `kind` enforcing `quota`, with the algorithm's default parameters.
     pub fn new(kind: Kind, quota: Quota) -> Self {
-        Self { kind, quota }
+        Self {
+            kind,
+            quota,
+            params: Params::defaults(kind.params()),
+        }
     }
 
-    /// The most one request may cost, and the limit decisions report: the burst for
-    /// the token bucket and GCRA, the limit per window for the windowed algorithms.
-    pub fn capacity(&self) -> u64 {
-        if self.kind.is_bucket() {
-            self.quota.burst()
-        } else {
-            self.quota.limit()
+    /// Sets the algorithm's parameter `name` (such as the bucketed window's `buckets`).
+    ///
+    /// Errors when the algorithm takes no such parameter or `value` is out of its range.
+    pub fn with_param(mut self, name: &str, value: u64) -> Result<Self> {
+        let params = self.kind.params();
+        let Some(i) = params.iter().position(|p| p.name == name) else {
+            return Err(Error::InvalidQuota(
+                "the algorithm takes no such parameter (see Kind::params)",
+            ));
+        };
+        let p = &params[i];
+        if !(p.min..=p.max).contains(&value) {
+            return Err(Error::InvalidQuota(p.invalid));
         }
+        self.params.set(i, value);
+        Ok(self)
+    }
+
+    /// The value of the algorithm's parameter `name`, or `None` if it takes none by
+    /// that name.
+    pub fn param(&self, name: &str) -> Option<u64> {
+        let i = self.kind.params().iter().position(|p| p.name == name)?;
+        Some(self.params.get(i))
+    }
+
+    /// The most one request may cost, and the limit decisions report: what the
+    /// algorithm can ever admit at once (the burst for the buckets, the limit per window
+    /// for the windowed algorithms).
+    pub fn capacity(&self) -> u64 {
+        self.kind.capacity(self)
+    }
+
+    /// What the algorithm promises about admissions in any interval.
+    pub fn envelope(&self) -> algorithm::Envelope {
+        self.kind.envelope(self)
     }
 }
 
@@ -162,7 +203,7 @@ where
     C: Clock,
 {
     fn policy(&self) -> Policy {
-        Policy::new(A::KIND, *self.store.algorithm().quota())
+        self.store.algorithm().policy()
     }
 
     fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
@@ -246,75 +287,76 @@ where
     }
 }
 
-/// An in-memory limiter whose algorithm is chosen at run time (from a config file),
-/// dispatched statically.
-#[derive(Debug)]
-pub enum MemoryLimiter<C = MonotonicClock> {
-    /// Fixed window.
-    FixedWindow(KeyedLimiter<Box<str>, FixedWindow, C>),
-    /// Sliding log.
-    SlidingLog(KeyedLimiter<Box<str>, SlidingLog, C>),
-    /// Sliding window counter.
-    SlidingWindow(KeyedLimiter<Box<str>, SlidingWindow, C>),
-    /// Token bucket.
-    TokenBucket(KeyedLimiter<Box<str>, TokenBucket, C>),
-    /// GCRA.
-    Gcra(KeyedLimiter<Box<str>, Gcra, C>),
-}
+macro_rules! memory_limiter {
+    ($($variant:ident: $module:ident::$ty:ident,)*) => {
+        /// An in-memory limiter whose algorithm is chosen at run time (from a config
+        /// file), dispatched statically (variants generated from the algorithms'
+        /// registration list).
+        #[derive(Debug)]
+        pub enum MemoryLimiter<C = MonotonicClock> {
+            $(
+                #[doc = concat!("[`", stringify!($ty), "`](algorithm::", stringify!($ty), ").")]
+                $variant(KeyedLimiter<Box<str>, algorithm::$ty, C>),
+            )*
+        }
 
-macro_rules! each {
-    ($self:expr, $l:ident => $e:expr) => {
-        match $self {
-            MemoryLimiter::FixedWindow($l) => $e,
-            MemoryLimiter::SlidingLog($l) => $e,
-            MemoryLimiter::SlidingWindow($l) => $e,
-            MemoryLimiter::TokenBucket($l) => $e,
-            MemoryLimiter::Gcra($l) => $e,
+        impl<C: Clock> MemoryLimiter<C> {
+            /// A limiter for `policy` on `clock`, holding at most `max_keys` keys.
+            pub fn new(policy: Policy, clock: C, max_keys: usize) -> Self {
+                fn build<A: Algorithm, C: Clock>(
+                    p: &Policy,
+                    clock: C,
+                    max_keys: usize,
+                ) -> KeyedLimiter<Box<str>, A, C> {
+                    KeyedLimiter::with_store(
+                        MemoryStore::with_max_keys(A::from_policy(p), max_keys),
+                        clock,
+                    )
+                }
+                match policy.kind {
+                    $(Kind::$variant => Self::$variant(build(&policy, clock, max_keys)),)*
+                }
+            }
+
+            /// Decides one request of `cost` units for `key`, now.
+            #[inline]
+            pub fn check(&self, key: &str, cost: u64) -> Result<Decision> {
+                match self {
+                    $(Self::$variant(l) => l.check(key, cost),)*
+                }
+            }
+
+            /// The policy it enforces.
+            pub fn policy(&self) -> Policy {
+                match self {
+                    $(Self::$variant(l) => Limiter::policy(l),)*
+                }
+            }
+
+            /// Forgets idle keys now.
+            pub fn sweep(&self) -> usize {
+                match self {
+                    $(Self::$variant(l) => l.sweep(),)*
+                }
+            }
+
+            /// Size and evictions so far (walks every key: for reports).
+            pub fn stats(&self) -> StoreStats {
+                match self {
+                    $(Self::$variant(l) => l.stats(),)*
+                }
+            }
+
+            /// Keys held now, without walking them.
+            pub fn keys(&self) -> usize {
+                match self {
+                    $(Self::$variant(l) => l.store().len(),)*
+                }
+            }
         }
     };
 }
-
-impl<C: Clock> MemoryLimiter<C> {
-    /// A limiter for `policy` on `clock`, holding at most `max_keys` keys.
-    pub fn new(policy: Policy, clock: C, max_keys: usize) -> Self {
-        fn build<A: Algorithm, C: Clock>(
-            q: Quota,
-            clock: C,
-            max_keys: usize,
-        ) -> KeyedLimiter<Box<str>, A, C> {
-            KeyedLimiter::with_store(MemoryStore::with_max_keys(A::new(q), max_keys), clock)
-        }
-        let q = policy.quota;
-        match policy.kind {
-            Kind::FixedWindow => Self::FixedWindow(build(q, clock, max_keys)),
-            Kind::SlidingLog => Self::SlidingLog(build(q, clock, max_keys)),
-            Kind::SlidingWindow => Self::SlidingWindow(build(q, clock, max_keys)),
-            Kind::TokenBucket => Self::TokenBucket(build(q, clock, max_keys)),
-            Kind::Gcra => Self::Gcra(build(q, clock, max_keys)),
-        }
-    }
-
-    /// Decides one request of `cost` units for `key`, now.
-    #[inline]
-    pub fn check(&self, key: &str, cost: u64) -> Result<Decision> {
-        each!(self, l => l.check(key, cost))
-    }
-
-    /// The policy it enforces.
-    pub fn policy(&self) -> Policy {
-        each!(self, l => Limiter::policy(l))
-    }
-
-    /// Forgets idle keys now.
-    pub fn sweep(&self) -> usize {
-        each!(self, l => l.sweep())
-    }
-
-    /// Size and evictions so far.
-    pub fn stats(&self) -> StoreStats {
-        each!(self, l => l.stats())
-    }
-}
+registry!(memory_limiter);
 
 impl<C: Clock> Limiter for MemoryLimiter<C> {
     fn policy(&self) -> Policy {

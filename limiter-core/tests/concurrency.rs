@@ -6,8 +6,8 @@
 use std::sync::Barrier;
 use std::time::Duration;
 
-use limiter_core::algorithm::{FixedWindow, Gcra, SlidingLog, SlidingWindow, TokenBucket};
-use limiter_core::{Algorithm, MemoryStore, Nanos, Quota};
+use limiter_core::algorithm::{Gcra, TokenBucket, Visit};
+use limiter_core::{Algorithm, Kind, MemoryStore, Nanos, Quota};
 
 const THREADS: usize = 4;
 const ATTEMPTS: usize = 2_000;
@@ -44,50 +44,38 @@ fn hammer<A: Algorithm>(
 
 /// At each instant of a timeline, `THREADS` threads must admit exactly what one thread
 /// admits on a twin store.
-fn exact_under_contention<A: Algorithm>() {
-    let concurrent = MemoryStore::<String, A>::new(A::new(quota()));
-    let sequential = MemoryStore::<String, A>::new(A::new(quota()));
-    let mut total = 0;
-    for now in [
-        0,
-        30 * MS,
-        99 * MS,
-        100 * MS,
-        150 * MS,
-        260 * MS,
-        1_000 * MS,
-    ] {
-        let got = hammer(&concurrent, "user:1:/api/orders", now, THREADS);
-        let want = hammer(&sequential, "user:1:/api/orders", now, 1);
-        assert_eq!(got, want, "{:?} at {now} ns", A::KIND);
-        total += got;
+struct ExactUnderContention;
+
+impl Visit for ExactUnderContention {
+    type Output = ();
+
+    fn visit<A: Algorithm>(self) {
+        let concurrent = MemoryStore::<String, A>::new(A::new(quota()));
+        let sequential = MemoryStore::<String, A>::new(A::new(quota()));
+        let mut total = 0;
+        for now in [
+            0,
+            30 * MS,
+            99 * MS,
+            100 * MS,
+            150 * MS,
+            260 * MS,
+            1_000 * MS,
+        ] {
+            let got = hammer(&concurrent, "user:1:/api/orders", now, THREADS);
+            let want = hammer(&sequential, "user:1:/api/orders", now, 1);
+            assert_eq!(got, want, "{:?} at {now} ns", A::KIND);
+            total += got;
+        }
+        assert!(total > 0);
     }
-    assert!(total > 0);
 }
 
 #[test]
-fn token_bucket_is_exact_under_contention() {
-    exact_under_contention::<TokenBucket>();
-}
-
-#[test]
-fn gcra_is_exact_under_contention() {
-    exact_under_contention::<Gcra>();
-}
-
-#[test]
-fn fixed_window_is_exact_under_contention() {
-    exact_under_contention::<FixedWindow>();
-}
-
-#[test]
-fn sliding_log_is_exact_under_contention() {
-    exact_under_contention::<SlidingLog>();
-}
-
-#[test]
-fn sliding_window_is_exact_under_contention() {
-    exact_under_contention::<SlidingWindow>();
+fn every_algorithm_is_exact_under_contention() {
+    for kind in Kind::ALL {
+        kind.visit(ExactUnderContention);
+    }
 }
 
 #[test]

@@ -245,28 +245,16 @@ fn single_node(kind: Kind, limits: RangeInclusive<u64>, cases: u32) {
 }
 
 #[test]
-fn fixed_window_on_redis_decides_like_memory() {
-    single_node(Kind::FixedWindow, 1..=20, 48);
-}
-
-#[test]
-fn sliding_log_on_redis_decides_like_memory() {
-    single_node(Kind::SlidingLog, 1..=20, 48);
-}
-
-#[test]
-fn sliding_window_on_redis_decides_like_memory() {
-    single_node(Kind::SlidingWindow, 1..=20, 48);
-}
-
-#[test]
-fn token_bucket_on_redis_decides_like_memory() {
-    single_node(Kind::TokenBucket, 1..=20, 48);
-}
-
-#[test]
-fn gcra_on_redis_decides_like_memory() {
-    single_node(Kind::Gcra, 1..=20, 48);
+fn every_algorithm_on_redis_decides_like_memory() {
+    let redis = RedisServer::start().unwrap();
+    let clock = ManualClock::new();
+    let rt = runtime();
+    let store = rt
+        .block_on(RedisStore::connect(&redis.url(), caller_time(&clock)))
+        .unwrap();
+    for kind in Kind::ALL {
+        suite(&rt, kind, 1..=20, 48, std::slice::from_ref(&store), &clock);
+    }
 }
 
 #[test]

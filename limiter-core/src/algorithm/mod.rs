@@ -1,8 +1,17 @@
-//! The five algorithms, each a pure decision over one key's state.
+//! The algorithms, each one unit: a pure decision over one key's plain state, its Redis
+//! mirror, and its guarantee.
 //!
-//! An [`Algorithm`] holds a policy's precomputed numbers and decides one request
-//! against one key's state at a given `now`, updating the state atomically in place.
-//! It does no I/O and reads no clock: stores and the simulator hand it `now`.
+//! An algorithm lives in one folder, `algorithm/<name>/`: `mod.rs` holds the pure step
+//! (an [`Algorithm`]: plain state in, a [`Decision`] out, handed `now` and the cost — no
+//! I/O, no clock) and the [`Envelope`] it promises; `redis.rs` and `<name>.lua` hold its
+//! Redis twin (the atomic script, its arguments and the decoding of its reply). The
+//! exact references the lab judges them against live in [`reference`], written
+//! independently of the algorithms they check.
+//!
+//! Everything that dispatches over algorithms — [`Kind`], its names, [`Kind::ALL`],
+//! [`MemoryLimiter`](crate::MemoryLimiter)'s variants, the Redis script table — is
+//! generated from the one registration list in this file (`registry!`), so adding an
+//! algorithm is its folder plus one line there.
 //!
 //! | algorithm | state per key | guarantee |
 //! |---|---|---|
@@ -14,51 +23,172 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::Nanos;
 use crate::decision::Decision;
 use crate::error::{Error, Result};
+use crate::limiter::Policy;
 use crate::quota::Quota;
 
-mod fixed_window;
-mod gcra;
-mod sliding_log;
-mod sliding_window;
-mod token_bucket;
+mod envelope;
+#[cfg(feature = "redis")]
+pub(crate) mod mirror;
+mod params;
+pub mod reference;
+mod shared;
 
-pub use fixed_window::FixedWindow;
-pub use gcra::Gcra;
-pub use sliding_log::{Log, SlidingLog};
-pub use sliding_window::{Counters, SlidingWindow};
-pub use token_bucket::TokenBucket;
+pub use envelope::{Bound, Breach, Envelope};
+pub use params::{MAX_PARAMS, Param, Params};
+pub use reference::Reference;
+pub use shared::Shared;
 
-/// A rate-limit algorithm configured with one policy.
+/// The one registration list: every algorithm as `Variant: module::Type`. Each macro
+/// that dispatches over algorithms is handed this list (`registry!(callback)`), so this
+/// list is the only place an algorithm is named outside its folder.
+macro_rules! registry {
+    ($callback:ident) => {
+        $callback! {
+            FixedWindow: fixed_window::FixedWindow,
+            SlidingLog: sliding_log::SlidingLog,
+            SlidingWindow: sliding_window::SlidingWindow,
+            TokenBucket: token_bucket::TokenBucket,
+            Gcra: gcra::Gcra,
+        }
+    };
+}
+pub(crate) use registry;
+
+/// Counts the identifiers it is given, as a constant expression.
+macro_rules! count {
+    () => { 0usize };
+    ($head:ident $($tail:ident)*) => { 1usize + count!($($tail)*) };
+}
+
+/// Declares the algorithms' modules, [`Kind`] and its dispatch.
+macro_rules! declare {
+    ($($variant:ident: $module:ident::$ty:ident,)*) => {
+        $(pub mod $module;)*
+        $(pub use $module::$ty;)*
+
+        /// The algorithms by name, for configuration and reports (generated from the
+        /// registration list: see each type for what it does).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind {
+            $(
+                #[doc = concat!("[`", stringify!($ty), "`].")]
+                $variant,
+            )*
+        }
+
+        impl Kind {
+            /// Every algorithm, in a stable order (the registration order).
+            pub const ALL: [Kind; count!($($variant)*)] = [$(Kind::$variant),*];
+
+            /// Calls `v` with the algorithm's type: static dispatch on a kind chosen at run
+            /// time, without `dyn`.
+            #[inline]
+            pub fn visit<V: Visit>(self, v: V) -> V::Output {
+                match self {
+                    $(Kind::$variant => v.visit::<$ty>(),)*
+                }
+            }
+
+            /// The name used in configs, on the command line and in reports.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$ty as Algorithm>::NAME,)*
+                }
+            }
+
+            /// The exact reference the lab judges this algorithm against.
+            pub const fn reference(self) -> Reference {
+                match self {
+                    $(Kind::$variant => <$ty as Algorithm>::REFERENCE,)*
+                }
+            }
+
+            /// The parameters this algorithm takes beyond the quota.
+            pub const fn params(self) -> &'static [Param] {
+                match self {
+                    $(Kind::$variant => <$ty as Algorithm>::PARAMS,)*
+                }
+            }
+        }
+    };
+}
+
+registry!(declare);
+
+pub use sliding_log::Log;
+pub use sliding_window::Counters;
+
+/// A computation generic over the algorithm, run by [`Kind::visit`] with the concrete
+/// type of a kind chosen at run time.
+pub trait Visit {
+    /// What it computes.
+    type Output;
+    /// Runs with algorithm `A`.
+    fn visit<A: Algorithm>(self) -> Self::Output;
+}
+
+/// A rate-limit algorithm configured with one policy: a pure step over one key's plain
+/// state.
 ///
-/// `check` must be atomic on `state`: concurrent calls on the same state behave as if
-/// they ran one after another. A denial never changes the state.
-pub trait Algorithm: Send + Sync + 'static {
-    /// One key's state, updated in place (an atomic word or a small lock).
-    type State: Send + Sync;
+/// `step` is handed `now` and never reads a clock; it changes the state only when it
+/// admits, so a denial never writes. The in-memory store runs it on a [`Shared`] form
+/// (a compare-and-swap loop on an `AtomicU64`, or a small lock); the simulator runs it
+/// on plain states it owns.
+pub trait Algorithm: Sized + Clone + fmt::Debug + Send + Sync + 'static {
+    /// One key's plain state.
+    type State: Clone + Send + 'static;
+
+    /// How the in-memory store shares a state between threads: `AtomicU64` (a
+    /// compare-and-swap loop) when the state is one word, else `Mutex<State>`.
+    type Shared: Shared<Self::State>;
+
+    /// The Redis twin: the script's arguments and the decoding of its reply.
+    #[cfg(feature = "redis")]
+    type Mirror: mirror::Mirror;
 
     /// Which algorithm this is.
     const KIND: Kind;
 
-    /// Builds the algorithm for a policy.
-    fn new(quota: Quota) -> Self
-    where
-        Self: Sized;
+    /// The name used in configs, on the command line and in reports.
+    const NAME: &'static str;
 
-    /// The policy it enforces.
+    /// The exact reference the lab judges it against.
+    const REFERENCE: Reference;
+
+    /// The parameters it takes beyond the quota (none for most).
+    const PARAMS: &'static [Param] = &[];
+
+    /// Builds the algorithm for a policy (its quota and parameters).
+    fn from_policy(policy: &Policy) -> Self;
+
+    /// Builds the algorithm for a quota, with default parameters.
+    fn new(quota: Quota) -> Self {
+        Self::from_policy(&Policy::new(Self::KIND, quota))
+    }
+
+    /// The quota it enforces.
     fn quota(&self) -> &Quota;
 
-    /// The state of a key never seen: full allowance.
-    fn new_state(&self) -> Self::State;
+    /// The policy it enforces (algorithms with parameters report theirs).
+    fn policy(&self) -> Policy {
+        Policy::new(Self::KIND, *self.quota())
+    }
 
-    /// Decides one request of `cost` units at `now`, updating `state` when admitted.
+    /// The most one request may cost: what it can ever admit at once.
+    fn capacity(&self) -> u64;
+
+    /// The state of a key never seen: full allowance.
+    fn fresh(&self) -> Self::State;
+
+    /// Decides one request of `cost` units at `now`, updating `state` when admitted (a
+    /// denial leaves it as it was).
     ///
     /// Errors only when `cost` exceeds what the policy can ever admit at once.
-    fn check(&self, state: &Self::State, now: Nanos, cost: u64) -> Result<Decision>;
+    fn step(&self, state: &mut Self::State, now: Nanos, cost: u64) -> Result<Decision>;
 
     /// True when the state carries no information at `now` (back to full allowance), so
     /// the key may be forgotten without changing any future decision.
@@ -68,48 +198,52 @@ pub trait Algorithm: Send + Sync + 'static {
     fn heap_bytes(&self, _state: &Self::State) -> usize {
         0
     }
-}
 
-/// The algorithms by name, for configuration and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// Counts per aligned window.
-    FixedWindow,
-    /// Remembers every admission in the last window.
-    SlidingLog,
-    /// Weighs the previous window's count into the current one.
-    SlidingWindow,
-    /// Tokens refilled at a steady rate, spent per request.
-    TokenBucket,
-    /// Generic cell rate algorithm: a theoretical arrival time per key.
-    Gcra,
+    /// What it promises about admissions in any interval.
+    fn envelope(&self) -> Envelope;
+
+    /// A fresh key's state in its shared form, for the in-memory store.
+    fn new_shared(&self) -> Self::Shared {
+        Self::Shared::new(self.fresh())
+    }
+
+    /// [`step`](Self::step) on a shared state, atomically: concurrent checks behave as
+    /// if they ran one after another.
+    #[inline]
+    fn check(&self, state: &Self::Shared, now: Nanos, cost: u64) -> Result<Decision> {
+        state.apply(|s| self.step(s, now, cost))
+    }
 }
 
 impl Kind {
-    /// Every algorithm, in a stable order.
-    pub const ALL: [Kind; 5] = [
-        Kind::FixedWindow,
-        Kind::SlidingLog,
-        Kind::SlidingWindow,
-        Kind::TokenBucket,
-        Kind::Gcra,
-    ];
-
-    /// The name used in configs, on the command line and in reports.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Kind::FixedWindow => "fixed-window",
-            Kind::SlidingLog => "sliding-log",
-            Kind::SlidingWindow => "sliding-window",
-            Kind::TokenBucket => "token-bucket",
-            Kind::Gcra => "gcra",
-        }
+    /// True for the algorithms configured by capacity and refill rate rather than by a
+    /// limit per window (those judged against the exact token bucket).
+    pub const fn is_bucket(self) -> bool {
+        matches!(self.reference(), Reference::TokenBucket)
     }
 
-    /// True for the algorithms configured by capacity and refill rate rather than by a
-    /// limit per window.
-    pub const fn is_bucket(self) -> bool {
-        matches!(self, Kind::TokenBucket | Kind::Gcra)
+    /// The envelope `policy` promises with this algorithm.
+    pub fn envelope(self, policy: &Policy) -> Envelope {
+        struct E<'a>(&'a Policy);
+        impl Visit for E<'_> {
+            type Output = Envelope;
+            fn visit<A: Algorithm>(self) -> Envelope {
+                A::from_policy(self.0).envelope()
+            }
+        }
+        self.visit(E(policy))
+    }
+
+    /// The most one request may cost under `policy` with this algorithm.
+    pub fn capacity(self, policy: &Policy) -> u64 {
+        struct C<'a>(&'a Policy);
+        impl Visit for C<'_> {
+            type Output = u64;
+            fn visit<A: Algorithm>(self) -> u64 {
+                A::from_policy(self.0).capacity()
+            }
+        }
+        self.visit(C(policy))
     }
 }
 
@@ -121,10 +255,12 @@ impl fmt::Display for Kind {
 
 /// An unknown algorithm name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown algorithm {0:?} (expected one of: fixed-window, sliding-log, sliding-window, token-bucket, gcra)"
-)]
+#[error("unknown algorithm {0:?} (expected one of: {names})", names = names())]
 pub struct UnknownKind(pub String);
+
+fn names() -> String {
+    Kind::ALL.map(Kind::name).join(", ")
+}
 
 impl FromStr for Kind {
     type Err = UnknownKind;
@@ -134,29 +270,6 @@ impl FromStr for Kind {
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| UnknownKind(s.to_owned()))
-    }
-}
-
-/// Runs a pure decision on a one-word state in a compare-and-swap loop: the decision
-/// is made on the value observed and re-made if another thread changed it first, so
-/// concurrent checks behave as if they ran one after another. A denial never writes.
-#[inline]
-pub(crate) fn decide_in_place(
-    state: &AtomicU64,
-    mut decide: impl FnMut(u64) -> Result<(Decision, Option<u64>)>,
-) -> Result<Decision> {
-    let mut seen = state.load(Ordering::Acquire);
-    loop {
-        let (decision, next) = decide(seen)?;
-        match next {
-            Some(next) if next != seen => {
-                match state.compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => return Ok(decision),
-                    Err(actual) => seen = actual,
-                }
-            }
-            _ => return Ok(decision),
-        }
     }
 }
 
@@ -186,5 +299,12 @@ mod tests {
         }
         let err = "leaky".parse::<Kind>().unwrap_err();
         assert!(err.to_string().contains("\"leaky\""));
+        assert!(err.to_string().contains("fixed-window, sliding-log"));
+    }
+
+    #[test]
+    fn buckets_are_the_token_bucket_and_gcra() {
+        let buckets: Vec<Kind> = Kind::ALL.into_iter().filter(|k| k.is_bucket()).collect();
+        assert_eq!(buckets, [Kind::TokenBucket, Kind::Gcra]);
     }
 }

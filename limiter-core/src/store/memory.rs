@@ -29,7 +29,7 @@ use crossbeam_utils::sync::ShardedLock;
 
 use hashbrown::HashTable;
 
-use crate::algorithm::Algorithm;
+use crate::algorithm::{Algorithm, Shared};
 use crate::clock::Nanos;
 use crate::decision::Decision;
 use crate::error::Result;
@@ -117,7 +117,7 @@ const LOCK_SLOTS_BYTES: usize = 8 * 128;
 /// Per-key state of one algorithm and policy, with a cap on the number of keys.
 pub struct MemoryStore<K, A: Algorithm> {
     algorithm: A,
-    shards: Box<[Shard<K, A::State>]>,
+    shards: Box<[Shard<K, A::Shared>]>,
     hasher: foldhash::fast::RandomState,
     shard_bits: u32,
     max_per_shard: usize,
@@ -191,7 +191,7 @@ where
     }
 
     #[inline]
-    fn shard(&self, hash: u64) -> &Shard<K, A::State> {
+    fn shard(&self, hash: u64) -> &Shard<K, A::Shared> {
         // hashbrown indexes with the low bits and tags with the top seven: use others.
         let i = if self.shard_bits == 0 {
             0
@@ -217,7 +217,7 @@ where
             }
         }
         // A key not seen (or forgotten): decide on a fresh state, keep it if it changed.
-        let state = self.algorithm.new_state();
+        let state = self.algorithm.new_shared();
         let decision = self.algorithm.check(&state, now, cost)?;
         if !decision.allowed || cost == 0 {
             return Ok(decision);
@@ -249,16 +249,16 @@ where
     }
 
     /// Forgets the keys of `table` that were idle at `at`; how many.
-    fn forget_idle(&self, table: &mut HashTable<(K, A::State)>, at: Nanos) -> usize {
+    fn forget_idle(&self, table: &mut HashTable<(K, A::Shared)>, at: Nanos) -> usize {
         let before = table.len();
-        table.retain(|(_, s)| !self.algorithm.is_idle(s, at));
+        table.retain(|(_, s)| !s.read(|s| self.algorithm.is_idle(s, at)));
         let idle = before - table.len();
         self.evicted_idle.fetch_add(idle as u64, Ordering::Relaxed);
         idle
     }
 
     /// Frees room in a shard that is at its share of the cap.
-    fn make_room(&self, table: &mut HashTable<(K, A::State)>, now: Nanos) {
+    fn make_room(&self, table: &mut HashTable<(K, A::Shared)>, now: Nanos) {
         self.forget_idle(table, now);
         if table.len() >= self.max_per_shard {
             // Nothing idle enough: forget every eighth key, in table order.
@@ -317,7 +317,7 @@ where
             bytes += table.allocation_size();
             bytes += table
                 .iter()
-                .map(|(k, s)| k.heap_bytes() + self.algorithm.heap_bytes(s))
+                .map(|(k, s)| k.heap_bytes() + s.read(|s| self.algorithm.heap_bytes(s)))
                 .sum::<usize>();
         }
         StoreStats {

@@ -1,35 +1,28 @@
-//! The five Lua scripts, one per algorithm, and their SHA1 digests for `EVALSHA`.
+//! The Lua scripts, one per algorithm (beside it: `algorithm/<name>/<name>.lua`), and
+//! their SHA1 digests for `EVALSHA`, as a table generated from the algorithms'
+//! registration list.
 //!
-//! Every script takes the limiter key as `KEYS[1]`, then as few numbers as it needs
-//! (the cost and the policy's numbers; the buckets' scripts get the two folded into two
-//! numbers), then `now` in µs only on the caller's time (absent: Redis's `TIME`), as
-//! each argument costs Redis CPU. Each returns as little as the decision needs (one
-//! integer for the token bucket, GCRA, fixed window and an admitting sliding window:
-//! every reply element costs Redis CPU too); the limiter derives the rest from the
-//! policy.
+//! What each script takes and answers is its algorithm's mirror's business (see
+//! `algorithm/mirror.rs`); the token bucket and GCRA share one script, as on Redis they
+//! are one algorithm (`algorithm/token_bucket/bucket.lua`).
 
 use std::sync::OnceLock;
 
-use crate::algorithm::Kind;
+use crate::algorithm::{Algorithm, Kind, mirror::Mirror, registry};
 
-/// The scripts' sources: the fixed window, sliding log and sliding window have one each;
-/// the token bucket and GCRA share one, as on Redis they are the same algorithm (see
-/// `bucket.lua`) with their policies folded into its two numbers differently.
-const FIXED_WINDOW: &str = include_str!("../lua/fixed_window.lua");
-const SLIDING_LOG: &str = include_str!("../lua/sliding_log.lua");
-const SLIDING_WINDOW: &str = include_str!("../lua/sliding_window.lua");
-const BUCKET: &str = include_str!("../lua/bucket.lua");
-
-/// Every distinct script, as the store loads them.
-pub(super) const SOURCES: [&str; 4] = [FIXED_WINDOW, SLIDING_LOG, SLIDING_WINDOW, BUCKET];
+macro_rules! sources {
+    ($($variant:ident: $module:ident::$ty:ident,)*) => {
+        /// Every algorithm's script, in the order of [`Kind::ALL`] (as the store loads
+        /// them; two algorithms sharing a script load it twice, harmlessly).
+        pub(super) const SOURCES: [&str; Kind::ALL.len()] =
+            [$(<<crate::algorithm::$ty as Algorithm>::Mirror as Mirror>::LUA,)*];
+    };
+}
+registry!(sources);
 
 fn index(kind: Kind) -> usize {
-    match kind {
-        Kind::FixedWindow => 0,
-        Kind::SlidingLog => 1,
-        Kind::SlidingWindow => 2,
-        Kind::TokenBucket | Kind::Gcra => 3,
-    }
+    // `Kind::ALL` lists the kinds in declaration order.
+    kind as usize
 }
 
 /// The Lua source of `kind`'s script.
@@ -39,7 +32,7 @@ pub fn lua(kind: Kind) -> &'static str {
 
 /// The SHA1 (hex) of `kind`'s script, as `EVALSHA` names it.
 pub fn sha(kind: Kind) -> &'static str {
-    static SHAS: OnceLock<[String; 4]> = OnceLock::new();
+    static SHAS: OnceLock<[String; Kind::ALL.len()]> = OnceLock::new();
     &SHAS.get_or_init(|| SOURCES.map(|s| redis::Script::new(s).get_hash().to_owned()))[index(kind)]
 }
 
@@ -49,10 +42,11 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_script() {
-        for kind in Kind::ALL {
-            let file = kind.name().replace('-', "_");
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(index(kind), i);
+            let folder = kind.name().replace('-', "_");
             assert!(
-                lua(kind).contains(&format!("algorithm/{file}.rs")),
+                lua(kind).contains(&format!("algorithm/{folder}/")),
                 "{kind}"
             );
             assert_eq!(sha(kind).len(), 40);

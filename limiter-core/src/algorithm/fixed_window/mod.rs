@@ -9,20 +9,24 @@
 //! use limiter_core::{Algorithm, FixedWindow, Quota};
 //!
 //! let fw = FixedWindow::new(Quota::per_second(2).unwrap());
-//! let key = fw.new_state();
+//! let key = fw.new_shared();
 //! let second = 1_000_000_000;
 //! assert!(fw.check(&key, second - 1, 2).unwrap().allowed); // end of window 0
 //! assert!(fw.check(&key, second, 2).unwrap().allowed);     // start of window 1: 4 in 1 ns
 //! assert!(!fw.check(&key, second, 1).unwrap().allowed);
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use super::{Algorithm, Kind, decide_in_place, dur, ensure_fits};
+use super::{Algorithm, Bound, Envelope, Kind, Reference, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
 use crate::error::Result;
+use crate::limiter::Policy;
 use crate::quota::Quota;
+
+#[cfg(feature = "redis")]
+mod redis;
 
 /// A fixed window over one `AtomicU64` per key: the window's index (low 32 bits of it)
 /// and the count admitted in it, packed, updated in a compare-and-swap loop.
@@ -67,10 +71,16 @@ impl FixedWindow {
 }
 
 impl Algorithm for FixedWindow {
-    type State = AtomicU64;
+    type State = u64;
+    type Shared = AtomicU64;
+    #[cfg(feature = "redis")]
+    type Mirror = redis::Mirror;
     const KIND: Kind = Kind::FixedWindow;
+    const NAME: &'static str = "fixed-window";
+    const REFERENCE: Reference = Reference::SlidingLog;
 
-    fn new(quota: Quota) -> Self {
+    fn from_policy(policy: &Policy) -> Self {
+        let quota = policy.quota;
         Self {
             quota,
             window: quota.period_nanos(),
@@ -82,18 +92,33 @@ impl Algorithm for FixedWindow {
         &self.quota
     }
 
-    fn new_state(&self) -> AtomicU64 {
-        AtomicU64::new(0)
+    fn capacity(&self) -> u64 {
+        self.limit
+    }
+
+    fn fresh(&self) -> u64 {
+        0
     }
 
     #[inline]
-    fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
-        decide_in_place(state, |s| self.decide(s, now, cost))
+    fn step(&self, state: &mut u64, now: Nanos, cost: u64) -> Result<Decision> {
+        let (decision, next) = self.decide(*state, now, cost)?;
+        if let Some(next) = next {
+            *state = next;
+        }
+        Ok(decision)
     }
 
-    fn is_idle(&self, state: &AtomicU64, now: Nanos) -> bool {
-        let s = state.load(Ordering::Acquire);
+    fn is_idle(&self, &s: &u64, now: Nanos) -> bool {
         s & 0xFFFF_FFFF == 0 || s >> 32 != (now / self.window) & 0xFFFF_FFFF
+    }
+
+    fn envelope(&self) -> Envelope {
+        Envelope::new([Bound::Windows {
+            limit: self.limit,
+            length: self.window,
+            step: self.window,
+        }])
     }
 }
 
@@ -107,7 +132,7 @@ mod tests {
     #[test]
     fn counts_per_window_and_resets_at_the_boundary() {
         let fw = FixedWindow::new(Quota::per_minute(5).unwrap());
-        let s = fw.new_state();
+        let s = fw.new_shared();
         for i in 0..5 {
             let d = fw.check(&s, 10 * S, 1).unwrap();
             assert!(d.allowed);
@@ -116,8 +141,8 @@ mod tests {
         let d = fw.check(&s, 10 * S, 1).unwrap();
         assert!(!d.allowed);
         assert_eq!(d.retry_after, Duration::from_secs(50));
-        assert!(!fw.is_idle(&s, 59 * S));
-        assert!(fw.is_idle(&s, 60 * S));
+        assert!(!fw.is_idle(&s.load(std::sync::atomic::Ordering::Relaxed), 59 * S));
+        assert!(fw.is_idle(&s.load(std::sync::atomic::Ordering::Relaxed), 60 * S));
         assert!(fw.check(&s, 60 * S, 5).unwrap().allowed);
         assert!(fw.check(&s, 60 * S, 1).is_ok_and(|d| !d.allowed));
         assert!(fw.check(&s, 60 * S, 6).is_err());
@@ -126,7 +151,7 @@ mod tests {
     #[test]
     fn a_key_unused_for_many_windows_starts_fresh() {
         let fw = FixedWindow::new(Quota::per_second(1).unwrap());
-        let s = fw.new_state();
+        let s = fw.new_shared();
         assert!(fw.check(&s, 0, 1).unwrap().allowed);
         assert!(fw.check(&s, 1000 * S, 1).unwrap().allowed);
     }

@@ -1,4 +1,4 @@
--- Fixed window, mirroring algorithm/fixed_window.rs in integer microseconds.
+-- Fixed window, mirroring algorithm/fixed_window/mod.rs in integer microseconds.
 -- KEYS[1]  the limiter key; its value is one number, tag × 2^32 + count, where the tag
 --          is the window index mod 2^20 (exact in Lua's doubles; the TTL ends the key
 --          with its window, long before a tag could come round again)

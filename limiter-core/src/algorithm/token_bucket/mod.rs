@@ -14,7 +14,7 @@
 //!
 //! // The original project's bucket: 5 tokens, 5 per minute.
 //! let bucket = TokenBucket::new(Quota::per_minute(5).unwrap());
-//! let key = bucket.new_state();
+//! let key = bucket.new_shared();
 //! for _ in 0..5 {
 //!     assert!(bucket.check(&key, 0, 1).unwrap().allowed);
 //! }
@@ -22,13 +22,17 @@
 //! assert_eq!(denied.retry_after.as_secs(), 12); // one token every 12 s
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use super::{Algorithm, Kind, decide_in_place, dur, ensure_fits};
+use super::{Algorithm, Bound, Envelope, Kind, Reference, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
 use crate::error::Result;
+use crate::limiter::Policy;
 use crate::quota::Quota;
+
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 /// A token bucket over one `AtomicU64` per key, updated in a compare-and-swap loop.
 #[derive(Debug, Clone)]
@@ -103,10 +107,16 @@ impl TokenBucket {
 }
 
 impl Algorithm for TokenBucket {
-    type State = AtomicU64;
+    type State = u64;
+    type Shared = AtomicU64;
+    #[cfg(feature = "redis")]
+    type Mirror = redis::Mirror;
     const KIND: Kind = Kind::TokenBucket;
+    const NAME: &'static str = "token-bucket";
+    const REFERENCE: Reference = Reference::TokenBucket;
 
-    fn new(quota: Quota) -> Self {
+    fn from_policy(policy: &Policy) -> Self {
+        let quota = policy.quota;
         let period = quota.period_nanos() as u128;
         let limit = quota.limit() as u128;
         let capacity = quota.burst() as u128 * period;
@@ -124,17 +134,34 @@ impl Algorithm for TokenBucket {
         &self.quota
     }
 
-    fn new_state(&self) -> AtomicU64 {
-        AtomicU64::new(0)
+    fn capacity(&self) -> u64 {
+        self.quota.burst()
+    }
+
+    fn fresh(&self) -> u64 {
+        0
     }
 
     #[inline]
-    fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
-        decide_in_place(state, |s| self.decide(s, now, cost))
+    fn step(&self, state: &mut u64, now: Nanos, cost: u64) -> Result<Decision> {
+        let (decision, next) = self.decide(*state, now, cost)?;
+        if let Some(next) = next {
+            *state = next;
+        }
+        Ok(decision)
     }
 
-    fn is_idle(&self, state: &AtomicU64, now: Nanos) -> bool {
-        state.load(Ordering::Acquire) <= now
+    fn is_idle(&self, &state: &u64, now: Nanos) -> bool {
+        state <= now
+    }
+
+    fn envelope(&self) -> Envelope {
+        let q = &self.quota;
+        Envelope::new([Bound::Rate {
+            burst: q.burst(),
+            limit: q.limit(),
+            period: q.period_nanos(),
+        }])
     }
 }
 
@@ -148,7 +175,7 @@ mod tests {
     #[test]
     fn burst_then_refill() {
         let b = TokenBucket::new(Quota::per_second(2).unwrap().with_burst(4).unwrap());
-        let s = b.new_state();
+        let s = b.new_shared();
         for i in 0..4 {
             let d = b.check(&s, 0, 1).unwrap();
             assert!(d.allowed);
@@ -174,7 +201,7 @@ mod tests {
         // spaced 1/3 s apart must all pass (the rounding costs at most 1 ns a request,
         // far less than the second token of burst), and not one more.
         let b = TokenBucket::new(Quota::per_second(3).unwrap().with_burst(2).unwrap());
-        let s = b.new_state();
+        let s = b.new_shared();
         let mut admitted = 0;
         for i in 0..3_000u64 {
             let now = (i * S).div_ceil(3);
@@ -190,7 +217,7 @@ mod tests {
     #[test]
     fn cost_larger_than_burst_is_an_error() {
         let b = TokenBucket::new(Quota::per_second(2).unwrap().with_burst(4).unwrap());
-        let s = b.new_state();
+        let s = b.new_shared();
         assert!(b.check(&s, 0, 5).is_err());
         assert!(b.check(&s, 0, 4).unwrap().allowed);
         let d = b.check(&s, 0, 3).unwrap();

@@ -1,4 +1,4 @@
--- Sliding log, mirroring algorithm/sliding_log.rs in integer microseconds.
+-- Sliding log, mirroring algorithm/sliding_log/mod.rs in integer microseconds.
 -- KEYS[1]  the limiter key: a sorted set of admissions, scored by their instant in µs.
 --          Each member is "<cumulative units admitted, 16 digits>:<cost>", so members are
 --          unique, sort in admission order within one instant, and the units in the

@@ -8,7 +8,7 @@
 //! use limiter_core::{Algorithm, Quota, SlidingLog};
 //!
 //! let log = SlidingLog::new(Quota::per_second(2).unwrap());
-//! let key = log.new_state();
+//! let key = log.new_shared();
 //! let ms = 1_000_000;
 //! assert!(log.check(&key, 0, 1).unwrap().allowed);
 //! assert!(log.check(&key, 600 * ms, 1).unwrap().allowed);
@@ -17,13 +17,17 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
-use super::{Algorithm, Kind, dur, ensure_fits};
+use super::{Algorithm, Bound, Envelope, Kind, Reference, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
 use crate::error::Result;
+use crate::limiter::Policy;
 use crate::quota::Quota;
+
+#[cfg(feature = "redis")]
+mod redis;
 
 /// One key's log: admissions in time order and the units they hold.
 #[derive(Debug, Clone, Default)]
@@ -104,10 +108,16 @@ impl SlidingLog {
 }
 
 impl Algorithm for SlidingLog {
-    type State = Mutex<Log>;
+    type State = Log;
+    type Shared = Mutex<Log>;
+    #[cfg(feature = "redis")]
+    type Mirror = redis::Mirror;
     const KIND: Kind = Kind::SlidingLog;
+    const NAME: &'static str = "sliding-log";
+    const REFERENCE: Reference = Reference::SlidingLog;
 
-    fn new(quota: Quota) -> Self {
+    fn from_policy(policy: &Policy) -> Self {
+        let quota = policy.quota;
         Self {
             quota,
             window: quota.period_nanos(),
@@ -119,26 +129,35 @@ impl Algorithm for SlidingLog {
         &self.quota
     }
 
-    fn new_state(&self) -> Mutex<Log> {
-        Mutex::new(Log::default())
+    fn capacity(&self) -> u64 {
+        self.limit
+    }
+
+    fn fresh(&self) -> Log {
+        Log::default()
     }
 
     #[inline]
-    fn check(&self, state: &Mutex<Log>, now: Nanos, cost: u64) -> Result<Decision> {
-        let mut log = state.lock().unwrap_or_else(PoisonError::into_inner);
-        self.decide(&mut log, now, cost)
+    fn step(&self, log: &mut Log, now: Nanos, cost: u64) -> Result<Decision> {
+        self.decide(log, now, cost)
     }
 
-    fn is_idle(&self, state: &Mutex<Log>, now: Nanos) -> bool {
-        let log = state.lock().unwrap_or_else(PoisonError::into_inner);
+    fn is_idle(&self, log: &Log, now: Nanos) -> bool {
         log.entries
             .back()
             .is_none_or(|&(t, _)| t.saturating_add(self.window) <= now)
     }
 
-    fn heap_bytes(&self, state: &Mutex<Log>) -> usize {
-        let log = state.lock().unwrap_or_else(PoisonError::into_inner);
+    fn heap_bytes(&self, log: &Log) -> usize {
         log.entries.capacity() * std::mem::size_of::<(Nanos, u64)>()
+    }
+
+    fn envelope(&self) -> Envelope {
+        Envelope::new([Bound::Windows {
+            limit: self.limit,
+            length: self.window,
+            step: 1,
+        }])
     }
 }
 
@@ -152,7 +171,7 @@ mod tests {
     #[test]
     fn exact_in_every_window() {
         let log = SlidingLog::new(Quota::new(3, Duration::from_millis(100)).unwrap());
-        let s = log.new_state();
+        let s = log.new_shared();
         for t in [0, 10, 20] {
             assert!(log.check(&s, t * MS, 1).unwrap().allowed);
         }
@@ -163,6 +182,7 @@ mod tests {
         assert!(log.check(&s, 100 * MS, 1).unwrap().allowed);
         assert!(!log.check(&s, 109 * MS, 1).unwrap().allowed);
         assert!(log.check(&s, 110 * MS, 1).unwrap().allowed);
+        let s = s.into_inner().unwrap();
         assert!(log.is_idle(&s, 210 * MS));
         assert!(!log.is_idle(&s, 209 * MS));
     }
@@ -170,7 +190,7 @@ mod tests {
     #[test]
     fn weighted_entries_free_together() {
         let log = SlidingLog::new(Quota::new(5, Duration::from_millis(100)).unwrap());
-        let s = log.new_state();
+        let s = log.new_shared();
         assert!(log.check(&s, 0, 3).unwrap().allowed);
         assert!(log.check(&s, 50 * MS, 2).unwrap().allowed);
         let d = log.check(&s, 60 * MS, 4).unwrap();

@@ -12,7 +12,7 @@
 //! use limiter_core::{Algorithm, Quota, SlidingWindow};
 //!
 //! let sw = SlidingWindow::new(Quota::per_second(10).unwrap());
-//! let key = sw.new_state();
+//! let key = sw.new_shared();
 //! let second = 1_000_000_000;
 //! assert!(sw.check(&key, 0, 10).unwrap().allowed);
 //! // Half-way through the next window, half of the previous one still counts.
@@ -20,13 +20,17 @@
 //! assert!(!sw.check(&key, second + second / 2, 1).unwrap().allowed);
 //! ```
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
-use super::{Algorithm, Kind, dur, ensure_fits};
+use super::{Algorithm, Bound, Envelope, Kind, Reference, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
 use crate::error::Result;
+use crate::limiter::Policy;
 use crate::quota::Quota;
+
+#[cfg(feature = "redis")]
+mod redis;
 
 /// One key's counters: the current window's index and the counts of it and the one
 /// before.
@@ -150,10 +154,16 @@ impl SlidingWindow {
 }
 
 impl Algorithm for SlidingWindow {
-    type State = Mutex<Counters>;
+    type State = Counters;
+    type Shared = Mutex<Counters>;
+    #[cfg(feature = "redis")]
+    type Mirror = redis::Mirror;
     const KIND: Kind = Kind::SlidingWindow;
+    const NAME: &'static str = "sliding-window";
+    const REFERENCE: Reference = Reference::SlidingLog;
 
-    fn new(quota: Quota) -> Self {
+    fn from_policy(policy: &Policy) -> Self {
+        let quota = policy.quota;
         Self {
             quota,
             window: quota.period_nanos(),
@@ -165,24 +175,43 @@ impl Algorithm for SlidingWindow {
         &self.quota
     }
 
-    fn new_state(&self) -> Mutex<Counters> {
-        Mutex::new(Counters::default())
+    fn capacity(&self) -> u64 {
+        self.limit
+    }
+
+    fn fresh(&self) -> Counters {
+        Counters::default()
     }
 
     #[inline]
-    fn check(&self, state: &Mutex<Counters>, now: Nanos, cost: u64) -> Result<Decision> {
-        let mut guard = state.lock().unwrap_or_else(PoisonError::into_inner);
-        let (decision, next) = self.decide(*guard, now, cost)?;
+    fn step(&self, state: &mut Counters, now: Nanos, cost: u64) -> Result<Decision> {
+        let (decision, next) = self.decide(*state, now, cost)?;
         if let Some(next) = next {
-            *guard = next;
+            *state = next;
         }
         Ok(decision)
     }
 
-    fn is_idle(&self, state: &Mutex<Counters>, now: Nanos) -> bool {
-        let c = *state.lock().unwrap_or_else(PoisonError::into_inner);
+    fn is_idle(&self, &c: &Counters, now: Nanos) -> bool {
         let c = self.roll(c, now);
         c.current == 0 && c.previous == 0
+    }
+
+    fn envelope(&self) -> Envelope {
+        // Aligned windows exactly; any window-length interval holds fewer than twice the
+        // limit (the previous window's count is at most faded to nothing).
+        Envelope::new([
+            Bound::Windows {
+                limit: self.limit,
+                length: self.window,
+                step: self.window,
+            },
+            Bound::Windows {
+                limit: 2 * self.limit - 1,
+                length: self.window,
+                step: 1,
+            },
+        ])
     }
 }
 
@@ -195,7 +224,7 @@ mod tests {
     #[test]
     fn previous_window_fades_linearly() {
         let sw = SlidingWindow::new(Quota::per_second(10).unwrap());
-        let s = sw.new_state();
+        let s = sw.new_shared();
         assert!(sw.check(&s, S - 1, 10).unwrap().allowed);
         // 10% into the next window, 90% of the previous 10 still count: 1 slot free.
         let t = S + S / 10;
@@ -213,10 +242,10 @@ mod tests {
     #[test]
     fn idle_after_two_windows() {
         let sw = SlidingWindow::new(Quota::per_second(10).unwrap());
-        let s = sw.new_state();
-        assert!(sw.is_idle(&s, 0));
-        sw.check(&s, 0, 1).unwrap();
-        assert!(!sw.is_idle(&s, S));
-        assert!(sw.is_idle(&s, 2 * S));
+        let mut c = sw.fresh();
+        assert!(sw.is_idle(&c, 0));
+        sw.step(&mut c, 0, 1).unwrap();
+        assert!(!sw.is_idle(&c, S));
+        assert!(sw.is_idle(&c, 2 * S));
     }
 }

@@ -10,7 +10,7 @@
 //! use limiter_core::{Algorithm, Gcra, Quota};
 //!
 //! let gcra = Gcra::new(Quota::per_second(10).unwrap().with_burst(2).unwrap());
-//! let key = gcra.new_state();
+//! let key = gcra.new_shared();
 //! assert!(gcra.check(&key, 0, 1).unwrap().allowed);
 //! assert!(gcra.check(&key, 0, 1).unwrap().allowed);
 //! let denied = gcra.check(&key, 0, 1).unwrap();
@@ -18,13 +18,17 @@
 //! assert_eq!(denied.retry_after.as_millis(), 100); // one emission interval
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use super::{Algorithm, Kind, decide_in_place, dur, ensure_fits};
+use super::{Algorithm, Bound, Envelope, Kind, Reference, dur, ensure_fits};
 use crate::clock::Nanos;
 use crate::decision::Decision;
 use crate::error::Result;
+use crate::limiter::Policy;
 use crate::quota::Quota;
+
+#[cfg(feature = "redis")]
+mod redis;
 
 /// GCRA over one `AtomicU64` per key, updated in a compare-and-swap loop.
 #[derive(Debug, Clone)]
@@ -59,10 +63,16 @@ impl Gcra {
 }
 
 impl Algorithm for Gcra {
-    type State = AtomicU64;
+    type State = u64;
+    type Shared = AtomicU64;
+    #[cfg(feature = "redis")]
+    type Mirror = redis::Mirror;
     const KIND: Kind = Kind::Gcra;
+    const NAME: &'static str = "gcra";
+    const REFERENCE: Reference = Reference::TokenBucket;
 
-    fn new(quota: Quota) -> Self {
+    fn from_policy(policy: &Policy) -> Self {
+        let quota = policy.quota;
         let t = quota.emission_interval();
         Self {
             quota,
@@ -75,17 +85,34 @@ impl Algorithm for Gcra {
         &self.quota
     }
 
-    fn new_state(&self) -> AtomicU64 {
-        AtomicU64::new(0)
+    fn capacity(&self) -> u64 {
+        self.quota.burst()
+    }
+
+    fn fresh(&self) -> u64 {
+        0
     }
 
     #[inline]
-    fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
-        decide_in_place(state, |s| self.decide(s, now, cost))
+    fn step(&self, state: &mut u64, now: Nanos, cost: u64) -> Result<Decision> {
+        let (decision, next) = self.decide(*state, now, cost)?;
+        if let Some(next) = next {
+            *state = next;
+        }
+        Ok(decision)
     }
 
-    fn is_idle(&self, state: &AtomicU64, now: Nanos) -> bool {
-        state.load(Ordering::Acquire) <= now
+    fn is_idle(&self, &state: &u64, now: Nanos) -> bool {
+        state <= now
+    }
+
+    fn envelope(&self) -> Envelope {
+        let q = &self.quota;
+        Envelope::new([Bound::Rate {
+            burst: q.burst(),
+            limit: q.limit(),
+            period: q.period_nanos(),
+        }])
     }
 }
 
@@ -100,7 +127,7 @@ mod tests {
     #[test]
     fn full_burst_then_one_per_interval() {
         let g = Gcra::new(Quota::per_second(10).unwrap().with_burst(5).unwrap());
-        let s = g.new_state();
+        let s = g.new_shared();
         for i in 0..5 {
             let d = g.check(&s, 0, 1).unwrap();
             assert!(d.allowed, "request {i}");
@@ -118,7 +145,7 @@ mod tests {
     #[test]
     fn cost_above_burst_is_an_error_and_costs_count() {
         let g = Gcra::new(Quota::per_second(10).unwrap().with_burst(5).unwrap());
-        let s = g.new_state();
+        let s = g.new_shared();
         assert!(matches!(
             g.check(&s, 0, 6),
             Err(Error::CostExceedsCapacity {
@@ -130,6 +157,7 @@ mod tests {
         let d = g.check(&s, 0, 2).unwrap();
         assert!(!d.allowed);
         assert_eq!(d.retry_after, Duration::from_millis(200));
+        let s = s.into_inner();
         assert!(g.is_idle(&s, 500 * MS));
         assert!(!g.is_idle(&s, 499 * MS));
     }

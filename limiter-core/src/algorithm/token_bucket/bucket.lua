@@ -1,4 +1,4 @@
--- Token bucket and GCRA, mirroring algorithm/token_bucket.rs and algorithm/gcra.rs in
+-- Token bucket and GCRA, mirroring algorithm/token_bucket/mod.rs and algorithm/gcra/mod.rs in
 -- integer microseconds. On Redis the two are one algorithm: the token bucket's state,
 -- the instant the bucket is full again, is GCRA's theoretical arrival time (TAT), and a
 -- request of some cost moves it by a fixed step if it is not too far ahead of now. The

@@ -1,4 +1,4 @@
--- Sliding window counter, mirroring algorithm/sliding_window.rs in integer microseconds.
+-- Sliding window counter, mirroring algorithm/sliding_window/mod.rs in integer microseconds.
 -- KEYS[1]  the limiter key. Its value is one number, (tag × (limit + 1) + current) ×
 --          (limit + 1) + previous, where the tag is the window index mod 2^20, while
 --          that stays below 2^53 (a limit up to 92681); else the text

@@ -1,0 +1,89 @@
+//! An algorithm's Redis twin: its atomic Lua script, the numbers the script is called
+//! with, and the decision its reply stands for. Each algorithm implements it beside its
+//! pure step (`algorithm/<name>/redis.rs`); the Redis store only sends and parses.
+//!
+//! Every script takes the limiter key as `KEYS[1]`, then the arguments the mirror
+//! pushes (as few as it can: each costs Redis CPU), then `now` in µs only on the
+//! caller's time (absent: Redis's `TIME`). Every script sets a TTL on what it writes so
+//! that abandoned keys vanish, at least a minute on the caller's time (TTLs run on
+//! Redis's clock). A reply is one integer or an array of at most four.
+
+use redis::Cmd;
+
+use super::{Algorithm, Kind, registry};
+use crate::decision::Decision;
+use crate::limiter::Policy;
+
+/// The most integers a script's reply holds.
+pub(crate) const MAX_REPLY: usize = 4;
+
+/// How one algorithm decides on Redis.
+pub trait Mirror: Send + Sync + 'static {
+    /// The script's source.
+    const LUA: &'static str;
+
+    /// The mirror of `policy`, with its numbers worked out once.
+    fn new(policy: &Policy) -> Self;
+
+    /// Pushes the script's arguments for a request of `cost` (after the key, before
+    /// `now`).
+    fn push_args(&self, cmd: &mut Cmd, cost: u64);
+
+    /// The decision a reply (its integers, at most [`MAX_REPLY`]) stands for; `None` for
+    /// a reply the script never sends.
+    fn decode(&self, reply: &[i64], cost: u64) -> Option<Decision>;
+}
+
+/// `n` nanoseconds in whole microseconds, rounded up (never a faster policy), at least 1.
+pub(crate) fn micros_up(n: u64) -> u64 {
+    n.div_ceil(1_000).max(1)
+}
+
+/// `x` as a script argument (the policies' numbers stay far inside `i64`).
+pub(crate) fn int(x: i128) -> i64 {
+    x.clamp(i64::MIN.into(), i64::MAX.into()) as i64
+}
+
+/// A non-negative reply integer as `u64`.
+pub(crate) fn uint(x: i64) -> Option<u64> {
+    u64::try_from(x).ok()
+}
+
+/// A denial's encoded number `−n − 1` back to `n`.
+pub(crate) fn denied(x: i64) -> Option<u64> {
+    uint(x.checked_neg()?.checked_sub(1)?)
+}
+
+macro_rules! any_mirror {
+    ($($variant:ident: $module:ident::$ty:ident,)*) => {
+        /// The mirror of a policy's algorithm, chosen at run time (generated from the
+        /// registration list; static dispatch).
+        pub(crate) enum AnyMirror {
+            $($variant(<super::$ty as Algorithm>::Mirror),)*
+        }
+
+        impl AnyMirror {
+            /// The mirror of `policy`'s algorithm.
+            pub(crate) fn new(policy: &Policy) -> Self {
+                match policy.kind {
+                    $(Kind::$variant => AnyMirror::$variant(Mirror::new(policy)),)*
+                }
+            }
+
+            /// See [`Mirror::push_args`].
+            pub(crate) fn push_args(&self, cmd: &mut Cmd, cost: u64) {
+                match self {
+                    $(AnyMirror::$variant(m) => m.push_args(cmd, cost),)*
+                }
+            }
+
+            /// See [`Mirror::decode`].
+            pub(crate) fn decode(&self, reply: &[i64], cost: u64) -> Option<Decision> {
+                match self {
+                    $(AnyMirror::$variant(m) => m.decode(reply, cost),)*
+                }
+            }
+        }
+    };
+}
+registry!(any_mirror);

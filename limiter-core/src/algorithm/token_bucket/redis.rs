@@ -1,0 +1,102 @@
+//! The token bucket on Redis: `bucket.lua` (shared with GCRA: on Redis the two are one
+//! algorithm), its two numbers and its one-integer reply.
+
+use std::time::Duration;
+
+use redis::Cmd;
+
+use crate::algorithm::mirror::{self, denied, int, micros_up};
+use crate::decision::Decision;
+use crate::limiter::Policy;
+
+/// The script the token bucket and GCRA share.
+pub(crate) const BUCKET_LUA: &str = include_str!("bucket.lua");
+
+/// The token bucket's script: a refill of `l` tokens per `p` µs (the ratio reduced so
+/// that Lua's doubles stay exact), `burst` tokens.
+pub struct Mirror {
+    l: u64,
+    p: u64,
+    burst: u64,
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+impl Mirror {
+    /// The script's two numbers for `cost` (see `bucket.lua`): how far the full-at
+    /// instant moves, ⌈cost × P / L⌉, and the latest full-at − now that still admits the
+    /// cost, ⌊(B − cost) × P / L⌋ (negative when it never fits). Exact, in integers.
+    fn numbers(&self, cost: u64) -> (i128, i128) {
+        let (l, p, burst, cost) = (
+            i128::from(self.l),
+            i128::from(self.p),
+            i128::from(self.burst),
+            i128::from(cost),
+        );
+        ((cost * p + l - 1) / l, ((burst - cost) * p).div_euclid(l))
+    }
+}
+
+impl mirror::Mirror for Mirror {
+    const LUA: &'static str = BUCKET_LUA;
+
+    fn new(policy: &Policy) -> Self {
+        let q = policy.quota;
+        let window = micros_up(q.period_nanos());
+        let g = gcd(q.limit(), window);
+        Self {
+            l: q.limit() / g,
+            p: window / g,
+            burst: q.burst(),
+        }
+    }
+
+    fn push_args(&self, cmd: &mut Cmd, cost: u64) {
+        // Every argument costs Redis CPU: the policy and the cost folded into two.
+        let (step, bound) = self.numbers(cost);
+        cmd.arg(int(step)).arg(int(bound));
+    }
+
+    fn decode(&self, reply: &[i64], cost: u64) -> Option<Decision> {
+        let us = Duration::from_micros;
+        let &[x] = reply else { return None };
+        let (l, p, burst) = (
+            u128::from(self.l),
+            u128::from(self.p),
+            u128::from(self.burst),
+        );
+        let capacity = burst * p;
+        Some(if x >= 0 {
+            let ttl = x as u64;
+            let remaining = capacity.saturating_sub(u128::from(ttl) * l) / p;
+            Decision::allow(self.burst, remaining as u64, us(ttl))
+        } else {
+            let deficit = denied(x)?;
+            let missing = (u128::from(deficit) * l).min(capacity);
+            let retry = u64::try_from(i128::from(deficit) - self.numbers(cost).1).ok()?;
+            let remaining = ((capacity - missing) / p) as u64;
+            Decision::deny(self.burst, remaining, us(deficit), us(retry))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithm::Kind;
+    use crate::quota::Quota;
+
+    #[test]
+    fn refill_ratio_is_reduced_whole_microseconds() {
+        let m = |q| <Mirror as mirror::Mirror>::new(&Policy::new(Kind::TokenBucket, q));
+        let tb = m(Quota::per_minute(5).unwrap());
+        assert_eq!((tb.l, tb.p, tb.burst), (1, 12_000_000, 5));
+        let tb = m(Quota::per_second(3).unwrap());
+        assert_eq!((tb.l, tb.p, tb.burst), (3, 1_000_000, 3));
+    }
+}
