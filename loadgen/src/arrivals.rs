@@ -133,112 +133,169 @@ impl Ramp {
     }
 }
 
+/// The draws every arrival process shares: who sends each arrival, and to which
+/// endpoint, each from its own PRNG stream; the arrivals so far.
+struct Draw {
+    users: UserPicker,
+    users_rng: Rng,
+    endpoints: Option<Alias>,
+    endpoints_rng: Rng,
+    list: Vec<Arrival>,
+}
+
+impl Draw {
+    /// The next arrival's user.
+    #[inline]
+    fn user(&mut self) -> u32 {
+        self.users.pick(&mut self.users_rng)
+    }
+
+    /// Records an arrival of `user` at `at`, drawing its endpoint.
+    #[inline]
+    fn push_for(&mut self, at: Nanos, user: u32) {
+        let endpoint = self
+            .endpoints
+            .as_ref()
+            .map_or(0, |a| a.sample(&mut self.endpoints_rng));
+        self.list.push(Arrival { at, user, endpoint });
+    }
+
+    /// Records an arrival at `at`, drawing its user, then its endpoint.
+    #[inline]
+    fn push(&mut self, at: Nanos) {
+        let user = self.user();
+        self.push_for(at, user);
+    }
+}
+
+/// One phase being generated: its ramp, and its bounds in absolute time.
+struct PhaseClock<'a> {
+    phase: &'a Phase,
+    ramp: Ramp,
+}
+
+impl PhaseClock<'_> {
+    /// The absolute instant `secs` into the phase, `None` past its end.
+    fn to_abs(&self, secs: f64) -> Option<Nanos> {
+        let t = self.phase.start + (secs * SECOND as f64).round() as Nanos;
+        (t < self.phase.end()).then_some(t)
+    }
+}
+
 /// Generates the arrivals of workload `w` for `seed`.
 pub fn generate(w: &Workload, seed: u64) -> Arrivals {
     let mut times = Rng::new(seed, STREAM_TIMES);
-    let mut users_rng = Rng::new(seed, STREAM_USERS);
-    let mut endpoints_rng = Rng::new(seed, STREAM_ENDPOINTS);
-    let users = UserPicker::new(w);
     let weights: Vec<f64> = w.endpoints.iter().map(|e| e.weight).collect();
-    let endpoints = Alias::new(&weights);
-    let pick_endpoint = |rng: &mut Rng| endpoints.as_ref().map_or(0, |a| a.sample(rng));
-
     let expected = w.expected_arrivals().min(crate::workload::MAX_ARRIVALS);
-    let mut list = Vec::with_capacity((expected * 1.01) as usize + 16);
+    let mut draw = Draw {
+        users: UserPicker::new(w),
+        users_rng: Rng::new(seed, STREAM_USERS),
+        endpoints: Alias::new(&weights),
+        endpoints_rng: Rng::new(seed, STREAM_ENDPOINTS),
+        list: Vec::with_capacity((expected * 1.01) as usize + 16),
+    };
     let mut phase_starts = Vec::with_capacity(w.phases.len() + 1);
-
     for phase in &w.phases {
-        phase_starts.push(list.len());
-        let ramp = Ramp::new(phase);
-        let to_abs = |secs: f64| -> Option<Nanos> {
-            let t = phase.start + (secs * SECOND as f64).round() as Nanos;
-            (t < phase.end()).then_some(t)
+        phase_starts.push(draw.list.len());
+        let clock = PhaseClock {
+            phase,
+            ramp: Ramp::new(phase),
         };
         match w.process {
-            Process::Constant => {
-                let mut k = 0u64;
-                while (k as f64) < ramp.total {
-                    let Some(at) = to_abs(ramp.at(k as f64)) else {
-                        break;
-                    };
-                    let user = users.pick(&mut users_rng);
-                    let endpoint = pick_endpoint(&mut endpoints_rng);
-                    list.push(Arrival { at, user, endpoint });
-                    k += 1;
-                }
-            }
-            Process::Poisson => {
-                let mut x = times.exp1();
-                while x < ramp.total {
-                    let Some(at) = to_abs(ramp.at(x)) else {
-                        break;
-                    };
-                    let user = users.pick(&mut users_rng);
-                    let endpoint = pick_endpoint(&mut endpoints_rng);
-                    list.push(Arrival { at, user, endpoint });
-                    x += times.exp1();
-                }
-            }
-            Process::OnOff { on, off } => {
-                // Thinning: candidates at the "on" rate, kept when their user is on.
-                let cycle = on + off;
-                let boost = cycle as f64 / on as f64;
-                let mut x = times.exp1();
-                while x < ramp.total * boost {
-                    let Some(at) = to_abs(ramp.at(x / boost)) else {
-                        break;
-                    };
-                    let user = users.pick(&mut users_rng);
-                    let offset = mix(seed, STREAM_ONOFF, user as u64) % cycle;
-                    if (at + offset) % cycle < on {
-                        let endpoint = pick_endpoint(&mut endpoints_rng);
-                        list.push(Arrival { at, user, endpoint });
-                    }
-                    x += times.exp1();
-                }
-            }
-            Process::Boundary { window, spread } => {
-                // Edges at odd multiples of the window, aligned to the clock's epoch
-                // like the fixed window's own boundaries.
-                let first = phase.start.div_ceil(window);
-                let first = if first % 2 == 1 { first } else { first + 1 };
-                let mut edge_index = first;
-                while let Some(edge) = edge_index.checked_mul(window) {
-                    if edge >= phase.end() {
-                        break;
-                    }
-                    let secs = (edge - phase.start) as f64 / SECOND as f64;
-                    let per_edge =
-                        ramp.rate_at(secs).max(0.0) * 2.0 * window as f64 / SECOND as f64;
-                    let n = per_edge.round() as u64;
-                    let before = n / 2;
-                    let after = n - before;
-                    let mut emit = |at: Nanos| {
-                        if at >= phase.start && at < phase.end() {
-                            let user = users.pick(&mut users_rng);
-                            let endpoint = pick_endpoint(&mut endpoints_rng);
-                            list.push(Arrival { at, user, endpoint });
-                        }
-                    };
-                    for i in 0..before {
-                        emit(
-                            edge - spread + (i as u128 * spread as u128 / before as u128) as Nanos,
-                        );
-                    }
-                    for i in 0..after {
-                        emit(edge + (i as u128 * spread as u128 / after as u128) as Nanos);
-                    }
-                    edge_index += 2;
-                }
-            }
+            Process::Constant => constant(&clock, &mut draw),
+            Process::Poisson => poisson(&clock, &mut times, &mut draw),
+            Process::OnOff { on, off } => on_off(&clock, (on, off), seed, &mut times, &mut draw),
+            Process::Boundary { window, spread } => boundary(&clock, window, spread, &mut draw),
         }
     }
-    phase_starts.push(list.len());
+    phase_starts.push(draw.list.len());
     Arrivals {
-        list,
+        list: draw.list,
         phase_starts,
         users: w.users.count,
         endpoints: w.endpoints.len() as u32,
+    }
+}
+
+/// Evenly spaced arrivals at the ramp's rate.
+fn constant(clock: &PhaseClock<'_>, draw: &mut Draw) {
+    let mut k = 0u64;
+    while (k as f64) < clock.ramp.total {
+        let Some(at) = clock.to_abs(clock.ramp.at(k as f64)) else {
+            break;
+        };
+        draw.push(at);
+        k += 1;
+    }
+}
+
+/// A Poisson process at the ramp's rate.
+fn poisson(clock: &PhaseClock<'_>, times: &mut Rng, draw: &mut Draw) {
+    let mut x = times.exp1();
+    while x < clock.ramp.total {
+        let Some(at) = clock.to_abs(clock.ramp.at(x)) else {
+            break;
+        };
+        draw.push(at);
+        x += times.exp1();
+    }
+}
+
+/// Users on for `on` and off for `off` nanoseconds, each at its own offset in the
+/// cycle, averaging the ramp's rate: candidates at the "on" rate, kept when their user
+/// is on (thinning).
+fn on_off(
+    clock: &PhaseClock<'_>,
+    (on, off): (Nanos, Nanos),
+    seed: u64,
+    times: &mut Rng,
+    draw: &mut Draw,
+) {
+    let cycle = on + off;
+    let boost = cycle as f64 / on as f64;
+    let mut x = times.exp1();
+    while x < clock.ramp.total * boost {
+        let Some(at) = clock.to_abs(clock.ramp.at(x / boost)) else {
+            break;
+        };
+        let user = draw.user();
+        let offset = mix(seed, STREAM_ONOFF, user as u64) % cycle;
+        if (at + offset) % cycle < on {
+            draw.push_for(at, user);
+        }
+        x += times.exp1();
+    }
+}
+
+/// Bursts just before and just after every other window edge, `spread` wide, two
+/// windows' worth of the ramp's rate each. Edges at odd multiples of the window,
+/// aligned to the clock's epoch like the fixed window's own boundaries.
+fn boundary(clock: &PhaseClock<'_>, window: Nanos, spread: Nanos, draw: &mut Draw) {
+    let phase = clock.phase;
+    let first = phase.start.div_ceil(window);
+    let first = if first % 2 == 1 { first } else { first + 1 };
+    let mut edge_index = first;
+    while let Some(edge) = edge_index.checked_mul(window) {
+        if edge >= phase.end() {
+            break;
+        }
+        let secs = (edge - phase.start) as f64 / SECOND as f64;
+        let per_edge = clock.ramp.rate_at(secs).max(0.0) * 2.0 * window as f64 / SECOND as f64;
+        let n = per_edge.round() as u64;
+        let before = n / 2;
+        let after = n - before;
+        let mut emit = |at: Nanos| {
+            if at >= phase.start && at < phase.end() {
+                draw.push(at);
+            }
+        };
+        for i in 0..before {
+            emit(edge - spread + (i as u128 * spread as u128 / before as u128) as Nanos);
+        }
+        for i in 0..after {
+            emit(edge + (i as u128 * spread as u128 / after as u128) as Nanos);
+        }
+        edge_index += 2;
     }
 }
 
