@@ -35,5 +35,4 @@ pub mod workload;
 pub use drivers::simulated::{
     Progress, SimAlgorithm, SimError, SimOutcome, Simulation, Timing, UnknownAlgorithm,
 };
-pub use judging::Family;
 pub use workload::{Deployment, StoreModel, Workload, WorkloadError};

@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use limiter_core::Kind;
+use limiter_core::algorithm::Reference;
 use loadgen::arrivals::{Arrival, Arrivals};
-use loadgen::judging::{Accounting, Decisions, Family};
+use loadgen::judging::{Accounting, Decisions};
 use loadgen::{SimAlgorithm, Simulation, Workload};
 use results::Run;
 
@@ -229,7 +230,7 @@ window = "10s"
         r.admit(i);
     }
     let acct = Accounting::new(&w, &arrivals, None);
-    let run = acct.run("hand", Family::Window, &d, &r);
+    let run = acct.run("hand", Reference::SlidingLog, &d, &r);
     let (a, b, t) = (&run.phases[0], &run.phases[1], &run.totals);
     // Phase a: user 0 admitted 3 vs 2 (over 1); user 1 0 vs 1 (under 1).
     assert_eq!(
@@ -255,6 +256,6 @@ window = "10s"
     assert_eq!(run.keys, 2);
     // The bucket family judges the same admissions by burst + rate × t: user 0's
     // 0, 1, 2 s against 2 + 0.2 × 2 = 2.4 → 0.6 over.
-    let run = acct.run("hand", Family::Bucket, &d, &r);
+    let run = acct.run("hand", Reference::TokenBucket, &d, &r);
     assert_eq!(run.totals.envelope_excess, 0.6);
 }

@@ -5,11 +5,11 @@
 //! figures mean the same thing; a phase's figures only look at that phase's requests.
 
 use limiter_core::Nanos;
+use limiter_core::algorithm::{Envelope, Reference};
 use results::{LatencySummary, PhaseStats, Run, Series, round4};
 
 use super::decisions::Decisions;
-use super::figures::{Jain, bucket_excess, burst_ratio, percentiles, window_excess};
-use super::references::Family;
+use super::figures::{Jain, burst_ratio, excess, percentiles};
 use crate::arrivals::Arrivals;
 use crate::workload::{SECOND, Workload};
 
@@ -110,12 +110,12 @@ impl<'a> Accounting<'a> {
         self.key_start.windows(2).filter(|w| w[1] > w[0]).count() as u64
     }
 
-    /// The figures for one algorithm's `decisions`, judged against `reference`
-    /// decisions by `family`'s envelope.
+    /// The figures for one algorithm's `decisions`, judged against the decisions of
+    /// the exact reference `judge` (`reference`) and measured against its envelope.
     pub fn run(
         &self,
         algorithm: &str,
-        family: Family,
+        judge: Reference,
         decisions: &Decisions,
         reference: &Decisions,
     ) -> Run {
@@ -123,7 +123,12 @@ impl<'a> Accounting<'a> {
         let mut stats: Vec<PhaseStats> = w.phases.iter().map(|p| empty_stats(&p.name)).collect();
         let mut total = empty_stats("total");
         let admitted_series = self.count(decisions, reference, &mut stats);
-        let fairness = self.judge_keys(family, decisions, reference, &mut stats, &mut total);
+        let envelopes: Vec<Envelope> = w
+            .endpoints
+            .iter()
+            .map(|e| judge.envelope(&e.quota))
+            .collect();
+        let fairness = self.judge_keys(&envelopes, decisions, reference, &mut stats, &mut total);
         self.finish(&mut stats, &mut total, &fairness);
         let rejected = self
             .offered
@@ -135,7 +140,7 @@ impl<'a> Accounting<'a> {
             algorithm: algorithm.to_owned(),
             store: w.deployment.store.name().to_owned(),
             deployment: w.deployment.describe(),
-            reference: family.reference().to_owned(),
+            reference: judge.name().to_owned(),
             keys: self.active_keys(),
             memory_per_key_bytes: 0,
             phases: stats,
@@ -182,11 +187,11 @@ impl<'a> Accounting<'a> {
         admitted_series
     }
 
-    /// Key by key: over- and under-admission, envelope excess and burst ratio (worst
-    /// key), and the users' fairness samples.
+    /// Key by key: over- and under-admission, excess over `envelopes` (one per
+    /// endpoint) and burst ratio (worst key), and the users' fairness samples.
     fn judge_keys(
         &self,
-        family: Family,
+        envelopes: &[Envelope],
         decisions: &Decisions,
         reference: &Decisions,
         stats: &mut [PhaseStats],
@@ -208,7 +213,7 @@ impl<'a> Accounting<'a> {
             total.over_admission += adm.saturating_sub(refd);
             total.under_admission += refd.saturating_sub(adm);
             if !times.is_empty() {
-                self.key_figures(key, family, &times, &splits, stats, total);
+                self.key_figures(key, envelopes, &times, &splits, stats, total);
             }
             // The last endpoint of a user: close the user's fairness sample.
             if key % endpoints == endpoints - 1 {
@@ -261,26 +266,22 @@ impl<'a> Accounting<'a> {
         (key_adm, key_ref)
     }
 
-    /// The worst-key figures: envelope excess by `family` and burst ratio, per phase
-    /// and over the run, from one key's admitted instants.
+    /// The worst-key figures: excess over the endpoint's envelope (`envelopes`, one per
+    /// endpoint) and burst ratio, per phase and over the run, from one key's admitted
+    /// instants.
     fn key_figures(
         &self,
         key: usize,
-        family: Family,
+        envelopes: &[Envelope],
         times: &[Nanos],
         splits: &[usize],
         stats: &mut [PhaseStats],
         total: &mut PhaseStats,
     ) {
-        let endpoint = &self.workload.endpoints[key % self.arrivals.endpoints as usize];
+        let e = key % self.arrivals.endpoints as usize;
+        let endpoint = &self.workload.endpoints[e];
         let (quota, cost) = (&endpoint.quota, endpoint.cost);
-        let figures = |t: &[Nanos]| {
-            let excess = match family {
-                Family::Bucket => bucket_excess(t, cost, quota),
-                Family::Window => window_excess(t, cost, quota),
-            };
-            (excess, burst_ratio(t, cost, quota))
-        };
+        let figures = |t: &[Nanos]| (excess(&envelopes[e], t, cost), burst_ratio(t, cost, quota));
         for (p, s) in stats.iter_mut().enumerate() {
             let (e, b) = figures(&times[splits[p]..splits[p + 1]]);
             s.envelope_excess = s.envelope_excess.max(e);

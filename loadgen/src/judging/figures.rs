@@ -1,10 +1,10 @@
 //! The figures accuracy is made of, each computed on one key's admission instants:
-//! the most admitted in any window, the envelope excess of each family, the burst
-//! ratio, Jain's fairness index, latency percentiles.
+//! the most admitted in any window, the excess over an envelope, the burst ratio, Jain's fairness index, latency percentiles.
 //!
 //! The guarantee: every figure is exact (integers, or integers scaled by the period)
 //! and computed in one pass over sorted instants.
 
+use limiter_core::algorithm::{Bound, Envelope};
 use limiter_core::{Nanos, Quota};
 use results::{LatencySummary, round4};
 
@@ -28,23 +28,63 @@ pub fn burst_ratio(times: &[Nanos], cost: u64, quota: &Quota) -> f64 {
     most as f64 / quota.limit() as f64
 }
 
-/// Envelope excess for the window family: the most units in any window-length interval
-/// beyond `limit`.
-pub fn window_excess(times: &[Nanos], cost: u64, quota: &Quota) -> f64 {
-    let most = max_in_window(times, quota.period_nanos()) * cost;
-    most.saturating_sub(quota.limit()) as f64
+/// Envelope excess: the most by which admissions (`times`, sorted, `cost` units each)
+/// exceed what `envelope` permits in any interval (the worst of its bounds), in cost
+/// units, or 0. The envelope is `limiter-core`'s; this only measures against it.
+pub fn excess(envelope: &Envelope, times: &[Nanos], cost: u64) -> f64 {
+    envelope
+        .bounds()
+        .iter()
+        .map(|bound| match *bound {
+            Bound::Rate {
+                burst,
+                limit,
+                period,
+            } => rate_excess(times, cost, (burst, limit, period)),
+            Bound::Windows {
+                limit,
+                length,
+                step,
+            } => {
+                let most = most_in_windows(times, length, step) * cost;
+                most.saturating_sub(limit) as f64
+            }
+        })
+        .fold(0.0, f64::max)
 }
 
-/// Envelope excess for the bucket family: the largest
-/// `units(t_i..=t_j) − (burst + rate × (t_j − t_i))` over all pairs of admissions, in
-/// cost units (fractional: the rate makes the envelope fractional), or 0.
+/// The most admissions (`times`, sorted) in any window `[j × step, j × step + length)`:
+/// with `step` 1, any half-open interval of that length ([`max_in_window`]).
+pub fn most_in_windows(times: &[Nanos], length: Nanos, step: Nanos) -> u64 {
+    if step <= 1 {
+        return max_in_window(times, length);
+    }
+    // The fullest window holds, from its first admission on, no more than the window
+    // starting on the grid point at or before that admission: try those.
+    let mut best = 0;
+    let mut end = 0;
+    for (i, &t) in times.iter().enumerate() {
+        let start = u128::from(t - t % step);
+        end = end.max(i);
+        while end < times.len() && u128::from(times[end]) < start + u128::from(length) {
+            end += 1;
+        }
+        best = best.max(end - i);
+    }
+    best as u64
+}
+
+/// Excess over a rate bound (`burst + limit × t / period` in every closed interval of
+/// length `t`): the largest `units(t_i..=t_j) − (burst + rate × (t_j − t_i))` over all
+/// pairs of admissions, in cost units (fractional: the rate makes the bound
+/// fractional), or 0.
 ///
 /// Exact: computed in integers scaled by the period, with a running maximum, in one
 /// pass.
-pub fn bucket_excess(times: &[Nanos], cost: u64, quota: &Quota) -> f64 {
-    let p = quota.period_nanos() as i128;
-    let l = quota.limit() as i128;
-    let b = quota.burst() as i128;
+fn rate_excess(times: &[Nanos], cost: u64, (burst, limit, period): (u64, u64, Nanos)) -> f64 {
+    let p = period as i128;
+    let l = limit as i128;
+    let b = burst as i128;
     let c = cost as i128;
     // value(i, j) = (j − i + 1)·c·p − b·p − l·(t_j − t_i), for i ≤ j (0-based)
     //            = [(j + 1)·c·p − l·t_j] + [l·t_i − i·c·p] − b·p
@@ -122,6 +162,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    use limiter_core::algorithm::Reference;
+
     use crate::workload::SECOND;
 
     const S: Nanos = SECOND;
@@ -131,6 +173,42 @@ mod tests {
             .unwrap()
             .with_burst(burst)
             .unwrap()
+    }
+
+    /// Excess over the exact token bucket's reading of `q`.
+    fn bucket_excess(t: &[Nanos], cost: u64, q: &Quota) -> f64 {
+        excess(&Reference::TokenBucket.envelope(q), t, cost)
+    }
+
+    /// Excess over the exact sliding log's reading of `q`.
+    fn window_excess(t: &[Nanos], cost: u64, q: &Quota) -> f64 {
+        excess(&Reference::SlidingLog.envelope(q), t, cost)
+    }
+
+    #[test]
+    fn windows_on_a_grid() {
+        // Aligned 10 s windows: 9.9 s and 10 s fall in different windows, 10 s and
+        // 19.9 s in the same one.
+        let t = [9_900_000_000, 10 * S, 19_900_000_000];
+        assert_eq!(most_in_windows(&t, 10 * S, 10 * S), 2);
+        assert_eq!(most_in_windows(&t, 10 * S, 1), 2);
+        assert_eq!(most_in_windows(&t[..2], 10 * S, 10 * S), 1);
+        assert_eq!(most_in_windows(&t[..2], 10 * S, 1), 2);
+        assert_eq!(most_in_windows(&[], 10 * S, 10 * S), 0);
+        // The most by which any window's count exceeds the limit, over several bounds.
+        let both = Envelope::new([
+            Bound::Windows {
+                limit: 1,
+                length: 10 * S,
+                step: 10 * S,
+            },
+            Bound::Windows {
+                limit: 1,
+                length: 10 * S,
+                step: 1,
+            },
+        ]);
+        assert_eq!(excess(&both, &t[..2], 1), 1.0);
     }
 
     #[test]

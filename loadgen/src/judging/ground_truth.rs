@@ -5,9 +5,9 @@
 //! the algorithm's own envelope, is a number in the results (and a note), not a guess.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use limiter_core::Nanos;
+use limiter_core::algorithm::{Envelope, Reference};
 use results::GroundTruth;
 
 use super::decisions::Decisions;
@@ -18,49 +18,22 @@ use crate::drivers::http::record::Record;
 use crate::drivers::simulated::SimAlgorithm;
 use crate::workload::Endpoint;
 
-/// How an algorithm bounds what one key is admitted over an interval: the ground-truth
-/// check's envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
-    /// `burst + rate × span`: token bucket, GCRA, the seed's bucket.
-    Bucket,
-    /// `limit` in any window-length interval: the sliding log.
-    Sliding,
-    /// `limit` per window aligned to the store's clock: the fixed window and the sliding
-    /// window counter. Where the windows fall is the store's business (the gateway's
-    /// start in memory, the Unix epoch on Redis), so the bound takes the worst case.
-    Aligned,
-}
-
-/// The bound that judges `algorithm` (bucket for unknown names).
-pub fn bound_of(algorithm: &str) -> Bound {
-    use limiter_core::Kind;
-    match SimAlgorithm::from_str(algorithm)
-        .ok()
-        .and_then(SimAlgorithm::kind)
-    {
-        Some(Kind::SlidingLog) => Bound::Sliding,
-        Some(Kind::FixedWindow | Kind::SlidingWindow) => Bound::Aligned,
-        _ => Bound::Bucket,
-    }
+/// The envelope `algorithm` (a simulator name) promises under `endpoint`'s policy:
+/// `limiter-core`'s own for its algorithms, the exact token bucket's for the seed
+/// replica and for names it does not know.
+pub fn envelope_of(algorithm: &str, endpoint: &Endpoint) -> Envelope {
+    algorithm
+        .parse::<SimAlgorithm>()
+        .map_or(Reference::TokenBucket.envelope(&endpoint.quota), |a| {
+            a.envelope(&endpoint.quota)
+        })
 }
 
 /// The most requests of `endpoint` a key may have admitted over an interval of `span`
-/// nanoseconds, in requests of the endpoint's cost:
-/// - bucket: `burst + rate × span`;
-/// - sliding: `limit × (⌊span / W⌋ + 1)`, the interval cut into window-length pieces;
-/// - aligned: `limit × (⌈span / W⌉ + 1)`, the most aligned windows an interval of that
-///   length meets — one more than the sliding bound unless `span` is a whole number of
-///   windows, which is the fixed window's boundary burst.
-pub fn envelope(endpoint: &Endpoint, bound: Bound, span: Nanos) -> u64 {
-    let q = &endpoint.quota;
-    let (p, l, span) = (q.period_nanos() as u128, q.limit() as u128, span as u128);
-    let units = match bound {
-        Bound::Bucket => (q.burst() as u128 * p + l * span) / p,
-        Bound::Sliding => l * (span / p + 1),
-        Bound::Aligned => l * (span.div_ceil(p) + 1),
-    };
-    (units / endpoint.cost.max(1) as u128) as u64
+/// nanoseconds under `envelope`, wherever the interval falls, in requests of the
+/// endpoint's cost.
+pub fn most_requests(envelope: &Envelope, endpoint: &Endpoint, span: Nanos) -> u64 {
+    envelope.most_in_any(span) / endpoint.cost.max(1)
 }
 
 /// What the client saw per key: admitted, first send, last response.
@@ -89,18 +62,23 @@ pub(crate) fn client_per_key(
 pub(crate) struct EnvelopeCheck<'a> {
     plan: &'a Plan,
     client: &'a ClientKeys,
-    endpoints: usize,
-    bound: Bound,
+    /// The algorithm's envelope, per endpoint.
+    envelopes: Vec<Envelope>,
 }
 
 impl<'a> EnvelopeCheck<'a> {
     /// The check for `algorithm` over the client's keys.
     pub(crate) fn new(plan: &'a Plan, client: &'a ClientKeys, algorithm: &str) -> Self {
+        let envelopes = plan
+            .workload
+            .endpoints
+            .iter()
+            .map(|e| envelope_of(algorithm, e))
+            .collect();
         Self {
             plan,
             client,
-            endpoints: plan.arrivals.endpoints as usize,
-            bound: bound_of(algorithm),
+            envelopes,
         }
     }
 
@@ -110,8 +88,10 @@ impl<'a> EnvelopeCheck<'a> {
         let Some(&(_, first, last)) = self.client.get(&key) else {
             return 0;
         };
-        let e = &self.plan.workload.endpoints[key % self.endpoints];
-        count.saturating_sub(envelope(e, self.bound, last.saturating_sub(first)))
+        let e = key % self.envelopes.len().max(1);
+        let endpoint = &self.plan.workload.endpoints[e];
+        let most = most_requests(&self.envelopes[e], endpoint, last.saturating_sub(first));
+        count.saturating_sub(most)
     }
 
     /// Keys the client saw admitted beyond the envelope.
@@ -210,22 +190,26 @@ mod tests {
     fn envelopes() {
         let w = Workload::load("seed").unwrap();
         let e = &w.endpoints[0];
-        assert_eq!(envelope(e, Bound::Bucket, 0), 5);
-        assert_eq!(envelope(e, Bound::Bucket, 150 * SECOND), 17);
-        // 5 per 60 s. A sliding log admits 5 in any 60 s, so 5 over 59 s and 10 over
-        // 60 s (both ends included).
-        assert_eq!(envelope(e, Bound::Sliding, 0), 5);
-        assert_eq!(envelope(e, Bound::Sliding, 59 * SECOND), 5);
-        assert_eq!(envelope(e, Bound::Sliding, 60 * SECOND), 10);
+        let most = |algorithm: &str, span| most_requests(&envelope_of(algorithm, e), e, span);
+        // Burst 5, 5 per 60 s.
+        for bucket in ["token-bucket", "gcra", "seed-replica", "no-such-thing"] {
+            assert_eq!(most(bucket, 0), 5, "{bucket}");
+            assert_eq!(most(bucket, 150 * SECOND), 17, "{bucket}");
+        }
+        // A sliding log admits 5 in any 60 s, so 5 over 59 s and 10 over 60 s (both ends
+        // included).
+        assert_eq!(most("sliding-log", 0), 5);
+        assert_eq!(most("sliding-log", 59 * SECOND), 5);
+        assert_eq!(most("sliding-log", 60 * SECOND), 10);
         // Aligned windows: 59 s can straddle a boundary (5 at its end, 5 after it);
         // 61 s can meet three windows; an instant meets one.
-        assert_eq!(envelope(e, Bound::Aligned, 0), 5);
-        assert_eq!(envelope(e, Bound::Aligned, 59 * SECOND), 10);
-        assert_eq!(envelope(e, Bound::Aligned, 60 * SECOND), 10);
-        assert_eq!(envelope(e, Bound::Aligned, 61 * SECOND), 15);
-        assert_eq!(bound_of("sliding-log"), Bound::Sliding);
-        assert_eq!(bound_of("sliding-window"), Bound::Aligned);
-        assert_eq!(bound_of("fixed-window"), Bound::Aligned);
-        assert_eq!(bound_of("gcra"), Bound::Bucket);
+        assert_eq!(most("fixed-window", 0), 5);
+        assert_eq!(most("fixed-window", 59 * SECOND), 10);
+        assert_eq!(most("fixed-window", 60 * SECOND), 10);
+        assert_eq!(most("fixed-window", 61 * SECOND), 15);
+        // The sliding window counter also promises fewer than twice the limit in any
+        // window-length interval.
+        assert_eq!(most("sliding-window", 0), 5);
+        assert_eq!(most("sliding-window", 59 * SECOND), 9);
     }
 }

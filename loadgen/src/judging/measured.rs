@@ -17,13 +17,13 @@
 //!   a number in the results, not a guess.
 
 use limiter_core::Nanos;
+use limiter_core::algorithm::Reference;
 use results::{GatewayCounters, MeasuredSeries, Measurement, ResultSource, Results, Run};
 
 use super::accounting::Accounting;
 use super::decisions::Decisions;
 use super::delivery::{self, Responses};
 use super::ground_truth::{self, EnvelopeCheck};
-use super::references::Family;
 use crate::arrivals::{Arrival, Arrivals};
 use crate::driver::client::{BackendStats, GatewaySnapshot};
 use crate::driver::plan::{Plan, Scale};
@@ -61,11 +61,12 @@ pub struct RunFacts {
     pub notes: Vec<String>,
 }
 
-/// The envelope family that judges `algorithm` (bucket for unknown names).
-pub fn family_of(algorithm: &str) -> Family {
+/// The exact reference that judges `algorithm` (the token bucket for names the
+/// simulator does not know).
+pub fn reference_of(algorithm: &str) -> Reference {
     algorithm
         .parse::<SimAlgorithm>()
-        .map_or(Family::Bucket, SimAlgorithm::family)
+        .map_or(Reference::TokenBucket, SimAlgorithm::reference)
 }
 
 /// The requests as sent (`records` sorted by send instant), with phases cut at the
@@ -98,16 +99,16 @@ pub fn results(plan: &Plan, mut records: Vec<Record>, facts: &RunFacts) -> Resul
     let w = &plan.workload;
     records.sort_by_key(|r| (r.sent, r.index));
     let measured = measured_arrivals(plan, &records);
-    let family = family_of(&facts.algorithm);
+    let judge = reference_of(&facts.algorithm);
     let mut decisions = Decisions::new(records.len());
     for (i, r) in records.iter().enumerate() {
         if r.reply.class() == Class::Admitted {
             decisions.admit(i);
         }
     }
-    let reference = play_reference(w, &measured, family, &mut |_, _| {});
+    let reference = play_reference(w, &measured, judge, &mut |_, _| {});
     let accounting = Accounting::new(w, &measured, None);
-    let mut run: Run = accounting.run(&facts.algorithm, family, &decisions, &reference);
+    let mut run: Run = accounting.run(&facts.algorithm, judge, &decisions, &reference);
     let responses = delivery::responses(&mut run, &records, &measured);
     run.store = facts.store.clone();
     run.deployment = format!(
@@ -235,8 +236,8 @@ mod tests {
 
     use super::*;
     use crate::drivers::http::record::Reply;
-    use crate::judging::ExactTokenBucket;
     use crate::workload::Workload;
+    use limiter_core::algorithm::reference::ExactTokenBucket;
 
     fn facts(algorithm: &str) -> RunFacts {
         RunFacts {
@@ -373,10 +374,10 @@ mod tests {
     }
 
     #[test]
-    fn families() {
-        assert_eq!(family_of("fixed-window"), Family::Window);
-        assert_eq!(family_of("gcra"), Family::Bucket);
-        assert_eq!(family_of("seed-replica"), Family::Bucket);
-        assert_eq!(family_of("no-such-thing"), Family::Bucket);
+    fn references() {
+        assert_eq!(reference_of("fixed-window"), Reference::SlidingLog);
+        assert_eq!(reference_of("gcra"), Reference::TokenBucket);
+        assert_eq!(reference_of("seed-replica"), Reference::TokenBucket);
+        assert_eq!(reference_of("no-such-thing"), Reference::TokenBucket);
     }
 }

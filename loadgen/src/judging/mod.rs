@@ -3,15 +3,17 @@
 //!
 //! For every key (user × endpoint) and phase, and over the whole run:
 //!
-//! - **envelope excess**: the most by which admissions in any interval exceed what the
-//!   policy permits in that interval, in cost units; 0 is perfect. The envelope is
-//!   `burst + rate × length` for the bucket family (token bucket, GCRA, seed-replica) and
-//!   `limit` in any window-length interval for the window family (fixed window, sliding
-//!   window, sliding log).
 //! - **over-/under-admission**: admitted minus what an exact reference limiter admits
-//!   on the same arrivals, where positive (and the reverse). The reference is an exact
-//!   token bucket (rational arithmetic, no rounding) for the bucket family and an exact
-//!   sliding log for the window family ([`references`]).
+//!   on the same arrivals, where positive (and the reverse). Which reference judges an
+//!   algorithm is `limiter-core`'s word ([`Kind::reference`](limiter_core::Kind::reference)):
+//!   an exact token bucket (rational arithmetic, no rounding) for the algorithms set by
+//!   burst and rate, an exact sliding log for the windowed ones; the references live in
+//!   [`limiter_core::algorithm::reference`], beside the algorithms, and nowhere else.
+//! - **envelope excess**: the most by which admissions in any interval exceed what the
+//!   policy permits in that interval by the reference's reading of it
+//!   ([`Reference::envelope`](limiter_core::algorithm::Reference::envelope): `burst +
+//!   rate × length`, or `limit` in any window-length interval), in cost units; 0 is
+//!   perfect.
 //! - **burst ratio**: the most admitted in any interval `[s, s + window)`, over `limit`
 //!   (a fixed window reaches 2.0 at a boundary).
 //! - **fairness**: Jain's index `(Σx)² / (n Σx²)` over users of
@@ -21,11 +23,12 @@
 //! Phases report the worst key's envelope excess and burst ratio and the sum over keys
 //! of over- and under-admission; a phase's figures only look at that phase's requests.
 //!
-//! The pieces: [`decisions`] (one bit per arrival), [`references`] (the exact
-//! limiters), [`figures`] (each figure on one key's instants), [`accounting`] (figures
+//! The pieces: [`decisions`] (one bit per arrival), [`figures`] (each figure on one
+//! key's instants), [`accounting`] (figures
 //! into `ratelab.results/1`), and for measured runs (feature `http`) [`measured`],
 //! `delivery` (statuses, latency, lateness) and [`ground_truth`] (the backend's count
-//! against the client's and the algorithm's envelope).
+//! against the client's and the algorithm's own envelope,
+//! [`Policy::envelope`](limiter_core::Policy::envelope)).
 
 pub mod accounting;
 pub mod decisions;
@@ -36,8 +39,6 @@ pub mod figures;
 pub mod ground_truth;
 #[cfg(feature = "http")]
 pub mod measured;
-pub mod references;
 
 pub use accounting::Accounting;
 pub use decisions::Decisions;
-pub use references::{ExactBucketState, ExactLogState, ExactSlidingLog, ExactTokenBucket, Family};

@@ -8,9 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use limiter_core::Kind;
-
-use crate::judging::Family;
+use limiter_core::algorithm::{Envelope, Reference};
+use limiter_core::{Kind, Policy, Quota};
 
 /// An algorithm the simulator can play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,11 +65,22 @@ impl SimAlgorithm {
         }
     }
 
-    /// Which envelope and reference judge it (the seed replica is a token bucket).
-    pub fn family(self) -> Family {
+    /// The exact reference that judges it (`limiter-core` says which for its own; the
+    /// seed replica is a token bucket).
+    pub fn reference(self) -> Reference {
         match self {
-            SimAlgorithm::Library(k) => Family::of(k),
-            SimAlgorithm::SeedReplica => Family::Bucket,
+            SimAlgorithm::Library(k) => k.reference(),
+            SimAlgorithm::SeedReplica => Reference::TokenBucket,
+        }
+    }
+
+    /// What it promises about admissions under `quota` (default parameters): the
+    /// algorithm's own envelope from `limiter-core`; the seed replica promises only what
+    /// the exact token bucket does (and breaks it: that is the point).
+    pub fn envelope(self, quota: &Quota) -> Envelope {
+        match self {
+            SimAlgorithm::Library(k) => Policy::new(k, *quota).envelope(),
+            SimAlgorithm::SeedReplica => Reference::TokenBucket.envelope(quota),
         }
     }
 

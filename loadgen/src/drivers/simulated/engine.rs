@@ -10,9 +10,7 @@ use limiter_core::Nanos;
 
 use super::deployment::DeploymentPlan;
 use crate::arrivals::Arrivals;
-use crate::judging::{
-    Decisions, ExactBucketState, ExactLogState, ExactSlidingLog, ExactTokenBucket,
-};
+use crate::judging::Decisions;
 
 /// Arrivals between progress reports.
 const CHUNK: usize = 1 << 16;
@@ -158,52 +156,5 @@ impl Stage<'_> {
             }
         }
         Ok(())
-    }
-}
-
-impl Engine for ExactTokenBucket {
-    type State = ExactBucketState;
-
-    fn state(&self) -> ExactBucketState {
-        ExactTokenBucket::state(self)
-    }
-
-    #[inline]
-    fn admit(
-        &self,
-        s: &mut ExactBucketState,
-        now: Nanos,
-        _: Nanos,
-        cost: u64,
-    ) -> Result<bool, limiter_core::Error> {
-        Ok(ExactTokenBucket::admit(self, s, now, cost))
-    }
-
-    fn inline_bytes(&self) -> usize {
-        std::mem::size_of::<ExactBucketState>()
-    }
-}
-
-impl Engine for ExactSlidingLog {
-    type State = ExactLogState;
-    const HAS_HEAP: bool = true;
-
-    fn state(&self) -> ExactLogState {
-        ExactSlidingLog::state(self)
-    }
-
-    #[inline]
-    fn admit(
-        &self,
-        s: &mut ExactLogState,
-        now: Nanos,
-        _: Nanos,
-        cost: u64,
-    ) -> Result<bool, limiter_core::Error> {
-        Ok(ExactSlidingLog::admit(self, s, now, cost))
-    }
-
-    fn inline_bytes(&self) -> usize {
-        std::mem::size_of::<ExactLogState>()
     }
 }

@@ -1,34 +1,17 @@
-//! `limiter-core`'s algorithms as [`Engine`]s: their own pure steps, on plain states
-//! the simulator owns.
-
-use std::marker::PhantomData;
+//! `limiter-core`'s algorithms and exact references as [`Engine`]s: their own pure
+//! steps, on plain states the simulator owns, chosen at run time by
+//! [`Kind::visit`](limiter_core::Kind::visit) and [`Reference::visit`] — no list of
+//! algorithms here.
 
 use limiter_core::algorithm::Visit;
-use limiter_core::{Algorithm, Kind, Nanos, Quota};
+use limiter_core::algorithm::reference::{Exact, VisitExact};
+use limiter_core::algorithm::{Algorithm, Reference};
+use limiter_core::{Kind, Nanos, Policy, Quota};
 
 use super::engine::Engine;
 
 /// A `limiter-core` algorithm as an [`Engine`].
 pub(crate) struct Core<A>(A);
-
-/// Calls `play` with one engine per quota for the algorithm `kind`.
-pub(crate) fn with_engines<R>(kind: Kind, quotas: &[Quota], play: impl PlayEngines<R>) -> R {
-    struct Build<'a, P, R>(&'a [Quota], P, PhantomData<fn() -> R>);
-    impl<P: PlayEngines<R>, R> Visit for Build<'_, P, R> {
-        type Output = R;
-        fn visit<A: Algorithm>(self) -> R {
-            let engines: Vec<Core<A>> = self.0.iter().map(|q| Core(A::new(*q))).collect();
-            self.1.play(&engines)
-        }
-    }
-    kind.visit(Build(quotas, play, PhantomData))
-}
-
-/// A computation generic over the engine type.
-pub(crate) trait PlayEngines<R> {
-    /// Runs with `engines`, one per endpoint.
-    fn play<E: Engine>(self, engines: &[E]) -> R;
-}
 
 impl<A: Algorithm> Engine for Core<A> {
     type State = A::State;
@@ -58,4 +41,79 @@ impl<A: Algorithm> Engine for Core<A> {
     fn heap_bytes(&self, s: &A::State) -> usize {
         self.0.heap_bytes(s)
     }
+}
+
+/// An exact reference as an [`Engine`]: it never refuses outright.
+pub(crate) struct Perfect<R>(R);
+
+impl<R: Exact> Engine for Perfect<R> {
+    type State = R::State;
+    const HAS_HEAP: bool = std::mem::needs_drop::<R::State>();
+
+    fn state(&self) -> R::State {
+        self.0.fresh()
+    }
+
+    #[inline]
+    fn admit(
+        &self,
+        s: &mut R::State,
+        now: Nanos,
+        _: Nanos,
+        cost: u64,
+    ) -> Result<bool, limiter_core::Error> {
+        Ok(self.0.admit(s, now, cost))
+    }
+
+    fn inline_bytes(&self) -> usize {
+        std::mem::size_of::<R::State>()
+    }
+
+    fn heap_bytes(&self, s: &R::State) -> usize {
+        self.0.heap_bytes(s)
+    }
+}
+
+/// A computation generic over the engine type.
+pub(crate) trait PlayEngines {
+    /// What it computes.
+    type Output;
+    /// Runs with `engines`, one per endpoint.
+    fn play<E: Engine>(self, engines: &[E]) -> Self::Output;
+}
+
+/// Calls `play` with one engine per quota for the algorithm `kind` (its default
+/// parameters).
+pub(crate) fn with_engines<P: PlayEngines>(kind: Kind, quotas: &[Quota], play: P) -> P::Output {
+    struct Build<'a, P>(Kind, &'a [Quota], P);
+    impl<P: PlayEngines> Visit for Build<'_, P> {
+        type Output = P::Output;
+        fn visit<A: Algorithm>(self) -> P::Output {
+            let Build(kind, quotas, play) = self;
+            let engines: Vec<Core<A>> = quotas
+                .iter()
+                .map(|q| Core(A::from_policy(&Policy::new(kind, *q))))
+                .collect();
+            play.play(&engines)
+        }
+    }
+    kind.visit(Build(kind, quotas, play))
+}
+
+/// Calls `play` with one exact reference per quota.
+pub(crate) fn with_references<P: PlayEngines>(
+    reference: Reference,
+    quotas: &[Quota],
+    play: P,
+) -> P::Output {
+    struct Build<'a, P>(&'a [Quota], P);
+    impl<P: PlayEngines> VisitExact for Build<'_, P> {
+        type Output = P::Output;
+        fn visit<X: Exact>(self) -> P::Output {
+            let Build(quotas, play) = self;
+            let engines: Vec<Perfect<X>> = quotas.iter().map(|q| Perfect(X::new(q))).collect();
+            play.play(&engines)
+        }
+    }
+    reference.visit(Build(quotas, play))
 }

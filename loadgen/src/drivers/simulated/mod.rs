@@ -32,6 +32,7 @@ pub mod seed_replica;
 use std::time::{Duration, Instant};
 
 use limiter_core::Quota;
+use limiter_core::algorithm::Reference;
 use results::{ResultSource, Results};
 
 pub use algorithms::{SimAlgorithm, UnknownAlgorithm};
@@ -41,7 +42,7 @@ use library::PlayEngines;
 use seed_replica::SeedReplica;
 
 use crate::arrivals::{self, Arrivals};
-use crate::judging::{Accounting, Decisions, ExactSlidingLog, ExactTokenBucket, Family};
+use crate::judging::{Accounting, Decisions};
 use crate::workload::{MAX_KEYS, StoreModel, Workload};
 
 /// Why a simulation could not finish.
@@ -226,10 +227,14 @@ impl Simulation {
         })
     }
 
-    /// Plays the exact reference for `family`, in one process at the arrival instants:
-    /// what a perfect limiter would admit.
-    pub fn reference(&self, family: Family, progress: &mut dyn FnMut(usize, usize)) -> Decisions {
-        play_reference(&self.workload, &self.arrivals, family, progress)
+    /// Plays the exact `reference`, in one process at the arrival instants: what a
+    /// perfect limiter would admit.
+    pub fn reference(
+        &self,
+        reference: Reference,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Decisions {
+        play_reference(&self.workload, &self.arrivals, reference, progress)
     }
 
     /// Plays every algorithm and its reference, and accounts for the results.
@@ -238,18 +243,18 @@ impl Simulation {
         algorithms: &[SimAlgorithm],
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<SimOutcome, SimError> {
-        let families: Vec<Family> = [Family::Window, Family::Bucket]
+        let needed: Vec<Reference> = Reference::ALL
             .into_iter()
-            .filter(|f| algorithms.iter().any(|a| a.family() == *f))
+            .filter(|r| algorithms.iter().any(|a| a.reference() == *r))
             .collect();
-        let steps = families.len() + algorithms.len();
+        let steps = needed.len() + algorithms.len();
         let total = self.arrivals.list.len();
         let mut step = 0;
         let mut references = Vec::new();
-        for family in families {
+        for reference in needed {
             step += 1;
-            let label = family.reference();
-            let d = self.reference(family, &mut |done, total| {
+            let label = reference.name();
+            let d = self.reference(reference, &mut |done, total| {
                 progress(Progress {
                     label,
                     step,
@@ -258,7 +263,7 @@ impl Simulation {
                     total,
                 })
             });
-            references.push((family, d));
+            references.push((reference, d));
         }
         let latencies = (!self.plan.rtt.is_empty()).then_some(self.plan.rtt.as_slice());
         let accounting = Accounting::new(&self.workload, &self.arrivals, latencies);
@@ -276,12 +281,13 @@ impl Simulation {
                     total,
                 })
             })?;
-            let Some((family, reference)) =
-                references.iter().find(|(f, _)| *f == algorithm.family())
+            let Some((reference, decisions)) =
+                references.iter().find(|(r, _)| *r == algorithm.reference())
             else {
                 continue;
             };
-            let mut run = accounting.run(algorithm.name(), *family, &played.decisions, reference);
+            let mut run =
+                accounting.run(algorithm.name(), *reference, &played.decisions, decisions);
             run.memory_per_key_bytes = played.memory_per_key;
             results.runs.push(run);
             timings.push(Timing {
@@ -308,12 +314,12 @@ impl Simulation {
     }
 }
 
-/// Plays the exact reference for `family` over `arrivals` of `workload`, in one process
-/// at the arrival instants, one state per key: what a perfect limiter would admit.
+/// Plays the exact `reference` over `arrivals` of `workload`, in one process at the
+/// arrival instants, one state per key: what a perfect limiter would admit.
 pub(crate) fn play_reference(
     workload: &Workload,
     arrivals: &Arrivals,
-    family: Family,
+    reference: Reference,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Decisions {
     let costs: Vec<u64> = workload.endpoints.iter().map(|e| e.cost).collect();
@@ -322,28 +328,20 @@ pub(crate) fn play_reference(
         costs: &costs,
         deployed: None,
     };
-    let quotas = workload.endpoints.iter().map(|e| &e.quota);
-    let played = match family {
-        Family::Bucket => stage.play(
-            &quotas.map(ExactTokenBucket::new).collect::<Vec<_>>(),
-            progress,
-        ),
-        Family::Window => stage.play(
-            &quotas.map(ExactSlidingLog::new).collect::<Vec<_>>(),
-            progress,
-        ),
-    };
+    let quotas: Vec<Quota> = workload.endpoints.iter().map(|e| e.quota).collect();
+    let played = library::with_references(reference, &quotas, OnStage(&stage, progress));
     // The references never fail: they have no cost limit to refuse.
     played
         .map(|(d, _)| d)
         .unwrap_or_else(|_| Decisions::new(arrivals.list.len()))
 }
 
-/// Plays the engines [`library::with_engines`] builds on a stage, reporting progress.
+/// Plays the engines [`library`] builds on a stage, reporting progress.
 struct OnStage<'a, 'p>(&'a Stage<'a>, &'p mut dyn FnMut(usize, usize));
 
-impl PlayEngines<Result<(Decisions, u64), Refused>> for OnStage<'_, '_> {
-    fn play<E: Engine>(self, engines: &[E]) -> Result<(Decisions, u64), Refused> {
+impl PlayEngines for OnStage<'_, '_> {
+    type Output = Result<(Decisions, u64), Refused>;
+    fn play<E: Engine>(self, engines: &[E]) -> Self::Output {
         self.0.play(engines, self.1)
     }
 }
