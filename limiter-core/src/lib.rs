@@ -18,7 +18,7 @@
 //!   inside an algorithm, so tests and the simulator run on a manual clock;
 //! - [`Error`] for what can never succeed and for stores that failed;
 //! - with feature `redis`: [`RedisStore`] and [`RedisOptions`]; with feature `tower`:
-//!   the [`tower`](crate::tower) layer (`RateLimitLayer`).
+//!   the [`tower`] layer (`RateLimitLayer`).
 //!
 //! ```
 //! use limiter_core::{Gcra, KeyedLimiter, Quota};

@@ -49,11 +49,15 @@ pub fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
     None
 }
 
-/// What a client-IP extractor does with a request that carries no client address.
+/// What a client-IP extractor does with a request that carries no client address: axum
+/// served with plain `into_make_service` rather than
+/// `into_make_service_with_connect_info::<SocketAddr>()`, a hyper server that does not
+/// insert [`PeerAddr`], a test calling the service directly. The extractors do not
+/// guess, and never silently count everyone against one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MissingPeer {
-    /// Refuse it with `500 Internal Server Error`: the server was not set up to pass the
-    /// address (see the [module docs](self)).
+    /// Refuse it with `500 Internal Server Error` ([`KeyRejection::NoPeerAddress`]): the
+    /// server was not set up to pass the address, which is not the client's fault.
     #[default]
     Refuse,
     /// Count every such request against one shared key, `no-peer`, distinct from every
@@ -118,8 +122,8 @@ where
 /// The default longest identity accepted, in bytes.
 pub const DEFAULT_MAX_IDENTITY: usize = 256;
 
-/// Keys a request by the client's IP address (`ip:<addr>`), read as the [module
-/// docs](self) say; a request without one is handled as its [`MissingPeer`] says.
+/// Keys a request by the client's IP address (`ip:<addr>`), read by [`peer_addr`]; a
+/// request without one is handled as its [`MissingPeer`] says.
 ///
 /// ```
 /// use limiter_core::tower::{ClientIp, KeyExtractor, KeyRejection, PeerAddr};

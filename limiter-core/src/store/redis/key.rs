@@ -2,29 +2,30 @@
 //! can reach another's key or break the hash tag.
 //!
 //! The identity (user + route, any bytes a client sent) and the prefix are
-//! percent-escaped: `%`, `{`, `}`, `:` in the prefix, and every control byte (newlines)
-//! become `%XX`. Escaping is injective, so distinct identities give distinct keys, and
-//! an escaped text holds no brace, so the one `{…}` is always the identity: Redis
-//! Cluster hashes exactly it, and all of one identity's data lives in one slot. Long
-//! identities stay exact (a 10 KB identity makes a key of at most 30 KB).
+//! percent-encoded with the `percent-encoding` crate: `%`, `{`, `}`, every control
+//! byte (newlines) and every non-ASCII byte become `%XX`, and `:` too in the prefix.
+//! Percent-encoding is injective, so distinct identities give distinct keys, and an
+//! encoded text holds no brace, so the one `{…}` is always the identity: Redis Cluster
+//! hashes exactly it, and all of one identity's data lives in one slot. Long identities
+//! stay exact (a 10 KB identity makes a key of at most 30 KB).
+
+use std::fmt::Write as _;
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::algorithm::Kind;
 
-fn escape(out: &mut String, text: &str, also: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    // Only ASCII bytes are escaped, and each is a whole character, so the runs between
-    // them are whole characters too: copied as they are.
-    let mut run = 0;
-    for (i, b) in text.bytes().enumerate() {
-        if b < 0x20 || b == 0x7f || matches!(b, b'%' | b'{' | b'}') || also.contains(&b) {
-            out.push_str(&text[run..i]);
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-            run = i + 1;
-        }
-    }
-    out.push_str(&text[run..]);
+/// What is escaped in an identity: controls (and, always, non-ASCII bytes), `%` so
+/// that escaping stays injective, and the braces of the hash tag.
+const IDENTITY: &AsciiSet = &CONTROLS.add(b'%').add(b'{').add(b'}');
+
+/// What is escaped in a prefix: as in an identity, and `:`, so that no prefix poses as
+/// another prefix plus an algorithm.
+const PREFIX: &AsciiSet = &IDENTITY.add(b':');
+
+fn escape(out: &mut String, text: &str, set: &'static AsciiSet) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{}", utf8_percent_encode(text, set));
 }
 
 /// The Redis key of `identity` for an `kind` limiter under `prefix`.
@@ -43,7 +44,7 @@ pub fn redis_key(prefix: &str, kind: Kind, identity: &str) -> String {
 /// `<prefix>:<algorithm>:{` (a limiter works it out once).
 pub(super) fn head(prefix: &str, kind: Kind) -> String {
     let mut head = String::with_capacity(prefix.len() + 20);
-    escape(&mut head, prefix, b":");
+    escape(&mut head, prefix, PREFIX);
     head.push(':');
     head.push_str(kind.name());
     head.push_str(":{");
@@ -54,7 +55,7 @@ pub(super) fn head(prefix: &str, kind: Kind) -> String {
 pub(super) fn with_head(head: &str, identity: &str) -> String {
     let mut key = String::with_capacity(head.len() + identity.len() + 1);
     key.push_str(head);
-    escape(&mut key, identity, b"");
+    escape(&mut key, identity, IDENTITY);
     key.push('}');
     key
 }
@@ -104,6 +105,11 @@ mod tests {
             assert!(tag(&key).len() <= 3 * id.len());
         }
         assert!(redis_key("ratelab", Kind::TokenBucket, &long).len() < 31_000);
+        // Non-ASCII and controls are encoded byte by byte, readable ASCII left alone.
+        assert_eq!(
+            redis_key("ratelab", Kind::Gcra, "é a\n~"),
+            "ratelab:gcra:{%C3%A9 a%0A~}"
+        );
     }
 
     #[test]
