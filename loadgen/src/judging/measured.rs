@@ -13,7 +13,7 @@
 //!   only; everything else is an `error`;
 //! - the backend's count is compared key by key with the client's, and both with the
 //!   algorithm's envelope over the key's active span (first send to last response)
-//!   ([`ground_truth`](super::ground_truth)), so a disagreement or an over-admission is
+//!   ([`super::ground_truth`]), so a disagreement or an over-admission is
 //!   a number in the results, not a guess.
 
 use limiter_core::Nanos;
