@@ -29,6 +29,7 @@ pub mod arrivals;
 pub mod driver;
 pub mod drivers;
 pub mod judging;
+pub mod progress;
 pub mod rng;
 pub mod workload;
 

@@ -23,8 +23,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::Error;
+use crate::format::thousands;
 use crate::plots::{err, legend_strip, register_font, time_panel, titled};
-use crate::table::{Align, Table, thousands};
+use crate::table::{Align, Table};
 use results::{Measurement, ResultSource, Results, Run};
 
 const STORES: [&str; 3] = ["memory", "redis", "redis-cluster"];
@@ -647,7 +648,7 @@ fn workload_section(dir: &Path, w: &WorkloadRuns, out: &mut String) -> Result<()
         info.arrivals,
         w.name
     );
-    out.push_str(&crate::table::policies(&merged).to_markdown());
+    out.push_str(&crate::summary::policies(&merged).to_markdown());
     out.push_str("\n### Accuracy, measured and simulated\n\n");
     out.push_str(
         "*admitted* is what the client saw answered by the backend; *simulated* is the simulator on the same arrivals; *exact* is the exact reference limiter on the arrivals as sent; \

@@ -10,10 +10,13 @@
 //! no fonts installed.
 
 pub mod bench;
+pub mod format;
 pub mod markdown;
 pub mod measured;
 pub mod plots;
+pub mod summary;
 pub mod table;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 

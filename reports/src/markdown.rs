@@ -1,7 +1,8 @@
 //! `report.md`: the tables and the plots of one results file, in Markdown.
 
+use crate::format::{seconds, thousands};
 use crate::plots::Plot;
-use crate::table::{self, seconds, thousands};
+use crate::summary;
 use results::{ResultSource, Results};
 
 /// The report for `results`, linking `plots` by file name (the report sits beside them).
@@ -46,12 +47,12 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
          admit `limit` per window, the token bucket and GCRA hold `burst` tokens refilled at \
          `limit / window`.\n\n",
     );
-    out.push_str(&table::policies(results).to_markdown());
+    out.push_str(&summary::policies(results).to_markdown());
 
     out.push_str("\n## Results\n\n");
-    out.push_str(&table::summary(results).to_markdown());
+    out.push_str(&summary::summary(results).to_markdown());
     out.push('\n');
-    out.push_str(&table::admitted_by_phase(results).to_markdown());
+    out.push_str(&summary::admitted_by_phase(results).to_markdown());
 
     for plot in plots {
         let file = |p: &std::path::Path| {
@@ -69,7 +70,7 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
     }
 
     out.push_str("\n## By phase\n\n");
-    out.push_str(&table::by_phase(results).to_markdown());
+    out.push_str(&summary::by_phase(results).to_markdown());
 
     out.push_str(
         "\n## Reading the figures\n\n\

@@ -4,16 +4,10 @@
 //!
 //! Rendered from [`Results::measurements`] alone; empty for simulated results.
 
-use crate::table::{Align, Table, thousands};
 use results::{Measurement, Results};
 
-fn rate(r: f64) -> String {
-    if r >= 100.0 {
-        thousands(r.round() as u64)
-    } else {
-        format!("{r:.1}")
-    }
-}
+use crate::format::{rate, thousands};
+use crate::table::{Align, Table};
 
 /// Offered vs achieved per phase of one measured run, as a table.
 pub fn phases(m: &Measurement) -> Table {

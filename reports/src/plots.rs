@@ -22,8 +22,10 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use results::Results;
+
 use crate::Error;
-use results::{Results, Run};
+use crate::summary::run_label;
 
 /// The font every label is drawn with (DejaVu Sans; licence in `assets/`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -195,16 +197,6 @@ const ADMITTED: RGBColor = RGBColor(0, 140, 70);
 const REJECTED: RGBColor = RGBColor(200, 40, 40);
 const MARK: RGBColor = RGBColor(110, 110, 110);
 
-/// A run's label: the algorithm, and the store unless every run shares one.
-fn label(results: &Results, run: &Run) -> String {
-    let stores_differ = results.runs.iter().any(|r| r.store != run.store);
-    if stores_differ {
-        format!("{} ({})", run.algorithm, run.store)
-    } else {
-        run.algorithm.clone()
-    }
-}
-
 fn title_style() -> TextStyle<'static> {
     (FAMILY, 26).into_font().into()
 }
@@ -254,7 +246,7 @@ pub(crate) fn tick(v: &f64) -> String {
     let a = v.abs();
     if a >= 1000.0 {
         let n = v.round() as i64;
-        let s = crate::table::thousands(n.unsigned_abs());
+        let s = crate::format::thousands(n.unsigned_abs());
         if n < 0 { format!("-{s}") } else { s }
     } else if (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
@@ -357,7 +349,13 @@ impl Chart for Throughput<'_> {
             .fold(1.0, f64::max)
             * 1.15;
         for (run, panel) in r.runs.iter().zip(panels.iter()) {
-            let mut chart = time_panel(panel, &label(r, run), (x_max, y_max), 60, "requests / s")?;
+            let mut chart = time_panel(
+                panel,
+                &run_label(r, run),
+                (x_max, y_max),
+                60,
+                "requests / s",
+            )?;
             let step = run.series.step_s;
             let points = |v: &[u64]| -> Vec<(f64, f64)> {
                 v.iter()
@@ -436,7 +434,7 @@ impl Chart for Cumulative<'_> {
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(width)))
                 .map_err(err)?
-                .label(format!("{} ({})", label(r, run), run.totals.admitted))
+                .label(format!("{} ({})", run_label(r, run), run.totals.admitted))
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 20, y)], color.stroke_width(4))
                 });
@@ -507,7 +505,7 @@ fn upright_label_px(results: &Results, width: u32) -> Option<u32> {
     let longest = results
         .runs
         .iter()
-        .map(|run| label(results, run).chars().count())
+        .map(|run| run_label(results, run).chars().count())
         .max()
         .unwrap_or(0) as u32;
     let label_px = longest * LABEL_CHAR_PX + 12;
@@ -557,7 +555,11 @@ fn bars<DB: DrawingBackend>(
     let lo = all.iter().map(|b| b.1).fold(0.0, f64::min);
     let pad = ((hi - lo) * 0.18).max(if hi == 0.0 && lo == 0.0 { 1.0 } else { 0.05 });
     let y_range = (if lo < 0.0 { lo - pad } else { 0.0 })..(hi + pad);
-    let names: Vec<String> = results.runs.iter().map(|run| label(results, run)).collect();
+    let names: Vec<String> = results
+        .runs
+        .iter()
+        .map(|run| run_label(results, run))
+        .collect();
     let upright_px = upright_label_px(results, area.dim_in_pixel().0);
     let upright = upright_px.is_some();
     let mut chart = ChartBuilder::on(area)
@@ -760,7 +762,7 @@ impl Chart for LatencyChart<'_> {
             .fold(1.0, f64::max)
             * 1.15;
         for (run, panel) in r.runs.iter().zip(panels.iter()) {
-            let mut chart = time_panel(panel, &label(r, run), (x_max, y_max), 70, "µs")?;
+            let mut chart = time_panel(panel, &run_label(r, run), (x_max, y_max), 70, "µs")?;
             let step = run.series.step_s;
             for (k, (_, color)) in styles.iter().enumerate() {
                 let points: Vec<(f64, f64)> = run

@@ -15,7 +15,6 @@ use loadgen::driver::plan::{self, Plan, Scale};
 use loadgen::drivers::http::goose::{GooseConfiguration, GooseOptions, default_users};
 use loadgen::drivers::http::open_loop::OpenLoopOptions;
 use loadgen::drivers::http::{Driver, LoadSpec};
-use reports::table::{Align, Table};
 use results::Results;
 
 /// Options of `ratelab load`.
@@ -194,7 +193,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.shutdown_timeout(Duration::from_secs(1));
 
     write_out(&args.out, &results, &plan)?;
-    print!("{}", summary(&results));
+    print!(
+        "{}",
+        reports::terminal::render(&results, &Default::default())
+    );
     println!("results: {}", args.out.join("results.json").display());
     println!("report:  {}", args.out.join("report.md").display());
     let complete = results.measurements.iter().all(|m| m.complete);
@@ -214,80 +216,4 @@ fn write_out(dir: &Path, results: &Results, plan: &Plan) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", workload.display()))?;
     reports::render(results, dir)?;
     Ok(())
-}
-
-fn ms(us: f64) -> String {
-    format!("{:.2}", us / 1000.0)
-}
-
-/// The terminal summary: per phase, offered vs achieved, outcomes and latency; then
-/// ground truth and notes.
-fn summary(results: &Results) -> String {
-    let mut out = String::new();
-    for (run, m) in results.runs.iter().zip(&results.measurements) {
-        let mut t = Table::new(&[
-            ("phase", Align::Left),
-            ("offered/s", Align::Right),
-            ("achieved/s", Align::Right),
-            ("lag p99 ms", Align::Right),
-            ("sent", Align::Right),
-            ("admitted", Align::Right),
-            ("429", Align::Right),
-            ("errors", Align::Right),
-            ("p50 ms", Align::Right),
-            ("p99 ms", Align::Right),
-            ("p99.9 ms", Align::Right),
-        ]);
-        for (s, p) in run
-            .phases
-            .iter()
-            .chain([&run.totals])
-            .zip(m.phases.iter().map(Some).chain([None]))
-        {
-            let lat = s.latency_us;
-            t.row(vec![
-                s.name.clone(),
-                p.map_or(String::new(), |p| format!("{:.0}", p.offered_rate)),
-                p.map_or(String::new(), |p| {
-                    format!("{:.0}{}", p.achieved_rate, if p.held { "" } else { " !" })
-                }),
-                p.map_or(String::new(), |p| format!("{:.1}", p.lag_ms_p99)),
-                s.offered.to_string(),
-                s.admitted.to_string(),
-                s.rejected.to_string(),
-                s.errors.to_string(),
-                lat.map_or("-".into(), |l| ms(l.p50)),
-                lat.map_or("-".into(), |l| ms(l.p99)),
-                lat.map_or("-".into(), |l| ms(l.p999)),
-            ]);
-        }
-        out.push_str(&format!(
-            "\n{} on {} — {}\n",
-            run.algorithm, run.store, m.driver
-        ));
-        out.push_str(&t.to_text());
-        out.push_str(&format!(
-            "accuracy: envelope excess {} · over-admission {} · under-admission {} (vs {})\n",
-            run.totals.envelope_excess,
-            run.totals.over_admission,
-            run.totals.under_admission,
-            run.reference
-        ));
-        if let Some(g) = &m.ground_truth {
-            out.push_str(&format!(
-                "ground truth: backend counted {}, client saw {} admitted ({} keys differ); keys over the envelope: client {}, backend {}\n",
-                g.backend_total, g.client_admitted, g.keys_disagreeing, g.client_keys_over_envelope, g.backend_keys_over_envelope
-            ));
-        }
-        if let Some(g) = &m.gateway {
-            out.push_str(&format!(
-                "gateways: {} allowed, {} denied, {} unavailable, {} store fallbacks\n",
-                g.allowed, g.denied, g.unavailable, g.fallbacks
-            ));
-        }
-        for n in &m.notes {
-            out.push_str(&format!("note: {n}\n"));
-        }
-    }
-    out
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use reports::terminal::Extras;
 
 /// Options of `ratelab report`.
 #[derive(Debug, clap::Args)]
@@ -17,13 +18,16 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
-/// Renders the report and prints the summary table.
+/// Renders the report and prints what `simulate` or `load` printed for these results.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let results = results::read_results(&args.input)
         .with_context(|| format!("reading results from {}", args.input.display()))?;
     let out = args.out.as_ref().unwrap_or(&args.input);
     let rendered = reports::render(&results, out)?;
-    print!("{}", reports::table::summary(&results).to_text());
+    print!(
+        "{}",
+        reports::terminal::render(&results, &Extras::default())
+    );
     println!(
         "\nreport: {} ({} plots, PNG and SVG)",
         rendered.report.display(),

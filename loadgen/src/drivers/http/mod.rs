@@ -17,5 +17,7 @@ pub(crate) mod log_bridge;
 pub mod open_loop;
 pub mod record;
 pub mod run;
+mod targets;
+mod watch;
 
 pub use run::{Driver, LoadError, LoadSpec};
