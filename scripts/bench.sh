@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end benchmark: regenerates reports/README.md from real HTTP load.
+# The end-to-end benchmark: regenerates bench/README.md from real HTTP load.
 #
 # On 127.0.0.1 only, it starts the mock backend, one redis-server, a 3-master Redis
 # Cluster, and for every run 1 (memory store) or 3 (Redis, Redis Cluster) gateway
@@ -14,21 +14,21 @@
 #      restarted, once per on_error policy (fail-open, fail-closed, local);
 #   4. the load generator's own ceiling (goose and the open-loop driver, stepping
 #      up to 64,000/s against the backend directly) beside wrk on the same target;
-#   5. renders reports/README.md and its plots with `ratelab bench-report`.
+#   5. renders bench/README.md and its plots with `ratelab bench-report`.
 #
 # Everything it starts is stopped on exit. The machine has 2 cores, shared by the
 # load generator, the gateways, Redis and the backend: absolute numbers are this
 # machine's, and the report says where the load generator, not the gateway, was the
 # limit. About 7 minutes on 2 cores.
 #
-# Environment: OUT (default reports), RATELAB (binary; default: a release build),
+# Environment: OUT (default bench), RATELAB (binary; default: a release build),
 # SEED_TIME_SCALE (0.04), MIX_TIME_SCALE (0.04), MIX_RATE_SCALE (0.005),
 # ALGORITHMS, STORES, WORKLOADS, DRILL_POLICIES (space-separated subsets), QUICK=1
 # (a smoke test: one algorithm, short workloads, one drill).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OUT=${OUT:-reports}
+OUT=${OUT:-bench}
 SEED_TIME_SCALE=${SEED_TIME_SCALE:-0.04}
 MIX_TIME_SCALE=${MIX_TIME_SCALE:-0.04}
 MIX_RATE_SCALE=${MIX_RATE_SCALE:-0.005}

@@ -1,4 +1,4 @@
-//! The benchmark report (`reports/README.md`), rendered from the results files that
+//! The benchmark report (`bench/README.md`), rendered from the results files that
 //! `scripts/bench.sh` leaves behind, and from nothing else:
 //!
 //! ```text

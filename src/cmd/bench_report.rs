@@ -10,7 +10,7 @@ use reports::bench::{BenchInfo, render_bench};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The benchmark directory (with `runs/` and `sim/`).
-    #[arg(long, default_value = "reports", value_name = "DIR")]
+    #[arg(long, default_value = "bench", value_name = "DIR")]
     dir: PathBuf,
 
     /// How long the benchmark took, seconds (stated in the report).
