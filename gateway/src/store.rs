@@ -38,16 +38,19 @@ impl Stores {
         };
         let redis = match &config.kind {
             StoreKind::Memory => None,
-            StoreKind::Redis { url } => Some(
-                RedisStore::connect(url, opts())
-                    .await
-                    .map_err(|e| Error::Store(format!("cannot connect to {url}: {e}")))?,
-            ),
+            StoreKind::Redis { url } => {
+                Some(RedisStore::connect(url, opts()).await.map_err(|e| {
+                    Error::Store(format!("cannot connect to {url}: {}", e.report()))
+                })?)
+            }
             StoreKind::RedisCluster { urls } => Some(
                 RedisStore::connect_cluster(urls, opts())
                     .await
                     .map_err(|e| {
-                        Error::Store(format!("cannot connect to cluster {urls:?}: {e}"))
+                        Error::Store(format!(
+                            "cannot connect to cluster {urls:?}: {}",
+                            e.report()
+                        ))
                     })?,
             ),
         };

@@ -48,13 +48,13 @@ impl Policy {
     pub fn with_param(mut self, name: &str, value: u64) -> Result<Self> {
         let params = self.kind.params();
         let Some(i) = params.iter().position(|p| p.name == name) else {
-            return Err(Error::InvalidQuota(
+            return Err(Error::invalid_quota(
                 "the algorithm takes no such parameter (see Kind::params)",
             ));
         };
         let p = &params[i];
         if !(p.min..=p.max).contains(&value) {
-            return Err(Error::InvalidQuota(p.invalid));
+            return Err(Error::invalid_quota(p.invalid));
         }
         self.params.set(i, value);
         Ok(self)
@@ -260,7 +260,7 @@ where
 
     /// Decides one request of `cost` units for `key` under the quota `policy`, now.
     ///
-    /// Errors with [`Error::UnknownPolicy`](crate::Error::UnknownPolicy) for an id
+    /// Errors ([`Error::is_unknown_policy`](crate::Error::is_unknown_policy)) for an id
     /// from another set.
     #[inline]
     pub fn check<Q>(&self, policy: PolicyId, key: &Q, cost: u64) -> Result<Decision>
@@ -271,7 +271,7 @@ where
         let store = self
             .stores
             .get(policy.0)
-            .ok_or(crate::Error::UnknownPolicy(policy.0))?;
+            .ok_or(crate::Error::unknown_policy(policy.0))?;
         store.check(key, self.clock.now(), cost)
     }
 

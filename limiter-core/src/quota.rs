@@ -31,16 +31,16 @@ impl Quota {
     /// one microsecond or longer than ten years.
     pub fn new(limit: u64, period: Duration) -> Result<Self> {
         if limit == 0 {
-            return Err(Error::InvalidQuota("limit must be at least 1"));
+            return Err(Error::invalid_quota("limit must be at least 1"));
         }
         if limit > MAX_LIMIT {
-            return Err(Error::InvalidQuota("limit must be at most 4294967295"));
+            return Err(Error::invalid_quota("limit must be at most 4294967295"));
         }
         if period < Duration::from_micros(1) {
-            return Err(Error::InvalidQuota("period must be at least 1µs"));
+            return Err(Error::invalid_quota("period must be at least 1µs"));
         }
         if period > Duration::from_secs(10 * 365 * 24 * 3600) {
-            return Err(Error::InvalidQuota("period must be at most 10 years"));
+            return Err(Error::invalid_quota("period must be at most 10 years"));
         }
         Ok(Self {
             limit,
@@ -64,12 +64,14 @@ impl Quota {
     /// is kept exact to the nanosecond by expressing it as `limit` per `period`.
     pub fn bucket(capacity: u64, refill_per_sec: f64) -> Result<Self> {
         if !refill_per_sec.is_finite() || refill_per_sec <= 0.0 {
-            return Err(Error::InvalidQuota("refill rate must be a positive number"));
+            return Err(Error::invalid_quota(
+                "refill rate must be a positive number",
+            ));
         }
         // One token every 1/rate seconds, to the nanosecond.
         let interval = 1e9 / refill_per_sec;
         if !(1.0..=3.15e17).contains(&interval) {
-            return Err(Error::InvalidQuota(
+            return Err(Error::invalid_quota(
                 "refill rate must be between 1 per 10 years and 1e9 per second",
             ));
         }
@@ -83,10 +85,10 @@ impl Quota {
     /// Sets the burst (token bucket and GCRA capacity); windowed algorithms ignore it.
     pub fn with_burst(mut self, burst: u64) -> Result<Self> {
         if burst == 0 {
-            return Err(Error::InvalidQuota("burst must be at least 1"));
+            return Err(Error::invalid_quota("burst must be at least 1"));
         }
         if burst > MAX_LIMIT {
-            return Err(Error::InvalidQuota("burst must be at most 4294967295"));
+            return Err(Error::invalid_quota("burst must be at most 4294967295"));
         }
         self.burst = burst;
         Ok(self)

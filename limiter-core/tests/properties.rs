@@ -8,7 +8,7 @@ mod common;
 
 use common::envelope;
 use limiter_core::algorithm::Visit;
-use limiter_core::{Algorithm, Error, Kind, Nanos, Policy, Quota};
+use limiter_core::{Algorithm, Kind, Nanos, Policy, Quota};
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -74,15 +74,14 @@ impl Visit for Play<'_> {
                         ));
                     }
                 }
-                Err(Error::CostExceedsCapacity {
-                    cost,
-                    capacity: cap,
-                }) => {
-                    if cost <= cap || cap != capacity {
-                        return Err(format!("cost {cost} refused with capacity {cap}"));
+                Err(e) => match e.cost_and_capacity() {
+                    Some((cost, cap)) => {
+                        if cost <= cap || cap != capacity {
+                            return Err(format!("cost {cost} refused with capacity {cap}"));
+                        }
                     }
-                }
-                Err(e) => return Err(e.to_string()),
+                    None => return Err(e.to_string()),
+                },
             }
         }
         Ok(admitted)

@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use limiter_core::store::redis::{RedisLimiter, RedisOptions, RedisStore, TimeSource};
-use limiter_core::{
-    Decision, Error, Kind, Limiter, ManualClock, MemoryLimiter, Nanos, Policy, Quota,
-};
+use limiter_core::{Decision, Kind, Limiter, ManualClock, MemoryLimiter, Nanos, Policy, Quota};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use testkit::{RedisCluster, RedisServer};
@@ -82,7 +80,7 @@ async fn play<L: Limiter>(
                 }
                 answers.push(Some(d));
             }
-            Err(Error::CostExceedsCapacity { .. }) => answers.push(None),
+            Err(e) if e.is_cost_exceeds_capacity() => answers.push(None),
             Err(e) => return Err(format!("at {t}: {e}")),
         }
     }

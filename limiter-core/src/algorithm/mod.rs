@@ -277,7 +277,7 @@ impl FromStr for Kind {
 #[inline]
 pub(crate) fn ensure_fits(cost: u64, capacity: u64) -> Result<()> {
     if cost > capacity {
-        return Err(Error::CostExceedsCapacity { cost, capacity });
+        return Err(Error::cost_exceeds_capacity(cost, capacity));
     }
     Ok(())
 }

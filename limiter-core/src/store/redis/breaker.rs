@@ -138,7 +138,7 @@ impl Breaker {
             tracing::warn!(
                 failures,
                 retry_in = ?self.opts.open_for,
-                %error,
+                error = %error.report(),
                 "redis circuit open: not asking the store"
             );
         }
@@ -163,7 +163,7 @@ mod tests {
             failure_threshold: 2,
             open_for: Duration::from_millis(30),
         });
-        let err = crate::Error::Store("down".into());
+        let err = crate::Error::bad_reply("down".into());
         let p = b.admit().unwrap();
         b.failure(p, &err);
         assert_eq!(b.state(), CircuitState::Closed);

@@ -113,10 +113,9 @@ impl RedisLimiter {
             }
             (None, FailurePolicy::FailClosed) => {
                 bump(&counters.fallback_closed);
-                let retry = match err {
-                    Error::CircuitOpen(d) => d,
-                    _ => self.store.options().breaker.open_for,
-                };
+                let retry = err
+                    .retry_after()
+                    .unwrap_or(self.store.options().breaker.open_for);
                 (
                     Decision::deny(self.capacity, 0, Duration::ZERO, retry),
                     DecidedBy::FailClosed,
@@ -151,7 +150,7 @@ impl RedisLimiter {
         }
         .map_err(super::store_error)?;
         self.decode(&reply, cost)
-            .ok_or_else(|| Error::BadReply(format!("{reply:?}")))
+            .ok_or_else(|| Error::bad_reply(format!("{reply:?}")))
     }
 
     /// The decision a script's reply stands for: its integers (one, or an array of at
@@ -177,17 +176,14 @@ impl RedisLimiter {
 
     async fn check_store(&self, key: &str, cost: u64) -> Result<Decision> {
         if cost > self.capacity {
-            return Err(Error::CostExceedsCapacity {
-                cost,
-                capacity: self.capacity,
-            });
+            return Err(Error::cost_exceeds_capacity(cost, self.capacity));
         }
         let inner = &self.store.inner;
         let permit = match inner.breaker.admit() {
             Ok(p) => p,
             Err(wait) => {
                 bump(&inner.counters.short_circuited);
-                return Err(Error::CircuitOpen(wait));
+                return Err(Error::circuit_open(wait));
             }
         };
         bump(&inner.counters.calls);
@@ -197,7 +193,7 @@ impl RedisLimiter {
             Ok(r) => r,
             Err(_) => {
                 bump(&inner.counters.timeouts);
-                Err(Error::Timeout(timeout))
+                Err(Error::timeout(timeout))
             }
         };
         match &result {

@@ -51,7 +51,6 @@ use redis::{Cmd, RedisFuture, Value};
 pub use breaker::{BreakerOptions, CircuitState};
 pub use key::redis_key;
 pub use limiter::RedisLimiter;
-pub use script::{lua, sha};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -204,7 +203,7 @@ fn bump(c: &AtomicU64) {
 /// A connection to Redis or Redis Cluster: multiplexed (one socket per node, shared by
 /// every task) and reconnecting by itself. Cheap to clone.
 #[derive(Clone)]
-pub enum Connection {
+pub(crate) enum Connection {
     /// One Redis server.
     Single(ConnectionManager),
     /// A Redis Cluster.
@@ -318,7 +317,7 @@ impl RedisStore {
             load.arg("LOAD").arg(source);
             tokio::time::timeout(timeout, load.query_async::<Value>(&mut conn))
                 .await
-                .map_err(|_| Error::Timeout(timeout))?
+                .map_err(|_| Error::timeout(timeout))?
                 .map_err(store_error)?;
         }
         Ok(store)
@@ -352,8 +351,9 @@ impl RedisStore {
     }
 
     /// The underlying connection, for commands of your own (benchmarks compare the
-    /// limiter with raw `EVALSHA` and `PING` over it). No timeout or breaker applies.
-    pub fn connection(&self) -> Connection {
+    /// limiter with raw `EVALSHA` and `PING` over it; tests read keys). No timeout or
+    /// breaker applies. Multiplexed and reconnecting; cheap to clone.
+    pub fn connection(&self) -> impl redis::aio::ConnectionLike + Clone + Send + Sync + 'static {
         self.inner.conn.clone()
     }
 }
@@ -366,10 +366,10 @@ async fn first_connection<T>(
     let timeout = timeout.max(Duration::from_secs(1));
     tokio::time::timeout(timeout, connect)
         .await
-        .map_err(|_| Error::Timeout(timeout))?
+        .map_err(|_| Error::timeout(timeout))?
         .map_err(store_error)
 }
 
 fn store_error(e: redis::RedisError) -> Error {
-    Error::Store(e.to_string())
+    Error::store(e)
 }

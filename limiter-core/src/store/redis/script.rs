@@ -26,12 +26,12 @@ fn index(kind: Kind) -> usize {
 }
 
 /// The Lua source of `kind`'s script.
-pub fn lua(kind: Kind) -> &'static str {
+pub(crate) fn lua(kind: Kind) -> &'static str {
     SOURCES[index(kind)]
 }
 
 /// The SHA1 (hex) of `kind`'s script, as `EVALSHA` names it.
-pub fn sha(kind: Kind) -> &'static str {
+pub(crate) fn sha(kind: Kind) -> &'static str {
     static SHAS: OnceLock<[String; Kind::ALL.len()]> = OnceLock::new();
     &SHAS.get_or_init(|| SOURCES.map(|s| redis::Script::new(s).get_hash().to_owned()))[index(kind)]
 }
