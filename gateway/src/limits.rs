@@ -7,7 +7,6 @@
 //! unlimited when there is no default. The in-memory path decides synchronously (no
 //! allocation beyond the key, no future); a remote store's decision is awaited.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,10 @@ use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
 
 use crate::Error;
 use crate::config::{Config, LimitConfig};
-use crate::metrics::{Counter, DECISION_BUCKETS, Histogram, family, label};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use crate::metrics::{Counter, DECISION_BUCKETS, DescriptorEncoder, Histogram, encode_family};
 use crate::routes::{Template, normalise};
 use crate::store::Stores;
 
@@ -191,79 +193,72 @@ impl GatewayLimiter {
         })
     }
 
-    /// Writes the per-route families.
-    pub fn render_metrics(&self, out: &mut String) {
-        let labels = |r: &Route| {
-            format!(
-                "route=\"{}\",algorithm=\"{}\"",
-                label(&r.name),
-                r.limit.policy.kind.name()
-            )
-        };
-        family(
-            out,
-            "ratelab_gateway_decisions_total",
-            "counter",
+    /// Writes the per-route families, then the store's.
+    pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        fn labels(r: &Route) -> [(&'static str, &str); 2] {
+            [
+                ("route", r.name.as_str()),
+                ("algorithm", r.limit.policy.kind.name()),
+            ]
+        }
+        fn with<'r>(
+            r: &'r Route,
+            key: &'static str,
+            value: &'r str,
+        ) -> [(&'static str, &'r str); 3] {
+            let [route, algorithm] = labels(r);
+            [route, algorithm, (key, value)]
+        }
+        encode_family(
+            encoder,
+            "ratelab_gateway_decisions",
             "Rate-limit decisions, by route, algorithm and outcome (allowed, denied = 429, rejected = 400, unavailable = 503).",
-        );
-        for r in self.routes() {
-            let l = labels(r);
-            for (outcome, c) in [
-                ("allowed", &r.stats.allowed),
-                ("denied", &r.stats.denied),
-                ("rejected", &r.stats.rejected),
-                ("unavailable", &r.stats.unavailable),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "ratelab_gateway_decisions_total{{{l},outcome=\"{outcome}\"}} {}",
-                    c.get()
-                );
-            }
-        }
-        family(
-            out,
-            "ratelab_gateway_store_fallbacks_total",
-            "counter",
+            MetricType::Counter,
+            self.routes().flat_map(|r| {
+                [
+                    ("allowed", &r.stats.allowed),
+                    ("denied", &r.stats.denied),
+                    ("rejected", &r.stats.rejected),
+                    ("unavailable", &r.stats.unavailable),
+                ]
+                .map(|(outcome, c)| (with(r, "outcome", outcome), c))
+            }),
+        )?;
+        encode_family(
+            encoder,
+            "ratelab_gateway_store_fallbacks",
             "Decisions made by the failure policy because the store failed, by route and policy.",
-        );
-        for r in self.routes() {
-            let l = labels(r);
-            for (policy, c) in [
-                ("fail-open", &r.stats.fallback_open),
-                ("fail-closed", &r.stats.fallback_closed),
-                ("local", &r.stats.fallback_local),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "ratelab_gateway_store_fallbacks_total{{{l},policy=\"{policy}\"}} {}",
-                    c.get()
-                );
-            }
-        }
-        family(
-            out,
+            MetricType::Counter,
+            self.routes().flat_map(|r| {
+                [
+                    ("fail-open", &r.stats.fallback_open),
+                    ("fail-closed", &r.stats.fallback_closed),
+                    ("local", &r.stats.fallback_local),
+                ]
+                .map(|(policy, c)| (with(r, "policy", policy), c))
+            }),
+        )?;
+        encode_family(
+            encoder,
             "ratelab_gateway_decision_seconds",
-            "histogram",
             "Time to decide one request (memory: the check; Redis: the round trip).",
-        );
-        for r in self.routes() {
-            r.stats
-                .decision_latency
-                .render(out, "ratelab_gateway_decision_seconds", &labels(r));
-        }
-        family(
-            out,
+            MetricType::Histogram,
+            self.routes()
+                .map(|r| (labels(r), &r.stats.decision_latency)),
+        )?;
+        // Each route's key count, read from its store's shards (not by walking its keys).
+        let keys: Vec<_> = self
+            .routes()
+            .filter_map(|r| Some((labels(r), ConstGauge::new(r.limiter.memory_keys()? as i64))))
+            .collect();
+        encode_family(
+            encoder,
             "ratelab_gateway_limiter_keys",
-            "gauge",
             "Keys held by each route's in-memory limiter.",
-        );
-        for r in self.routes() {
-            if let Some(keys) = r.limiter.memory_keys() {
-                let _ = writeln!(out, "ratelab_gateway_limiter_keys{{{}}} {keys}", labels(r));
-            }
-        }
-        self.stores.render_metrics(out);
+            MetricType::Gauge,
+            keys.iter().map(|(l, g)| (*l, g)),
+        )?;
+        self.stores.encode_metrics(encoder)
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -30,7 +30,7 @@ use tower::{Layer, Service};
 use crate::Error;
 use crate::config::Config;
 use crate::limits::GatewayLimiter;
-use crate::metrics::Metrics;
+use crate::metrics::{CollectFn, DescriptorEncoder, Exposition, Metrics};
 use crate::proxy::{ClientProxy, Proxy, ProxyBody};
 
 /// The body of every gateway response.
@@ -46,6 +46,9 @@ pub struct Gateway {
     config: Config,
     limiter: Arc<GatewayLimiter>,
     metrics: Arc<Metrics>,
+    /// What `/metrics` answers: the routes' and the gateway's families, process metrics
+    /// and build info.
+    exposition: Arc<Exposition>,
     /// `limiter-core`'s rate-limit layer, the one other services reuse; it wraps each
     /// connection's proxy.
     layer: RateLimitLayer<GatewayLimiter>,
@@ -60,10 +63,22 @@ impl Gateway {
         let limiter = Arc::new(GatewayLimiter::new(&config).await?);
         let layer = RateLimitLayer::shared(Arc::clone(&limiter));
         let proxy = Proxy::new(&config, Arc::clone(&metrics));
+        let exposition = {
+            let (routes, gateway) = (Arc::clone(&limiter), Arc::clone(&metrics));
+            Arc::new(Exposition::new(vec![
+                Box::new(CollectFn::new(move |e: &mut DescriptorEncoder| {
+                    routes.encode_metrics(e)
+                })),
+                Box::new(CollectFn::new(move |e: &mut DescriptorEncoder| {
+                    gateway.encode_metrics(e)
+                })),
+            ]))
+        };
         Ok(Self {
             config,
             limiter,
             metrics,
+            exposition,
             layer,
             proxy,
         })
@@ -106,6 +121,7 @@ impl Gateway {
         let app = Arc::new(App {
             limiter: Arc::clone(&self.limiter),
             metrics: Arc::clone(&self.metrics),
+            exposition: Arc::clone(&self.exposition),
         });
         tokio::pin!(shutdown);
         loop {
@@ -162,6 +178,7 @@ impl Gateway {
 struct App {
     limiter: Arc<GatewayLimiter>,
     metrics: Arc<Metrics>,
+    exposition: Arc<Exposition>,
 }
 
 /// One client connection: its peer, and its service stack built once for it.
@@ -182,10 +199,9 @@ impl Connection {
                 State::answered(text(StatusCode::OK, "text/plain", "ok\n".to_owned()))
             }
             (&Method::GET | &Method::HEAD, "/metrics") => {
-                let mut out = String::with_capacity(8192);
-                app.limiter.render_metrics(&mut out);
-                app.metrics.render(&mut out);
-                State::answered(text(StatusCode::OK, "text/plain; version=0.0.4", out))
+                let accept = req.headers().get(ACCEPT).map(HeaderValue::as_bytes);
+                let (content_type, out) = app.exposition.render(accept);
+                State::answered(text(StatusCode::OK, content_type, out))
             }
             _ => {
                 // The limiter keys by IP only without the identity header; an extension

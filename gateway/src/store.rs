@@ -6,14 +6,14 @@
 //! `fail-closed` refuses with `503`, `local` decides in memory), and every fallback is
 //! counted.
 
-use std::fmt::Write as _;
-
 use limiter_core::store::redis::CircuitState;
 use limiter_core::{FailurePolicy, MonotonicClock, Policy, RateLimiter, RedisOptions, RedisStore};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::Error;
 use crate::config::{OnError, StoreConfig, StoreKind};
-use crate::metrics::family;
+use crate::metrics::{DescriptorEncoder, encode_one};
 
 /// The stores a gateway's routes use.
 #[derive(Debug)]
@@ -69,46 +69,46 @@ impl Stores {
     }
 
     /// Writes the store-wide metric families (Redis calls, errors, circuit).
-    pub fn render_metrics(&self, out: &mut String) {
-        let Some(store) = &self.redis else { return };
+    pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        let Some(store) = &self.redis else {
+            return Ok(());
+        };
         let m = store.metrics();
         for (name, help, value) in [
             (
-                "ratelab_gateway_store_calls_total",
+                "ratelab_gateway_store_calls",
                 "Decisions asked of Redis.",
                 m.calls,
             ),
             (
-                "ratelab_gateway_store_errors_total",
+                "ratelab_gateway_store_errors",
                 "Redis calls that failed (errors and timeouts).",
                 m.errors,
             ),
             (
-                "ratelab_gateway_store_timeouts_total",
+                "ratelab_gateway_store_timeouts",
                 "Redis calls that timed out.",
                 m.timeouts,
             ),
             (
-                "ratelab_gateway_store_short_circuited_total",
+                "ratelab_gateway_store_short_circuited",
                 "Decisions not asked of Redis because its circuit was open.",
                 m.short_circuited,
             ),
             (
-                "ratelab_gateway_store_circuit_opened_total",
+                "ratelab_gateway_store_circuit_opened",
                 "Times the Redis circuit opened.",
                 m.circuit_opened,
             ),
         ] {
-            family(out, name, "counter", help);
-            let _ = writeln!(out, "{name} {value}");
+            encode_one(encoder, name, help, &ConstCounter::new(value))?;
         }
-        family(
-            out,
+        let open = i64::from(m.circuit != CircuitState::Closed);
+        encode_one(
+            encoder,
             "ratelab_gateway_store_circuit_open",
-            "gauge",
             "1 while the Redis circuit is open or half-open (calls fail fast), else 0.",
-        );
-        let open = u8::from(m.circuit != CircuitState::Closed);
-        let _ = writeln!(out, "ratelab_gateway_store_circuit_open {open}");
+            &ConstGauge::new(open),
+        )
     }
 }

@@ -126,7 +126,7 @@ async fn healthz_and_metrics() {
     let res = get(gw.addr, "/metrics", "u").await;
     assert_eq!(
         res.header("content-type").as_deref(),
-        Some("text/plain; version=0.0.4")
+        Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let m = res.body;
     for needle in [
@@ -137,6 +137,8 @@ async fn healthz_and_metrics() {
         "ratelab_gateway_upstream_seconds_count 1",
         "ratelab_gateway_responses_total{class=\"4xx\"} 1",
         "# TYPE ratelab_gateway_decision_seconds histogram",
+        "# TYPE process_resident_memory_bytes gauge",
+        "ratelab_build_info{version=",
     ] {
         assert!(m.contains(needle), "missing {needle}\n{m}");
     }

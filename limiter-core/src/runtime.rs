@@ -119,7 +119,7 @@ impl<C: Clock> RateLimiter<C> {
     /// Keys held in this process's memory; `None` on Redis.
     pub fn memory_keys(&self) -> Option<usize> {
         match &self.store {
-            Store::Memory(l) => Some(l.stats().keys),
+            Store::Memory(l) => Some(l.keys()),
             #[cfg(feature = "redis")]
             Store::Redis(_) => None,
         }
