@@ -35,9 +35,8 @@ use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
 use governor::{DefaultKeyedRateLimiter, Quota as GovQuota};
-use limiter_core::{
-    Algorithm, FixedWindow, Gcra, KeyedLimiter, Kind, Quota, SlidingLog, SlidingWindow, TokenBucket,
-};
+use limiter_core::algorithm::{FixedWindow, Gcra, SlidingLog, SlidingWindow, TokenBucket};
+use limiter_core::{Algorithm, KeyedLimiter, Kind, Quota};
 
 const KEY_COUNTS: [usize; 3] = [1, 10_000, 1_000_000];
 const THREADS: [usize; 2] = [1, 2];

@@ -5,7 +5,7 @@
 //! (requested sizes, as the program asks for them; the allocator's own rounding and
 //! headers are not counted for either). The key set itself is built before counting
 //! starts, so only what the limiter copies and allocates is charged to it. Beside it,
-//! our store's own estimate ([`MemoryStore::stats`](limiter_core::MemoryStore::stats)),
+//! our store's own estimate ([`MemoryStore::stats`](limiter_core::store::memory::MemoryStore::stats)),
 //! which the gateway reports at run time.
 //!
 //! Run: `cargo bench -p limiter-core --bench memory_size` (a few seconds; prints a
@@ -16,10 +16,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota as GovQuota};
+use limiter_core::algorithm::{FixedWindow, Gcra, SlidingLog, SlidingWindow, TokenBucket};
 use limiter_core::store::memory::HeapSize;
-use limiter_core::{
-    Algorithm, FixedWindow, Gcra, KeyedLimiter, Kind, Quota, SlidingLog, SlidingWindow, TokenBucket,
-};
+use limiter_core::{Algorithm, KeyedLimiter, Kind, Quota};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]

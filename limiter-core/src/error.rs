@@ -17,7 +17,8 @@ type Cause = Box<dyn StdError + Send + Sync>;
 /// Why a limiter could not decide.
 ///
 /// ```
-/// use limiter_core::{Gcra, KeyedLimiter, Quota};
+/// use limiter_core::algorithm::Gcra;
+/// use limiter_core::{KeyedLimiter, Quota};
 ///
 /// let limiter: KeyedLimiter<String, Gcra> = KeyedLimiter::new(Quota::per_second(5).unwrap());
 /// let err = limiter.check("k", 6).unwrap_err();

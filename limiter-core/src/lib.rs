@@ -13,15 +13,19 @@
 //!   answers a [`Verdict`]: the [`Decision`] and who made it ([`DecidedBy`]: the store or
 //!   a [`FailurePolicy`] standing in for it);
 //! - [`KeyedLimiter`] is the in-memory limiter for one algorithm known at compile time
-//!   (the fastest path);
+//!   (the fastest path), the algorithm one of [`algorithm`]'s types ([`Algorithm`]);
 //! - [`Clock`], [`MonotonicClock`] and [`ManualClock`]: time is handed in, never read
 //!   inside an algorithm, so tests and the simulator run on a manual clock;
 //! - [`Error`] for what can never succeed and for stores that failed;
 //! - with feature `redis`: [`RedisStore`] and [`RedisOptions`]; with feature `tower`:
 //!   the [`tower`] layer (`RateLimitLayer`).
 //!
+//! The rest lives in its module: the algorithms in [`algorithm`], clocks in [`clock`],
+//! the keyed stores in [`store`], several quotas in one limiter in [`limiter`].
+//!
 //! ```
-//! use limiter_core::{Gcra, KeyedLimiter, Quota};
+//! use limiter_core::algorithm::Gcra;
+//! use limiter_core::{KeyedLimiter, Quota};
 //!
 //! // 100 requests per minute per key, bursts of 10.
 //! let limiter: KeyedLimiter<String, Gcra> =
@@ -55,16 +59,13 @@ pub mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 
-pub use algorithm::{Algorithm, FixedWindow, Gcra, Kind, SlidingLog, SlidingWindow, TokenBucket};
-pub use clock::{Clock, ManualClock, MonotonicClock, Nanos, UnixClock};
+pub use algorithm::{Algorithm, Kind};
+pub use clock::{Clock, ManualClock, MonotonicClock, Nanos};
 pub use decision::{DecidedBy, Decision, Verdict};
 pub use error::{Error, Result};
-pub use limiter::{KeyedLimiter, Limiter, MemoryLimiter, Policy, PolicyId, PolicySet};
+pub use limiter::{KeyedLimiter, Limiter, Policy};
 pub use quota::Quota;
 pub use runtime::RateLimiter;
-pub use store::memory::{MemoryStore, StoreStats};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use store::redis::{
-    FailurePolicy, RedisLimiter, RedisOptions, RedisStore, StoreMetrics, TimeSource,
-};
+pub use store::redis::{FailurePolicy, RedisOptions, RedisStore};

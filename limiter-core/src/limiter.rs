@@ -118,7 +118,8 @@ const STORE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// state, and a clock.
 ///
 /// ```
-/// use limiter_core::{KeyedLimiter, ManualClock, Quota, TokenBucket};
+/// use limiter_core::algorithm::TokenBucket;
+/// use limiter_core::{KeyedLimiter, ManualClock, Quota};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
@@ -222,7 +223,9 @@ pub struct PolicyId(usize);
 /// with the quota that wrote it, and idle eviction knows which window a key counts in.
 ///
 /// ```
-/// use limiter_core::{Gcra, ManualClock, PolicySet, Quota};
+/// use limiter_core::algorithm::Gcra;
+/// use limiter_core::limiter::PolicySet;
+/// use limiter_core::{ManualClock, Quota};
 ///
 /// let mut routes: PolicySet<String, Gcra, _> = PolicySet::with_clock(ManualClock::new());
 /// let search = routes.add(Quota::per_minute(100).unwrap(), 10_000);

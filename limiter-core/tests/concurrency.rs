@@ -7,7 +7,8 @@ use std::sync::Barrier;
 use std::time::Duration;
 
 use limiter_core::algorithm::{Gcra, TokenBucket, Visit};
-use limiter_core::{Algorithm, Kind, MemoryStore, Nanos, Quota};
+use limiter_core::store::memory::MemoryStore;
+use limiter_core::{Algorithm, Kind, Nanos, Quota};
 
 const THREADS: usize = 4;
 const ATTEMPTS: usize = 2_000;

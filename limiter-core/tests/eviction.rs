@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use limiter_core::algorithm::{Gcra, SlidingLog, TokenBucket, Visit};
-use limiter_core::{Algorithm, Kind, MemoryStore, Nanos, Quota};
+use limiter_core::store::memory::MemoryStore;
+use limiter_core::{Algorithm, Kind, Nanos, Quota};
 
 const KEYS: u64 = 1_000_000;
 

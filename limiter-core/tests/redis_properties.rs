@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use limiter_core::limiter::MemoryLimiter;
 use limiter_core::store::redis::{RedisLimiter, RedisOptions, RedisStore, TimeSource};
-use limiter_core::{Decision, Kind, Limiter, ManualClock, MemoryLimiter, Nanos, Policy, Quota};
+use limiter_core::{Decision, Kind, Limiter, ManualClock, Nanos, Policy, Quota};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use testkit::{RedisCluster, RedisServer};

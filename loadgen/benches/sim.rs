@@ -13,7 +13,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use limiter_core::{Algorithm, MemoryStore, TokenBucket};
+use limiter_core::Algorithm;
+use limiter_core::algorithm::TokenBucket;
+use limiter_core::store::memory::MemoryStore;
 use loadgen::{SimAlgorithm, Simulation, Workload};
 
 fn decisions(c: &mut Criterion) {

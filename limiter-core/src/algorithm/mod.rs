@@ -5,11 +5,11 @@
 //! (an [`Algorithm`]: plain state in, a [`Decision`] out, handed `now` and the cost — no
 //! I/O, no clock) and the [`Envelope`] it promises; `redis.rs` and `<name>.lua` hold its
 //! Redis twin (the atomic script, its arguments and the decoding of its reply). The
-//! exact references the lab judges them against live in [`reference`], written
+//! exact references the lab judges them against live in [`reference`](mod@reference), written
 //! independently of the algorithms they check.
 //!
 //! Everything that dispatches over algorithms — [`Kind`], its names, [`Kind::ALL`],
-//! [`MemoryLimiter`](crate::MemoryLimiter)'s variants, the Redis script table — is
+//! [`MemoryLimiter`](crate::limiter::MemoryLimiter)'s variants, the Redis script table — is
 //! generated from the one registration list in this file (`registry!`), so adding an
 //! algorithm is its folder plus one line there.
 //!

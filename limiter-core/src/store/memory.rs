@@ -332,7 +332,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Gcra, Quota, SlidingLog};
+    use crate::Quota;
+    use crate::algorithm::{Gcra, SlidingLog};
 
     #[test]
     fn keys_are_independent() {

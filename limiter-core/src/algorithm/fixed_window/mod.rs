@@ -6,7 +6,8 @@
 //! aligned to the clock's epoch.
 //!
 //! ```
-//! use limiter_core::{Algorithm, FixedWindow, Quota};
+//! use limiter_core::algorithm::FixedWindow;
+//! use limiter_core::{Algorithm, Quota};
 //!
 //! let fw = FixedWindow::new(Quota::per_second(2).unwrap());
 //! let key = fw.new_shared();

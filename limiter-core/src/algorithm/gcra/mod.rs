@@ -7,7 +7,8 @@
 //! are admitted.
 //!
 //! ```
-//! use limiter_core::{Algorithm, Gcra, Quota};
+//! use limiter_core::algorithm::Gcra;
+//! use limiter_core::{Algorithm, Quota};
 //!
 //! let gcra = Gcra::new(Quota::per_second(10).unwrap().with_burst(2).unwrap());
 //! let key = gcra.new_shared();

@@ -5,7 +5,8 @@
 //! the price of one entry (16 bytes) per admission held for a whole window.
 //!
 //! ```
-//! use limiter_core::{Algorithm, Quota, SlidingLog};
+//! use limiter_core::algorithm::SlidingLog;
+//! use limiter_core::{Algorithm, Quota};
 //!
 //! let log = SlidingLog::new(Quota::per_second(2).unwrap());
 //! let key = log.new_shared();

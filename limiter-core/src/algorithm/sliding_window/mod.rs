@@ -9,7 +9,8 @@
 //! `limit` more just after the boundary).
 //!
 //! ```
-//! use limiter_core::{Algorithm, Quota, SlidingWindow};
+//! use limiter_core::algorithm::SlidingWindow;
+//! use limiter_core::{Algorithm, Quota};
 //!
 //! let sw = SlidingWindow::new(Quota::per_second(10).unwrap());
 //! let key = sw.new_shared();

@@ -10,7 +10,8 @@
 //! nanosecond: GCRA is a token bucket seen from the other side.
 //!
 //! ```
-//! use limiter_core::{Algorithm, Quota, TokenBucket};
+//! use limiter_core::algorithm::TokenBucket;
+//! use limiter_core::{Algorithm, Quota};
 //!
 //! // The original project's bucket: 5 tokens, 5 per minute.
 //! let bucket = TokenBucket::new(Quota::per_minute(5).unwrap());
