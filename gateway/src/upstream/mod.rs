@@ -13,10 +13,14 @@
 //! Why not hyper's client: this is the gateway's hot path, and hyper's client spends
 //! about a quarter of the gateway's user time per request on a general machinery (a
 //! dispatch channel, a body channel, a connection task or state machine) that a
-//! one-origin proxy does not need. Here the request's own future writes the request and
-//! parses the response head, and the response body reads straight from the socket; the
-//! framing rules are in [`codec`], on `httparse`, hyper's parser. The client side of
-//! the gateway (the server) stays hyper's.
+//! one-origin proxy does not need. Measured when this client replaced it (paired wrk
+//! runs on one pinned core, docs/gateway.md): user time per proxied request fell from
+//! 7.2 to 5.6 µs and p99 from 3.1 to 2.4 ms, with the same system calls. Here the
+//! request's own future writes the request and parses the response head, and the
+//! response body reads straight from the socket; the framing rules are in `codec`, on
+//! `httparse`, hyper's parser. `gateway/tests/upstream_differential.rs` holds it to
+//! hyper's client on hostile answers: never more lenient. The client side of the
+//! gateway (the server) stays hyper's.
 
 mod body;
 mod codec;

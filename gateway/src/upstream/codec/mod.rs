@@ -32,7 +32,7 @@ pub const MAX_HEADERS: usize = 100;
 /// A response from the backend that breaks HTTP/1.1's framing rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    /// The head did not end within [`MAX_HEAD`] bytes.
+    /// The head did not end within `MAX_HEAD` (64 KiB).
     #[error("response head longer than {MAX_HEAD} bytes")]
     HeadTooLarge,
     /// `httparse` rejected the head (bad status line, header syntax, too many headers).
