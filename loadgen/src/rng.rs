@@ -1,62 +1,50 @@
-//! A small, explicit pseudo-random number generator: xoshiro256++ seeded by SplitMix64.
+//! The simulator's randomness: xoshiro256++ seeded by SplitMix64, from `rand_xoshiro`,
+//! whose output streams are stable by contract (a change of sequence is a breaking
+//! release), plus the few draws the simulator makes from it.
 //!
 //! The simulator promises "same seed, same numbers" on every platform and with every
 //! version of ratelab, so it does not use a generator whose algorithm a dependency may
-//! change (rand's `StdRng` reserves that right). Both algorithms are public domain
-//! (Blackman and Vigna, <https://prng.di.unimi.it/>); the output of this implementation
-//! is pinned by a test.
+//! change (rand's `StdRng` reserves that right), nor distributions whose sampling
+//! method may change (rand's `gen_range`, `rand_distr`): the draws below — 53-bit
+//! floats, Lemire's multiply-shift, the exponential by inversion, Walker's alias — are
+//! written out here and pinned by tests. The generator is the one ratelab carried
+//! before (`Rng::new` gives the same state and sequence), so every result is unchanged.
 
-/// SplitMix64: turns any `u64` into a well-mixed one. Used to seed and to derive streams.
-#[inline]
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::{SplitMix64, Xoshiro256PlusPlus};
+
+/// Multiplier that spreads stream numbers over the seed space (the golden ratio).
+const STREAM_SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A deterministic hash of `(seed, stream, index)`, for per-item draws that must not
-/// depend on the order in which items are visited (a user's on/off phase, say).
+/// depend on the order in which items are visited (a user's on/off phase, say): one
+/// SplitMix64 step from a state mixing the three.
 #[inline]
 pub fn mix(seed: u64, stream: u64, index: u64) -> u64 {
-    let mut s = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ index.rotate_left(32);
-    splitmix64(&mut s)
+    let s = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ index.rotate_left(32);
+    SplitMix64::seed_from_u64(s).next_u64()
 }
 
-/// xoshiro256++: fast, 256 bits of state, passes BigCrush; not for cryptography.
+/// xoshiro256++ (`rand_xoshiro`): fast, 256 bits of state, passes BigCrush; not for
+/// cryptography.
 #[derive(Debug, Clone)]
 pub struct Rng {
-    s: [u64; 4],
+    inner: Xoshiro256PlusPlus,
 }
 
 impl Rng {
     /// A generator for `seed` and a named `stream`, so that independent uses of one seed
     /// (arrival times, user choice, gateway choice) do not share a sequence.
     pub fn new(seed: u64, stream: u64) -> Self {
-        let mut sm = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let s = [
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-        ];
-        Self { s }
+        Self {
+            inner: Xoshiro256PlusPlus::seed_from_u64(seed ^ stream.wrapping_mul(STREAM_SPREAD)),
+        }
     }
 
     /// The next 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.s;
-        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
+        self.inner.next_u64()
     }
 
     /// A uniform float in `[0, 1)` with 53 random bits.
@@ -170,6 +158,63 @@ impl Alias {
 mod tests {
     use super::*;
 
+    /// The hand-written xoshiro256++ seeded by SplitMix64 that `rand_xoshiro` replaced,
+    /// kept as the oracle: the crate must give the very same sequence, or every
+    /// simulation result would change.
+    struct HandWritten([u64; 4]);
+
+    fn splitmix64(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    impl HandWritten {
+        fn new(seed: u64, stream: u64) -> Self {
+            let mut sm = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            Self([
+                splitmix64(&mut sm),
+                splitmix64(&mut sm),
+                splitmix64(&mut sm),
+                splitmix64(&mut sm),
+            ])
+        }
+
+        fn next_u64(&mut self) -> u64 {
+            let s = &mut self.0;
+            let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+            let t = s[1] << 17;
+            s[2] ^= s[0];
+            s[3] ^= s[1];
+            s[1] ^= s[2];
+            s[0] ^= s[3];
+            s[2] ^= t;
+            s[3] = s[3].rotate_left(45);
+            result
+        }
+    }
+
+    #[test]
+    fn the_crate_gives_the_sequence_ratelab_always_had() {
+        for (seed, stream) in [(0, 0), (1, 0), (1, 1), (42, 7), (u64::MAX, 3)] {
+            let mut ours = Rng::new(seed, stream);
+            let mut theirs = HandWritten::new(seed, stream);
+            for _ in 0..1000 {
+                assert_eq!(
+                    ours.next_u64(),
+                    theirs.next_u64(),
+                    "seed {seed} stream {stream}"
+                );
+            }
+        }
+        for (seed, stream, index) in [(0u64, 0u64, 0u64), (3, 9, 12), (u64::MAX, 1, u64::MAX)] {
+            let mut s = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ index.rotate_left(32);
+            assert_eq!(mix(seed, stream, index), splitmix64(&mut s));
+        }
+    }
+
     #[test]
     fn output_is_pinned() {
         // Changing these numbers changes every simulation result: don't.
@@ -179,8 +224,10 @@ mod tests {
         assert_eq!(first, (0..3).map(|_| again.next_u64()).collect::<Vec<_>>());
         assert_ne!(Rng::new(1, 1).next_u64(), first[0]);
         assert_ne!(Rng::new(2, 0).next_u64(), first[0]);
-        let mut z = 0;
-        assert_eq!(splitmix64(&mut z), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(
+            SplitMix64::seed_from_u64(0).next_u64(),
+            0xE220_A839_7B1D_CDAF
+        );
     }
 
     #[test]
