@@ -13,6 +13,19 @@ use crate::clock::{Nanos, nanos};
 use crate::error::{Error, Result};
 
 /// "`limit` requests per `period`, with bursts up to `burst`" (burst defaults to `limit`).
+///
+/// ```
+/// use limiter_core::Quota;
+/// use std::time::Duration;
+///
+/// // From a config: fallible, every number checked.
+/// let q = Quota::new(100, Duration::from_secs(60))?.with_burst(10)?;
+/// assert_eq!((q.limit(), q.period(), q.burst()), (100, Duration::from_secs(60), 10));
+/// // A token bucket: 5 tokens, refilled at 0.5 per second (one every 2 s).
+/// assert_eq!(Quota::bucket(5, 0.5)?.emission_interval(), 2_000_000_000);
+/// assert!(Quota::per_second(0).is_err());
+/// # Ok::<(), limiter_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
     limit: u64,

@@ -116,7 +116,8 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
-    /// Keys held in this process's memory; `None` on Redis.
+    /// Keys held in this process's memory (a maintained count, no walk over the keys,
+    /// so a metrics scrape may ask often); `None` on Redis.
     pub fn memory_keys(&self) -> Option<usize> {
         match &self.store {
             Store::Memory(l) => Some(l.keys()),

@@ -12,6 +12,26 @@ use crate::limiter::Limiter;
 
 /// Wraps a service in [`RateLimit`], sharing one [`RequestLimiter`](super::RequestLimiter)
 /// (and so one set of counters) between every service it builds.
+///
+/// ```
+/// use limiter_core::tower::{ClientIp, ProblemJson, RateLimitLayer};
+/// use limiter_core::{Kind, MonotonicClock, Policy, Quota, RateLimiter};
+/// use tower::{Layer, service_fn};
+/// # use std::convert::Infallible;
+/// # use http::{Request, Response};
+///
+/// let policy = Policy::new(Kind::SlidingWindow, Quota::per_minute_const(60));
+/// let layer = RateLimitLayer::keyed(
+///     "api",
+///     RateLimiter::memory(policy, MonotonicClock::new(), 100_000),
+///     ClientIp::new(),
+/// )
+/// .with_refusal(ProblemJson::new());
+/// let service = layer.layer(service_fn(|_: Request<String>| async {
+///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+/// }));
+/// # let _ = service;
+/// ```
 pub struct RateLimitLayer<R> {
     limiter: Arc<R>,
     refusal: Arc<dyn RefusalResponse>,
