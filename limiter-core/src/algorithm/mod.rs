@@ -20,6 +20,7 @@
 //! | [`SlidingWindow`] | three counters (lock) | `limit` per aligned window; under 2x in any interval |
 //! | [`TokenBucket`] | one `u64` (CAS) | `burst + rate × t` in every interval of length `t` |
 //! | [`Gcra`] | one `u64` (CAS) | `burst + rate × t` in every interval of length `t` |
+//! | [`BucketedWindow`] | `k` counts (lock) | `limit` per window of `k` sub-windows on sub-window boundaries |
 
 use std::fmt;
 use std::str::FromStr;
@@ -53,6 +54,7 @@ macro_rules! registry {
             SlidingWindow: sliding_window::SlidingWindow,
             TokenBucket: token_bucket::TokenBucket,
             Gcra: gcra::Gcra,
+            BucketedWindow: bucketed_window::BucketedWindow,
         }
     };
 }
