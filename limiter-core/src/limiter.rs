@@ -109,6 +109,14 @@ pub trait Limiter: Send + Sync {
             }
         }
     }
+
+    /// The verdict now, without a future, when the limiter can decide synchronously (its
+    /// state is in this process); `None` otherwise (use [`decide`](Self::decide)). The
+    /// tower layer uses it so an in-memory decision allocates no future.
+    fn decide_now(&self, key: &str, cost: u64) -> Option<Result<Verdict>> {
+        let _ = (key, cost);
+        None
+    }
 }
 
 /// How long a client is told to wait when a store without a failure policy failed.
@@ -209,6 +217,10 @@ where
 
     fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
         std::future::ready(KeyedLimiter::check(self, key, cost))
+    }
+
+    fn decide_now(&self, key: &str, cost: u64) -> Option<Result<Verdict>> {
+        Some(KeyedLimiter::check(self, key, cost).map(Verdict::from_store))
     }
 }
 
@@ -368,5 +380,9 @@ impl<C: Clock> Limiter for MemoryLimiter<C> {
 
     fn check(&self, key: &str, cost: u64) -> impl Future<Output = Result<Decision>> + Send {
         std::future::ready(MemoryLimiter::check(self, key, cost))
+    }
+
+    fn decide_now(&self, key: &str, cost: u64) -> Option<Result<Verdict>> {
+        Some(MemoryLimiter::check(self, key, cost).map(Verdict::from_store))
     }
 }

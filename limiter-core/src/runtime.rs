@@ -143,6 +143,10 @@ impl<C: Clock> Limiter for RateLimiter<C> {
     fn decide(&self, key: &str, cost: u64) -> impl Future<Output = Result<Verdict>> + Send {
         RateLimiter::decide(self, key, cost)
     }
+
+    fn decide_now(&self, key: &str, cost: u64) -> Option<Result<Verdict>> {
+        RateLimiter::decide_now(self, key, cost)
+    }
 }
 
 /// The verdict for a store failure under a limiter that has no failure policy of its
