@@ -211,5 +211,10 @@ mod tests {
         // window-length interval.
         assert_eq!(most("sliding-window", 0), 5);
         assert_eq!(most("sliding-window", 59 * SECOND), 9);
+        // Every registered algorithm is bounded by its own envelope, with no list here.
+        for k in limiter_core::Kind::ALL {
+            let own = limiter_core::Policy::new(k, e.quota).envelope();
+            assert_eq!(envelope_of(k.name(), e), own, "{k}");
+        }
     }
 }

@@ -379,5 +379,9 @@ mod tests {
         assert_eq!(reference_of("gcra"), Reference::TokenBucket);
         assert_eq!(reference_of("seed-replica"), Reference::TokenBucket);
         assert_eq!(reference_of("no-such-thing"), Reference::TokenBucket);
+        // Every registered algorithm is judged as limiter-core says, with no list here.
+        for k in limiter_core::Kind::ALL {
+            assert_eq!(reference_of(k.name()), k.reference(), "{k}");
+        }
     }
 }
