@@ -4,13 +4,16 @@
 //! ```toml
 //! quota  = { limit = 10, per = "1s", burst = 20 }     # Quota; burst defaults to limit
 //! policy = { algorithm = "gcra", limit = 10, per = "1s", burst = 20 }   # Policy
+//! window = { algorithm = "bucketed-window", limit = 100, per = "1m", buckets = 6 }
 //! on_error = "fail-open"                               # FailurePolicy (feature redis)
 //! ```
 //!
 //! Durations are humantime strings (`"250ms"`, `"1m30s"`, `"1h"`, `"1d"`). Everything
 //! read goes through the validating constructors ([`Quota::new`], [`Quota::with_burst`]),
-//! so a config can never build a quota the code would reject; unknown fields are errors.
+//! and [`Policy::with_param`] for an algorithm's parameters (`buckets`), so a config can
+//! never build a policy the code would reject; unknown fields are errors.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::de::Error as _;
@@ -74,9 +77,9 @@ impl<'de> Deserialize<'de> for Kind {
     }
 }
 
-/// The written form of a [`Policy`]: the algorithm beside the quota's fields.
+/// The written form of a [`Policy`]: the algorithm beside the quota's fields and the
+/// algorithm's parameters (any other key is refused by [`Policy::with_param`]).
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct PolicyForm {
     algorithm: Kind,
     limit: u64,
@@ -84,16 +87,25 @@ struct PolicyForm {
     per: Duration,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     burst: Option<u64>,
+    #[serde(flatten)]
+    params: BTreeMap<String, u64>,
 }
 
 impl Serialize for Policy {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let q = QuotaForm::of(&self.quota);
+        let params = self
+            .kind
+            .params()
+            .iter()
+            .filter_map(|p| Some((p.name.to_owned(), self.param(p.name)?)))
+            .collect();
         PolicyForm {
             algorithm: self.kind,
             limit: q.limit,
             per: q.per,
             burst: q.burst,
+            params,
         }
         .serialize(s)
     }
@@ -109,7 +121,13 @@ impl<'de> Deserialize<'de> for Policy {
         }
         .quota()
         .map_err(D::Error::custom)?;
-        Ok(Policy::new(p.algorithm, quota))
+        p.params
+            .iter()
+            .try_fold(Policy::new(p.algorithm, quota), |policy, (name, value)| {
+                policy
+                    .with_param(name, *value)
+                    .map_err(|e| D::Error::custom(format_args!("`{name}`: {e}")))
+            })
     }
 }
 
@@ -177,5 +195,26 @@ mod tests {
         let err = serde_json::from_str::<Policy>(r#"{"algorithm":"leaky","limit":1,"per":"1s"}"#)
             .unwrap_err();
         assert!(err.to_string().contains("leaky"), "{err}");
+        // A parameter the algorithm does not take, or out of range, is refused.
+        for bad in [
+            r#"{"algorithm":"gcra","limit":1,"per":"1s","buckets":4}"#,
+            r#"{"algorithm":"bucketed-window","limit":1,"per":"1s","buckets":0}"#,
+            r#"{"algorithm":"gcra","limit":1,"per":"1s","brust":4}"#,
+        ] {
+            assert!(serde_json::from_str::<Policy>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn algorithm_parameters_round_trip() {
+        let p: Policy = serde_json::from_str(
+            r#"{"algorithm":"bucketed-window","limit":100,"per":"1m","buckets":6}"#,
+        )
+        .unwrap();
+        assert_eq!(p.kind, Kind::BucketedWindow);
+        assert_eq!(p.param("buckets"), Some(6));
+        let written = serde_json::to_string(&p).unwrap();
+        assert!(written.contains(r#""buckets":6"#), "{written}");
+        assert_eq!(serde_json::from_str::<Policy>(&written).unwrap(), p);
     }
 }
