@@ -94,7 +94,7 @@ printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT" >"$WORK/nolimit.toml"
 { printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"; echo "$limits"; } >"$WORK/memory.toml"
 {
     printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"
-    printf '[store]\nkind = "redis"\nurl = "redis://127.0.0.1:%s"\ntimeout_ms = 100\non_error = "fail-open"\n' "$REDIS_PORT"
+    printf '[store]\nkind = "redis"\nurl = "redis://127.0.0.1:%s"\ntimeout = "100ms"\non_error = "fail-open"\n' "$REDIS_PORT"
     echo "$limits"
 } >"$WORK/redis.toml"
 

@@ -167,8 +167,8 @@ log "backend $BACKEND, redis :$REDIS_PORT, cluster :${CLUSTER_PORTS[*]}"
 store_section() { # store key_prefix on_error timeout_ms
     case $1 in
         memory) printf '[store]\nkind = "memory"\n' ;;
-        redis) printf '[store]\nkind = "redis"\nurl = "redis://127.0.0.1:%s"\ntimeout_ms = %s\non_error = "%s"\nkey_prefix = "%s"\n' "$REDIS_PORT" "$4" "$3" "$2" ;;
-        redis-cluster) printf '[store]\nkind = "redis-cluster"\nurls = %s\ntimeout_ms = %s\non_error = "%s"\nkey_prefix = "%s"\n' "$CLUSTER_URLS" "$4" "$3" "$2" ;;
+        redis) printf '[store]\nkind = "redis"\nurl = "redis://127.0.0.1:%s"\ntimeout = "%sms"\non_error = "%s"\nkey_prefix = "%s"\n' "$REDIS_PORT" "$4" "$3" "$2" ;;
+        redis-cluster) printf '[store]\nkind = "redis-cluster"\nurls = %s\ntimeout = "%sms"\non_error = "%s"\nkey_prefix = "%s"\n' "$CLUSTER_URLS" "$4" "$3" "$2" ;;
     esac
 }
 

@@ -113,7 +113,7 @@ fn redis_config(url: &str, on_error: &str, capacity: u64) -> String {
 [store]
 kind       = "redis"
 url        = "{url}"
-timeout_ms = 100
+timeout    = "100ms"
 on_error   = "{on_error}"
 
 [[route]]

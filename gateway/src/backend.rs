@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gateway_contract::stats::StatsDocument;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -32,8 +33,8 @@ use tokio::net::TcpListener;
 /// The most distinct user+path pairs counted separately.
 pub const MAX_TRACKED: usize = 100_000;
 
-/// The user header the backend counts by.
-pub const USER_HEADER: &str = "x-user-id";
+/// The user header the backend counts by (the contract's identity header).
+pub use gateway_contract::USER_HEADER;
 
 /// How long the backend takes to answer, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -150,11 +151,10 @@ impl Default for BackendConfig {
 
 #[derive(Debug, Default)]
 struct Counts {
-    total: u64,
-    errors: u64,
-    untracked: u64,
+    /// What `/stats` answers.
+    doc: StatsDocument,
+    /// Distinct user+path pairs in `doc.users`.
     tracked: usize,
-    users: HashMap<String, HashMap<String, u64>>,
 }
 
 /// The backend's request counts, shared by its connections.
@@ -166,31 +166,26 @@ pub struct Stats {
 impl Stats {
     fn record(&self, user: &str, path: &str, error: bool) {
         let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        c.total += 1;
-        c.errors += u64::from(error);
-        let tracked = c.tracked;
-        let Counts {
-            users,
-            untracked,
-            tracked: n,
-            ..
-        } = &mut *c;
-        if let Some(paths) = users.get_mut(user) {
+        let Counts { doc, tracked } = &mut *c;
+        doc.total += 1;
+        doc.errors += u64::from(error);
+        if let Some(paths) = doc.users.get_mut(user) {
             if let Some(count) = paths.get_mut(path) {
                 *count += 1;
                 return;
             }
-            if tracked < MAX_TRACKED {
+            if *tracked < MAX_TRACKED {
                 paths.insert(path.to_owned(), 1);
-                *n += 1;
+                *tracked += 1;
                 return;
             }
-        } else if tracked < MAX_TRACKED {
-            users.insert(user.to_owned(), HashMap::from([(path.to_owned(), 1)]));
-            *n += 1;
+        } else if *tracked < MAX_TRACKED {
+            doc.users
+                .insert(user.to_owned(), HashMap::from([(path.to_owned(), 1)]));
+            *tracked += 1;
             return;
         }
-        *untracked += 1;
+        doc.untracked += 1;
     }
 
     /// Requests counted since the last reset.
@@ -198,17 +193,14 @@ impl Stats {
         self.counts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .doc
             .total
     }
 
     /// Requests for `user` on `path` since the last reset.
     pub fn count(&self, user: &str, path: &str) -> u64 {
         let c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        c.users
-            .get(user)
-            .and_then(|p| p.get(path))
-            .copied()
-            .unwrap_or(0)
+        c.doc.count(user, path)
     }
 
     /// Zeroes every count.
@@ -216,16 +208,11 @@ impl Stats {
         *self.counts.lock().unwrap_or_else(PoisonError::into_inner) = Counts::default();
     }
 
-    /// The counts as JSON: `{"total", "errors", "untracked", "users": {user: {path: n}}}`.
+    /// The counts as the `/stats` JSON ([`StatsDocument`]).
     pub fn to_json(&self) -> String {
         let c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        serde_json::json!({
-            "total": c.total,
-            "errors": c.errors,
-            "untracked": c.untracked,
-            "users": c.users,
-        })
-        .to_string()
+        // A document of strings and integers always serialises.
+        serde_json::to_string(&c.doc).unwrap_or_default()
     }
 }
 

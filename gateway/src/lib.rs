@@ -5,7 +5,9 @@
 //! Cluster — in front of one backend, per user and per route:
 //!
 //! - [`config`]: the TOML configuration, validated with file:line:key errors;
-//! - [`routes`]: path templates (`/api/orders/{id}`) matched on normalised paths;
+//! - [`contract`]: the wire contract shared with the load driver — [`routes`] (path
+//!   templates matched on normalised paths), the identity header, metric names, the
+//!   `/stats` document and the config file's words;
 //! - [`limits`]: one limiter per route, keyed by identity (a header, else the client
 //!   IP), as `limiter-core`'s tower [`RequestLimiter`](limiter_core::tower::RequestLimiter);
 //! - [`store`]: memory or Redis, with fail-open, fail-closed or local fallback;
@@ -23,10 +25,15 @@ pub mod config;
 pub mod limits;
 pub mod metrics;
 pub mod proxy;
-pub mod routes;
 pub mod server;
 pub mod store;
 pub mod upstream;
+
+/// The wire contract (route templates, identity header, metric names, `/stats`, the
+/// config file's words), in a light crate of its own so the load driver shares it.
+pub use gateway_contract as contract;
+/// Route templates: [`contract::routes`].
+pub use gateway_contract::routes;
 
 pub use backend::{Backend, BackendConfig, Latency};
 pub use config::{Config, ConfigError};

@@ -28,7 +28,7 @@ proptest! {
                 Just("[default]".to_owned()),
                 Just("[store]".to_owned()),
                 Just("[server]".to_owned()),
-                "(path|algorithm|capacity|refill_per_sec|limit|window|cost|kind|url|urls|timeout_ms|on_error|max_keys|header_read_timeout|max_header_bytes|max_body_bytes) = (\"[a-z/{}*0-9.:-]{0,12}\"|-?[0-9]{1,12}|-?[0-9]\\.[0-9]{1,3}|\\[\\])",
+                "(path|algorithm|capacity|refill_per_sec|limit|window|cost|kind|url|urls|timeout|timeout_ms|on_error|max_keys|header_read_timeout|max_header_bytes|max_body_bytes) = (\"[a-z/{}*0-9.:-]{0,12}\"|-?[0-9]{1,12}|-?[0-9]\\.[0-9]{1,3}|\\[\\])",
             ],
             0..12,
         )

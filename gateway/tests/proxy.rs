@@ -170,7 +170,7 @@ async fn local_fallback_enforces_the_policy_per_instance() {
     let redis = testkit::RedisServer::start().unwrap();
     let (be, _) = backend(BackendConfig::default()).await;
     let cfg = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\ntimeout_ms = 100\non_error = \"local\"\n\n[[route]]\npath = \"/l\"\nalgorithm = \"gcra\"\ncapacity = 2\nrefill_per_sec = 0.001\n",
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\ntimeout = \"100ms\"\non_error = \"local\"\n\n[[route]]\npath = \"/l\"\nalgorithm = \"gcra\"\ncapacity = 2\nrefill_per_sec = 0.001\n",
         redis.url()
     );
     let gw = gateway(&cfg, &format!("http://{}", be.addr)).await;
@@ -201,7 +201,7 @@ async fn two_gateways_on_a_redis_cluster_share_one_limit() {
         .join(", ");
     let (be, backend) = backend(BackendConfig::default()).await;
     let cfg = format!(
-        "[store]\nkind = \"redis-cluster\"\nurls = [{urls}]\ntimeout_ms = 500\non_error = \"fail-closed\"\n\n[[route]]\npath = \"/c/{{id}}\"\nalgorithm = \"sliding-window\"\nlimit = 20\nwindow = \"1h\"\n"
+        "[store]\nkind = \"redis-cluster\"\nurls = [{urls}]\ntimeout = \"500ms\"\non_error = \"fail-closed\"\n\n[[route]]\npath = \"/c/{{id}}\"\nalgorithm = \"sliding-window\"\nlimit = 20\nwindow = \"1h\"\n"
     );
     let a = gateway(&cfg, &format!("http://{}", be.addr)).await;
     let b = gateway(&cfg, &format!("http://{}", be.addr)).await;

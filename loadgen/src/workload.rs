@@ -477,38 +477,18 @@ impl Workload {
     }
 }
 
-/// Parses a duration: a number and a unit, `ns`, `us` (or `µs`), `ms`, `s`, `m` or `h`
-/// (`"500ms"`, `"1.5s"`, `"2m"`).
+/// The longest duration a workload takes anywhere (ten years).
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Parses a duration in the contract's one syntax ([`gateway_contract::duration`]:
+/// `"500ms"`, `"1m30s"`, `"2m"`, `"1d"`), into nanoseconds, at most ten years.
 pub fn parse_duration(s: &str) -> Result<Nanos, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale: f64 = match unit.trim() {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        "h" => 3600e9,
-        _ => {
-            return Err(format!(
-                "{s:?} is not a duration (a number and a unit: ns, us, ms, s, m, h; e.g. \"500ms\")"
-            ));
-        }
-    };
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (expected a number before the unit)"))?;
-    let n = value * scale;
-    if !n.is_finite() || n > 3.15e17 {
-        return Err(format!("{s:?} is too long (at most 10 years)"));
-    }
-    Ok(n.round() as Nanos)
+    gateway_contract::duration::parse_nanos(s, MAX_DURATION).map_err(|e| e.to_string())
 }
 
-/// Formats nanoseconds compactly: `60s`, `1.5s`, `500ms`, `250µs`, `0s`.
+/// Formats nanoseconds compactly for tables and results (`60s`, `1.5s`, `500µs`) —
+/// for people; files are written with [`gateway_contract::duration::format`], which
+/// reads back exactly.
 pub fn format_duration(n: Nanos) -> String {
     let (value, unit) = if n == 0 {
         return "0s".to_owned();
@@ -1017,7 +997,9 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(500_000_000));
-        assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration("1s500ms"), Ok(1_500_000_000));
+        assert_eq!(parse_duration("1m30s"), Ok(90 * SECOND));
+        assert_eq!(parse_duration("1d"), Ok(86_400 * SECOND));
         assert_eq!(parse_duration("2m"), Ok(120 * SECOND));
         assert_eq!(parse_duration("1h"), Ok(3600 * SECOND));
         assert_eq!(parse_duration("250us"), Ok(250_000));
@@ -1026,6 +1008,7 @@ mod tests {
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1e30h").is_err());
+        assert!(parse_duration("11years").is_err());
         assert_eq!(format_duration(60 * SECOND), "60s");
         assert_eq!(format_duration(1_500_000_000), "1.5s");
         assert_eq!(format_duration(500_000), "500µs");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use limiter_core::Kind;
 use loadgen::Workload;
-use loadgen::driver::plan::{self, Plan, Scale};
+use loadgen::driver::plan::{self, LoadPlan, Scale};
 use loadgen::drivers::http::goose::{GooseConfiguration, GooseOptions, default_users};
 use loadgen::drivers::http::open_loop::OpenLoopOptions;
 use loadgen::drivers::http::{Driver, LoadSpec};
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let seed = args.seed.unwrap_or(scaled.seed);
-    let plan = Arc::new(Plan::new(scaled, seed)?);
+    let plan = Arc::new(LoadPlan::new(scaled, seed)?);
     if plan.is_empty() {
         bail!(
             "workload {:?} has no arrivals at this scale: nothing to send",
@@ -209,7 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_out(dir: &Path, results: &Results, plan: &Plan) -> anyhow::Result<()> {
+fn write_out(dir: &Path, results: &Results, plan: &LoadPlan) -> anyhow::Result<()> {
     results::write_results(results, dir)?;
     let workload = dir.join("workload.toml");
     std::fs::write(&workload, plan::to_toml(&plan.workload, plan.seed))

@@ -6,10 +6,11 @@
 //! names the URL and says what went wrong in words (refused, timed out, not a ratelab
 //! gateway), never a panic.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
+use gateway_contract::metrics::{self, LABEL_ALGORITHM, LABEL_OUTCOME};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
@@ -242,25 +243,22 @@ pub fn parse_metrics(text: &str) -> Option<GatewaySnapshot> {
             0
         };
         let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-        match name {
-            "ratelab_gateway_decisions_total" => {
-                seen = true;
-                if let Some(a) = label(labels, "algorithm") {
-                    s.algorithms.insert(a.to_owned());
-                }
-                match label(labels, "outcome") {
-                    Some("allowed") => s.allowed += value,
-                    Some("denied") => s.denied += value,
-                    Some("unavailable") => s.unavailable += value,
-                    _ => {}
-                }
+        if name == metrics::DECISIONS.sample {
+            seen = true;
+            if let Some(a) = label(labels, LABEL_ALGORITHM) {
+                s.algorithms.insert(a.to_owned());
             }
-            "ratelab_gateway_store_fallbacks_total" => {
-                seen = true;
-                s.fallbacks += value;
+            match label(labels, LABEL_OUTCOME) {
+                Some(metrics::OUTCOME_ALLOWED) => s.allowed += value,
+                Some(metrics::OUTCOME_DENIED) => s.denied += value,
+                Some(metrics::OUTCOME_UNAVAILABLE) => s.unavailable += value,
+                _ => {}
             }
-            n if n.starts_with("ratelab_gateway_") => seen = true,
-            _ => {}
+        } else if name == metrics::STORE_FALLBACKS.sample {
+            seen = true;
+            s.fallbacks += value;
+        } else if name.starts_with(metrics::PREFIX) {
+            seen = true;
         }
     }
     seen.then_some(s)
@@ -276,7 +274,10 @@ pub async fn gateway_metrics(
     let text = get_text(client, &url, timeout).await?;
     parse_metrics(&text).ok_or_else(|| ClientError::Unexpected {
         url,
-        message: "answers, but is not a ratelab gateway (no ratelab_gateway_ metrics)".to_owned(),
+        message: format!(
+            "answers, but is not a ratelab gateway (no {} metrics)",
+            metrics::PREFIX
+        ),
     })
 }
 
@@ -298,66 +299,17 @@ pub async fn probe_gateway(
     gateway_metrics(client, base, timeout).await
 }
 
-/// The backend's counts: requests per user and concrete path.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BackendStats {
-    /// All requests counted.
-    pub total: u64,
-    /// Requests past the per-key table (counted in `total` only).
-    pub untracked: u64,
-    /// `user -> path -> count`.
-    pub users: HashMap<String, HashMap<String, u64>>,
-}
-
-impl BackendStats {
-    /// Parses the backend's `/stats` JSON.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let total = v
-            .get("total")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or("no \"total\" count")?;
-        let untracked = v
-            .get("untracked")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        let mut users = HashMap::new();
-        if let Some(map) = v.get("users").and_then(serde_json::Value::as_object) {
-            for (user, paths) in map {
-                let Some(paths) = paths.as_object() else {
-                    continue;
-                };
-                let counts = paths
-                    .iter()
-                    .filter_map(|(p, n)| Some((p.clone(), n.as_u64()?)))
-                    .collect();
-                users.insert(user.clone(), counts);
-            }
-        }
-        Ok(Self {
-            total,
-            untracked,
-            users,
-        })
-    }
-
-    /// The count for `user` on `path`.
-    pub fn count(&self, user: &str, path: &str) -> u64 {
-        self.users
-            .get(user)
-            .and_then(|p| p.get(path))
-            .copied()
-            .unwrap_or(0)
-    }
-}
+/// The backend's counts: requests per user and concrete path — the `/stats` document
+/// exactly as the backend writes it.
+pub type BackendStats = gateway_contract::stats::StatsDocument;
 
 /// Reads the backend's `/stats`.
 pub async fn backend_stats(client: &HttpClient, base: &str) -> Result<BackendStats, ClientError> {
     let url = format!("{base}/stats");
     let text = get_text(client, &url, Duration::from_secs(10)).await?;
-    BackendStats::parse(&text).map_err(|message| ClientError::Unexpected {
+    serde_json::from_str(&text).map_err(|e| ClientError::Unexpected {
         url,
-        message: format!("is not the ratelab backend's /stats: {message}"),
+        message: format!("is not the ratelab backend's /stats: {e}"),
     })
 }
 
@@ -405,18 +357,5 @@ mod tests {
         let mut t = s.clone();
         t.add(&s);
         assert_eq!(t.since(&s), s);
-    }
-
-    #[test]
-    fn stats_are_read() {
-        let s = BackendStats::parse(
-            r#"{"total":5,"errors":0,"untracked":1,"users":{"user-0":{"/a":3},"-":{"/b":1}}}"#,
-        )
-        .unwrap();
-        assert_eq!((s.total, s.untracked), (5, 1));
-        assert_eq!(s.count("user-0", "/a"), 3);
-        assert_eq!(s.count("user-1", "/a"), 0);
-        assert!(BackendStats::parse("{}").is_err());
-        assert!(BackendStats::parse("<html>").is_err());
     }
 }

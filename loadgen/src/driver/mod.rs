@@ -5,4 +5,4 @@
 pub mod client;
 pub mod plan;
 
-pub use plan::{Plan, PlanError, Scale};
+pub use plan::{LoadPlan, PlanError, Scale};

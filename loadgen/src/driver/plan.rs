@@ -13,22 +13,22 @@
 //! request counts and ideal decisions do not change. A **rate scale** `r` multiplies
 //! the rates and keeps the durations: fewer requests, same policies.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
+use gateway_contract::config::{LimitTable, routes_toml};
+use gateway_contract::policy::PolicySpec;
+use gateway_contract::routes::{Template, normalise};
 use http::Method;
 use limiter_core::{Kind, Nanos, Quota};
 
 use crate::arrivals::{self, Arrivals};
-use crate::workload::{
-    Process, SECOND, UserDistribution, Workload, format_duration, parse_duration,
-};
+use crate::workload::{Process, Workload};
 
 /// The most requests one load run plays: each costs about 40 bytes of bookkeeping.
 pub const MAX_REQUESTS: f64 = 5_000_000.0;
 
-/// The header that carries a simulated user's identity (the gateway's default).
-pub const USER_HEADER: &str = "x-user-id";
+/// The header that carries a simulated user's identity: the contract's.
+pub use gateway_contract::USER_HEADER;
 
 /// Why a workload cannot be played over HTTP.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -169,24 +169,14 @@ pub fn scale_workload(w: &Workload, scale: Scale) -> Result<Workload, PlanError>
     Ok(out)
 }
 
-/// One part of a route template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    /// `{name}`: one segment.
-    Param,
-    /// `{*name}`: one or more segments (last only).
-    Rest,
-}
-
 /// The HTTP request an endpoint's arrivals become.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointRequest {
     /// The method (`GET` unless the endpoint's path starts with another).
     pub method: Method,
-    /// The route template the gateway keys on (`/api/orders/{id}`).
-    pub template: String,
-    segments: Vec<Segment>,
+    /// The route template the gateway keys on (`/api/orders/{id}`), parsed by the
+    /// gateway's own parser.
+    pub template: Template,
 }
 
 const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
@@ -213,94 +203,20 @@ impl EndpointRequest {
             }
             _ => (Method::GET, trimmed),
         };
-        if !template.starts_with('/') {
-            return Err(err("the path must start with '/'".to_owned()));
-        }
-        let parts: Vec<&str> = template.split('/').skip(1).collect();
-        let mut segments = Vec::with_capacity(parts.len());
-        for (i, part) in parts.iter().enumerate() {
-            if part
-                .chars()
-                .any(|c| c.is_whitespace() || c == '?' || c == '#')
-            {
-                return Err(err(format!(
-                    "segment {part:?} cannot be part of a URL path"
-                )));
-            }
-            if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if let Some(name) = inner.strip_prefix('*') {
-                    if i + 1 != parts.len() || name.is_empty() {
-                        return Err(err("a {*name} segment must be named and last".to_owned()));
-                    }
-                    segments.push(Segment::Rest);
-                } else if inner.is_empty() {
-                    return Err(err("a {name} segment needs a name".to_owned()));
-                } else {
-                    segments.push(Segment::Param);
-                }
-            } else if part.contains('{') || part.contains('}') {
-                return Err(err(format!(
-                    "segment {part:?} mixes text and a {{parameter}}"
-                )));
-            } else {
-                segments.push(Segment::Literal((*part).to_owned()));
-            }
-        }
-        Ok(Self {
-            method,
-            template: template.to_owned(),
-            segments,
-        })
+        let template = Template::parse(template).map_err(err)?;
+        Ok(Self { method, template })
     }
 
     /// A concrete path for the `n`th request: parameters become small numbers
     /// (`1..=8`), so the backend's per-path counts stay few.
     pub fn path(&self, n: u64) -> String {
-        if self
-            .segments
-            .iter()
-            .all(|s| matches!(s, Segment::Literal(_)))
-        {
-            return self.template.clone();
-        }
-        let mut out = String::with_capacity(self.template.len() + 4);
-        for s in &self.segments {
-            out.push('/');
-            match s {
-                Segment::Literal(l) => out.push_str(l),
-                Segment::Param | Segment::Rest => {
-                    let _ = write!(out, "{}", n % 8 + 1);
-                }
-            }
-        }
-        out
+        self.template.fill(|| (n % 8 + 1).to_string())
     }
 
-    /// Whether a concrete `path` falls under this template (the gateway's matching:
-    /// `{name}` one non-empty segment, `{*name}` one or more).
+    /// Whether a concrete `path` falls under this template, as the gateway decides it
+    /// (the same normalisation and matching).
     pub fn matches(&self, path: &str) -> bool {
-        let Some(rest) = path.strip_prefix('/') else {
-            return false;
-        };
-        let parts: Vec<&str> = rest.split('/').collect();
-        let mut i = 0;
-        for s in &self.segments {
-            match s {
-                Segment::Literal(l) => {
-                    if parts.get(i) != Some(&l.as_str()) {
-                        return false;
-                    }
-                }
-                Segment::Param => {
-                    if parts.get(i).is_none_or(|p| p.is_empty()) {
-                        return false;
-                    }
-                }
-                Segment::Rest => return i < parts.len() && !parts[i].is_empty(),
-            }
-            i += 1;
-        }
-        i == parts.len()
+        self.template.matches(&normalise(path))
     }
 
     /// True for methods that carry a body.
@@ -334,7 +250,7 @@ pub struct RequestSpec<'a> {
 
 /// A workload ready to play over HTTP: its arrivals and their requests.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct LoadPlan {
     /// The (scaled) workload.
     pub workload: Workload,
     /// The seed the arrivals were drawn with.
@@ -345,7 +261,7 @@ pub struct Plan {
     pub endpoints: Vec<EndpointRequest>,
 }
 
-impl Plan {
+impl LoadPlan {
     /// Draws the arrivals of `workload` for `seed` and checks every endpoint can become
     /// an HTTP request, each on its own route (the gateway keys by route, not method).
     pub fn new(workload: Workload, seed: u64) -> Result<Self, PlanError> {
@@ -415,69 +331,43 @@ impl Plan {
     }
 }
 
-/// A duration as the gateway's config reads it (`6s`, `1500ms`, `250us`).
-fn gateway_duration(n: Nanos) -> String {
-    if n.is_multiple_of(SECOND) {
-        format!("{}s", n / SECOND)
-    } else if n.is_multiple_of(1_000_000) {
-        format!("{}ms", n / 1_000_000)
-    } else {
-        format!("{}us", n.div_ceil(1_000))
-    }
-}
-
-/// The gateway `[[route]]` tables that enforce `w`'s policies with algorithm `kind`:
-/// windowed algorithms get `limit` per `window`, buckets `capacity` = burst and
-/// `refill_per_sec` = limit / window.
+/// The gateway `[[route]]` tables that enforce `w`'s policies with algorithm `kind`,
+/// as TOML written by serde from the gateway's own config types: windowed algorithms
+/// get `limit` per `window`, buckets `capacity` = burst and `refill_per_sec` = limit /
+/// window.
 pub fn gateway_routes(w: &Workload, kind: Kind) -> Result<String, PlanError> {
-    let mut out = format!(
-        "# Routes for workload {:?} with {} (generated by `ratelab load --emit-routes`).\n",
-        w.name,
-        kind.name()
-    );
+    let mut tables = Vec::with_capacity(w.endpoints.len());
     for e in &w.endpoints {
         let req = EndpointRequest::parse(&e.path)?;
-        let q = &e.quota;
-        let _ = write!(
-            out,
-            "\n[[route]]\npath = {:?}\nalgorithm = {:?}\n",
-            req.template,
-            kind.name()
-        );
-        match kind {
-            Kind::TokenBucket | Kind::Gcra => {
-                let rate = q.limit() as f64 * SECOND as f64 / q.period_nanos() as f64;
-                let _ = write!(out, "capacity = {}\nrefill_per_sec = {rate:?}\n", q.burst());
-            }
-            _ => {
-                let _ = write!(
-                    out,
-                    "limit = {}\nwindow = {:?}\n",
-                    q.limit(),
-                    gateway_duration(q.period_nanos())
-                );
-            }
-        }
-        if e.cost != 1 {
-            let _ = writeln!(out, "cost = {}", e.cost);
-        }
+        let policy =
+            PolicySpec::new(e.quota, e.cost, &[kind]).map_err(|err| PlanError::Policy {
+                endpoint: e.path.clone(),
+                message: err.to_string(),
+            })?;
+        tables.push(LimitTable::route(req.template.as_str(), kind, &policy));
     }
-    Ok(out)
+    let routes = routes_toml(tables).map_err(|err| PlanError::Policy {
+        endpoint: w.name.clone(),
+        message: err.to_string(),
+    })?;
+    Ok(format!(
+        "# Routes for workload {:?} with {} (generated by `ratelab load --emit-routes`).\n\n{routes}",
+        w.name,
+        kind.name()
+    ))
 }
 
-/// A duration as workload files read it, exactly.
+/// A duration as workload files read it, exactly (the contract's syntax).
 fn workload_duration(n: Nanos) -> String {
-    let short = format_duration(n);
-    if parse_duration(&short) == Ok(n) {
-        short
-    } else {
-        format!("{n}ns")
-    }
+    gateway_contract::duration::format_nanos(n)
 }
 
 /// The workload as TOML that [`Workload::parse`] reads back to the same workload, with
 /// `seed`.
 pub fn to_toml(w: &Workload, seed: u64) -> String {
+    use std::fmt::Write as _;
+
+    use crate::workload::UserDistribution;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -497,7 +387,7 @@ pub fn to_toml(w: &Workload, seed: u64) -> String {
     }
     let _ = write!(out, "\n[arrivals]\nprocess = {:?}\n", w.process.name());
     match w.process {
-        Process::OnOff { on, off } => {
+        crate::workload::Process::OnOff { on, off } => {
             let _ = writeln!(
                 out,
                 "on = {:?}\noff = {:?}",
@@ -505,7 +395,7 @@ pub fn to_toml(w: &Workload, seed: u64) -> String {
                 workload_duration(off)
             );
         }
-        Process::Boundary { window, spread } => {
+        crate::workload::Process::Boundary { window, spread } => {
             let _ = writeln!(
                 out,
                 "window = {:?}\nspread = {:?}",
@@ -513,7 +403,7 @@ pub fn to_toml(w: &Workload, seed: u64) -> String {
                 workload_duration(spread)
             );
         }
-        Process::Constant | Process::Poisson => {}
+        crate::workload::Process::Constant | crate::workload::Process::Poisson => {}
     }
     let d = &w.deployment;
     if *d != crate::workload::Deployment::default() {
@@ -558,6 +448,8 @@ pub fn to_toml(w: &Workload, seed: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::workload::SECOND;
 
     #[test]
     fn time_scale_keeps_counts_and_decisions() {
@@ -648,7 +540,7 @@ mod tests {
     fn endpoints_become_requests() {
         let e = EndpointRequest::parse("GET /api/orders/{id}").unwrap();
         assert_eq!(e.method, Method::GET);
-        assert_eq!(e.template, "/api/orders/{id}");
+        assert_eq!(e.template.as_str(), "/api/orders/{id}");
         assert_eq!(e.path(0), "/api/orders/1");
         assert_eq!(e.path(15), "/api/orders/8");
         assert!(e.matches("/api/orders/7"));
@@ -666,6 +558,10 @@ mod tests {
         assert!(EndpointRequest::parse("GET x").is_err());
         assert!(EndpointRequest::parse("/a/{*r}/b").is_err());
         assert!(EndpointRequest::parse("/a/x{id}").is_err());
+        // One normalisation with the gateway: `//`, `.` and `..` are the gateway's.
+        assert!(e.matches("/api//orders/7/"));
+        assert!(e.matches("/api/./x/../orders/7"));
+        assert!(EndpointRequest::parse("/a/../b").is_err());
         assert_eq!(user_index(&user_id(42)), Some(42));
         assert_eq!(user_index("alice"), None);
     }
@@ -687,7 +583,7 @@ limit = 1
 window = "1s"
 "#;
         let w = Workload::parse(text, "w.toml", "w").unwrap();
-        let e = Plan::new(w, 1).unwrap_err().to_string();
+        let e = LoadPlan::new(w, 1).unwrap_err().to_string();
         assert!(e.contains("shares the route /a"), "{e}");
     }
 
@@ -710,7 +606,10 @@ window = "1s"
         );
         let fw = gateway_routes(&s, Kind::FixedWindow).unwrap();
         assert!(fw.contains("limit = 5\nwindow = \"6s\"\n"), "{fw}");
-        assert_eq!(gateway_duration(1_500_000_000), "1500ms");
-        assert_eq!(gateway_duration(1_500), "2us");
+        // What the gateway reads is exactly what the workload plays.
+        let config = gateway::Config::parse("gw.toml", &fw).unwrap();
+        let q = config.routes[0].limit.policy.quota;
+        assert_eq!(q, s.endpoints[0].quota.with_burst(q.burst()).unwrap());
+        assert_eq!(config.routes[0].path.as_str(), "/api/orders");
     }
 }

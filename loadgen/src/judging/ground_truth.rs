@@ -13,7 +13,7 @@ use results::GroundTruth;
 use super::decisions::Decisions;
 use crate::arrivals::Arrivals;
 use crate::driver::client::BackendStats;
-use crate::driver::plan::{Plan, user_index};
+use crate::driver::plan::{LoadPlan, user_index};
 use crate::drivers::http::record::Record;
 use crate::drivers::simulated::SimAlgorithm;
 use crate::workload::Endpoint;
@@ -60,7 +60,7 @@ pub(crate) fn client_per_key(
 /// The envelope check of one run: each key's count against what `algorithm` may
 /// admit over the key's active span.
 pub(crate) struct EnvelopeCheck<'a> {
-    plan: &'a Plan,
+    plan: &'a LoadPlan,
     client: &'a ClientKeys,
     /// The algorithm's envelope, per endpoint.
     envelopes: Vec<Envelope>,
@@ -68,7 +68,7 @@ pub(crate) struct EnvelopeCheck<'a> {
 
 impl<'a> EnvelopeCheck<'a> {
     /// The check for `algorithm` over the client's keys.
-    pub(crate) fn new(plan: &'a Plan, client: &'a ClientKeys, algorithm: &str) -> Self {
+    pub(crate) fn new(plan: &'a LoadPlan, client: &'a ClientKeys, algorithm: &str) -> Self {
         let envelopes = plan
             .workload
             .endpoints
@@ -106,7 +106,7 @@ impl<'a> EnvelopeCheck<'a> {
 /// The backend's count per key over the run (`after` minus `before`), for the users
 /// and paths the plan knows.
 fn backend_per_key(
-    plan: &Plan,
+    plan: &LoadPlan,
     (before, after): (&BackendStats, &BackendStats),
 ) -> HashMap<usize, u64> {
     let users = plan.arrivals.users;

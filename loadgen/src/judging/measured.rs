@@ -26,7 +26,7 @@ use super::delivery::{self, Responses};
 use super::ground_truth::{self, EnvelopeCheck};
 use crate::arrivals::{Arrival, Arrivals};
 use crate::driver::client::{BackendStats, GatewaySnapshot};
-use crate::driver::plan::{Plan, Scale};
+use crate::driver::plan::{LoadPlan, Scale};
 use crate::drivers::http::record::{Class, Record};
 use crate::drivers::simulated::{SimAlgorithm, play_reference};
 
@@ -72,7 +72,7 @@ pub fn reference_of(algorithm: &str) -> Reference {
 /// The requests as sent (`records` sorted by send instant), with phases cut at the
 /// phase boundaries in time: a late request counts in the phase it was sent in; the
 /// tail goes to the last phase.
-fn measured_arrivals(plan: &Plan, records: &[Record]) -> Arrivals {
+fn measured_arrivals(plan: &LoadPlan, records: &[Record]) -> Arrivals {
     let planned = &plan.arrivals;
     let list: Vec<Arrival> = records
         .iter()
@@ -95,7 +95,7 @@ fn measured_arrivals(plan: &Plan, records: &[Record]) -> Arrivals {
 }
 
 /// Builds the results of one measured run.
-pub fn results(plan: &Plan, mut records: Vec<Record>, facts: &RunFacts) -> Results {
+pub fn results(plan: &LoadPlan, mut records: Vec<Record>, facts: &RunFacts) -> Results {
     let w = &plan.workload;
     records.sort_by_key(|r| (r.sent, r.index));
     let measured = measured_arrivals(plan, &records);
@@ -202,7 +202,7 @@ fn fallbacks_per_second(samples: &[(f64, u64)], seconds: usize) -> Vec<u64> {
 /// Notes on what the run did not cover (foreign targets, a stop, requests never sent
 /// or never finished, the caller's own); returns the number of planned requests never
 /// sent.
-fn run_notes(plan: &Plan, recorded: u64, facts: &RunFacts, notes: &mut Vec<String>) -> u64 {
+fn run_notes(plan: &LoadPlan, recorded: u64, facts: &RunFacts, notes: &mut Vec<String>) -> u64 {
     if facts.without_policy > 0 {
         notes.push(format!(
             "{} responses carried no RateLimit-Policy header: the target does not look like a ratelab gateway",
@@ -258,9 +258,9 @@ mod tests {
     }
 
     /// The seed workload, sent on time, with a perfect token bucket's decisions.
-    fn perfect_seed() -> (Plan, Vec<Record>) {
+    fn perfect_seed() -> (LoadPlan, Vec<Record>) {
         let w = Workload::load("seed").unwrap();
-        let plan = Plan::new(w, 1).unwrap();
+        let plan = LoadPlan::new(w, 1).unwrap();
         let bucket = ExactTokenBucket::new(&plan.workload.endpoints[0].quota);
         let mut state = bucket.state();
         let records = plan

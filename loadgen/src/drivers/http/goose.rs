@@ -1,4 +1,4 @@
-//! The goose driver: plays a [`Plan`](crate::driver::Plan) over HTTP with goose's users.
+//! The goose driver: plays a [`LoadPlan`](crate::driver::LoadPlan) over HTTP with goose's users.
 //!
 //! Goose is closed-loop: each user sends a request, waits for the response, then moves
 //! on. To offer the workload's *open* arrival process (as Artillery does), every user

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::driver::plan::Plan;
+use crate::driver::plan::LoadPlan;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ pub const CONNECT_STREAK_LIMIT: u64 = 200;
 #[derive(Debug)]
 pub struct Shared {
     /// What is played.
-    pub plan: Arc<Plan>,
+    pub plan: Arc<LoadPlan>,
     /// Base URLs (`http://127.0.0.1:8080`, no trailing slash); arrival `i` goes to
     /// `targets[i % len]`.
     pub targets: Vec<String>,
@@ -150,7 +150,7 @@ pub struct Shared {
 impl Shared {
     /// State for playing `plan` over `targets`; the schedule starts `lead` after the
     /// first call to [`Shared::start`].
-    pub fn new(plan: Arc<Plan>, targets: Vec<String>, lead: Duration) -> Self {
+    pub fn new(plan: Arc<LoadPlan>, targets: Vec<String>, lead: Duration) -> Self {
         let n = plan.len();
         let duration = Duration::from_nanos(plan.workload.duration());
         Self {
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn slots_record_once() {
-        let plan = Arc::new(Plan::new(Workload::load("seed").unwrap(), 1).unwrap());
+        let plan = Arc::new(LoadPlan::new(Workload::load("seed").unwrap(), 1).unwrap());
         let s = Shared::new(plan, vec!["http://x".into()], Duration::ZERO);
         let i = s.next().unwrap();
         let j = s.next().unwrap();
@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn refused_connections_stop_the_run() {
-        let plan = Arc::new(Plan::new(Workload::load("seed").unwrap(), 1).unwrap());
+        let plan = Arc::new(LoadPlan::new(Workload::load("seed").unwrap(), 1).unwrap());
         let s = Shared::new(plan, vec!["http://x".into()], Duration::ZERO);
         for i in 0..CONNECT_STREAK_LIMIT as usize {
             s.mark_sent(i, s.start());

@@ -20,7 +20,7 @@ use super::record::Shared;
 use super::targets::{self, After, Before};
 use super::watch;
 use crate::driver::client::{self, ClientError};
-use crate::driver::plan::{Plan, Scale};
+use crate::driver::plan::{LoadPlan, Scale};
 use crate::judging::measured::{self as analysis, RunFacts};
 
 /// Which driver sends the load.
@@ -53,7 +53,7 @@ impl Driver {
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
     /// The plan (an already scaled workload and its arrivals).
-    pub plan: Arc<Plan>,
+    pub plan: Arc<LoadPlan>,
     /// The scale it was built with, for the results.
     pub scale: Scale,
     /// Gateway base URLs.

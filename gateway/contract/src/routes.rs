@@ -77,6 +77,31 @@ impl Template {
         &self.source
     }
 
+    /// True when the template has no `{name}` or `{*name}` segment.
+    pub fn is_literal(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
+    }
+
+    /// A concrete path under this template: literal segments as written, each
+    /// parameter replaced by `value()` (the load driver's requests).
+    pub fn fill(&self, mut value: impl FnMut() -> String) -> String {
+        if self.is_literal() {
+            return self.source.clone();
+        }
+        let parts = self.source.split('/').filter(|p| !p.is_empty());
+        let mut out = String::with_capacity(self.source.len() + 4);
+        for (part, seg) in parts.zip(&self.segments) {
+            out.push('/');
+            match seg {
+                Segment::Literal(_) => out.push_str(part),
+                Segment::Param | Segment::Rest => out.push_str(&value()),
+            }
+        }
+        out
+    }
+
     /// True when `path` (normalised segments, see [`normalise`]) matches.
     pub fn matches(&self, path: &[Cow<'_, str>]) -> bool {
         let mut i = 0;
@@ -179,6 +204,17 @@ mod tests {
         assert!(m("/static/{a}/2/3/4/5/6/7/8/9/10/11/{b}", deep));
         assert!(!m("/static/{a}/2/3/4/5/6/7/8/9/10/11", deep));
         assert_eq!(normalise(deep).len(), 13);
+    }
+
+    #[test]
+    fn fill_keeps_literals_as_written() {
+        let t = Template::parse("/api//orders/{id}/x%20y").unwrap();
+        assert_eq!(t.fill(|| "7".to_owned()), "/api/orders/7/x%20y");
+        assert!(t.matches(&normalise(&t.fill(|| "7".to_owned()))));
+        let t = Template::parse("/plain").unwrap();
+        assert!(t.is_literal());
+        assert_eq!(t.fill(|| unreachable!()), "/plain");
+        assert_eq!(Template::parse("/").unwrap().fill(String::new), "/");
     }
 
     #[test]

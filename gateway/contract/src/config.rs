@@ -1,0 +1,296 @@
+//! The gateway configuration file, as written: its tables and keys, as serde types.
+//!
+//! The gateway reads a file into [`ConfigFile`] and validates it into its run-time
+//! configuration; `ratelab load --emit-routes` builds [`LimitTable`]s and writes them
+//! with [`routes_toml`] — one set of words, no TOML written by hand. Every value is
+//! [`Spanned`], so the gateway's errors point where the TOML parser saw the value —
+//! a `[[route]]` table, an inline table in `route = [...]` or an element of an array
+//! alike.
+//!
+//! Durations are strings in the [`duration`](crate::duration) syntax
+//! (`timeout = "50ms"`). Keys of earlier versions are kept only to be refused with the
+//! name of their replacement ([`StoreTable::timeout_ms`]).
+
+use std::ops::Range;
+
+use limiter_core::Kind;
+use serde::{Deserialize, Serialize};
+pub use toml::Spanned;
+
+use crate::duration;
+use crate::policy::PolicySpec;
+
+/// The whole file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `listen = "127.0.0.1:8080"`: the proxy's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<Spanned<String>>,
+    /// `backend = "http://host:port"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Spanned<String>>,
+    /// `[identity]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityTable>,
+    /// `[store]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreTable>,
+    /// `[server]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerTable>,
+    /// `[[route]]`, matched in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<Spanned<LimitTable>>,
+    /// `[default]`: the limit of paths no route matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Spanned<LimitTable>>,
+}
+
+/// `[identity]`: who a request is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityTable {
+    /// `header = "x-user-id"`: the identity header (missing: the client IP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<Spanned<String>>,
+    /// `max_len = 256`: the longest identity accepted, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<Spanned<i64>>,
+}
+
+/// `[store]`: where the limiters' state lives.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreTable {
+    /// `kind = "memory" | "redis" | "redis-cluster"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Spanned<String>>,
+    /// `url = "redis://host:port"` (redis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Spanned<String>>,
+    /// `urls = [...]` (redis-cluster seed nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `timeout = "50ms"`: per store call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Spanned<String>>,
+    /// Retired: `timeout_ms = 50` is refused with a message naming `timeout`.
+    #[serde(default, skip_serializing)]
+    pub timeout_ms: Option<Spanned<toml::Value>>,
+    /// `on_error = "fail-open" | "fail-closed" | "local"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<Spanned<String>>,
+    /// `key_prefix = "ratelab"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<Spanned<String>>,
+    /// `max_keys = 1000000`: per route, in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_keys: Option<Spanned<i64>>,
+    /// `sweep_interval = "5s"`: how often idle in-memory keys are swept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_interval: Option<Spanned<String>>,
+}
+
+/// `[server]`: limits that protect the gateway itself.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTable {
+    /// `header_read_timeout = "5s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_read_timeout: Option<Spanned<String>>,
+    /// `max_header_bytes = 16384`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_header_bytes: Option<Spanned<i64>>,
+    /// `max_body_bytes = 1048576`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<Spanned<i64>>,
+    /// `upstream_timeout = "10s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_timeout: Option<Spanned<String>>,
+    /// `shutdown_grace = "10s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<Spanned<String>>,
+    /// `max_connections = 10000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<Spanned<i64>>,
+    /// `pool_max_idle = 256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_max_idle: Option<Spanned<i64>>,
+}
+
+/// A `[[route]]` (with `path`) or the `[default]` limit (without): one algorithm and
+/// its words — `capacity` and `refill_per_sec` for the bucket algorithms, `limit` and
+/// `window` for the windowed ones — and the cost of a request.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitTable {
+    /// `path = "/api/orders/{id}"` (routes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<Spanned<String>>,
+    /// `algorithm = "token-bucket"`: a `limiter_core::Kind` name.
+    pub algorithm: Spanned<String>,
+    /// `capacity = 20` (bucket algorithms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Spanned<i64>>,
+    /// `refill_per_sec = 10` (bucket algorithms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill_per_sec: Option<Spanned<f64>>,
+    /// `limit = 100` (windowed algorithms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Spanned<i64>>,
+    /// `window = "60s"` (windowed algorithms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Spanned<String>>,
+    /// `cost = 1`: units one request costs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Spanned<i64>>,
+}
+
+fn unspanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+fn int(n: u64) -> Spanned<i64> {
+    unspanned(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+impl LimitTable {
+    /// The route `path` enforcing `policy` with `kind`, in the words `kind` takes:
+    /// buckets get `capacity` = burst and `refill_per_sec` = limit / window, windowed
+    /// algorithms `limit` per `window`; `cost` only when it is not 1.
+    pub fn route(path: &str, kind: Kind, policy: &PolicySpec) -> Self {
+        let q = &policy.quota;
+        let bucket = kind.is_bucket();
+        Self {
+            path: Some(unspanned(path.to_owned())),
+            algorithm: unspanned(kind.name().to_owned()),
+            capacity: bucket.then(|| int(q.burst())),
+            refill_per_sec: bucket.then(|| unspanned(policy.refill_per_sec())),
+            limit: (!bucket).then(|| int(q.limit())),
+            window: (!bucket).then(|| unspanned(duration::format(q.period()))),
+            cost: (policy.cost != 1).then(|| int(policy.cost)),
+        }
+    }
+}
+
+/// Writes `routes` as `[[route]]` tables, ready to append to a config file.
+pub fn routes_toml(routes: Vec<LimitTable>) -> Result<String, toml::ser::Error> {
+    let file = ConfigFile {
+        route: routes.into_iter().map(unspanned).collect(),
+        ..ConfigFile::default()
+    };
+    toml::to_string(&file)
+}
+
+/// Why a file is not a [`ConfigFile`]: the parser's own message, span and key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// Byte range the parser blamed, if any.
+    pub span: Option<Range<usize>>,
+    /// The key at fault (`store.colour`, `route[2].capacity`), routes counted from 1;
+    /// empty for a syntax error outside any key.
+    pub key: String,
+    /// What the parser said.
+    pub message: String,
+}
+
+/// Parses `text` into a [`ConfigFile`], keeping the parser's span and the key path of
+/// the first error.
+pub fn parse(text: &str) -> Result<ConfigFile, FileError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| FileError {
+        span: e.span(),
+        key: String::new(),
+        message: e.message().trim().to_owned(),
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = key_path(e.path(), 1);
+        let inner = e.into_inner();
+        FileError {
+            span: inner.span(),
+            key,
+            message: inner.message().trim().to_owned(),
+        }
+    })
+}
+
+/// A serde path as a config key: `route[2].capacity` with array indices counted from
+/// `base`, without serde's private `Spanned` fields.
+pub fn key_path(path: &serde_path_to_error::Path, base: usize) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("[{}]", index + base)),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if key.starts_with("$__serde_spanned") {
+                    continue;
+                }
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use limiter_core::Quota;
+
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_key_and_the_parsers_span() {
+        let text = "[store]\nkind = \"memory\"\ncolour = 3\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key, "store.colour");
+        assert!(e.message.contains("unknown field"), "{e:?}");
+        assert_eq!(&text[e.span.unwrap()], "colour");
+
+        let text = "route = [\n  { path = \"/a\", algorithm = \"gcra\" },\n  { path = \"/b\", algorithm = 7 },\n]\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key, "route[2].algorithm");
+        assert_eq!(&text[e.span.unwrap()], "7");
+
+        let text = "[store]\nurls = [\"redis://a\", 3]\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key, "store.urls[2]");
+        assert_eq!(&text[e.span.unwrap()], "3");
+
+        let e = parse("listen = [1,\n").unwrap_err();
+        assert!(e.span.is_some() && e.key.is_empty(), "{e:?}");
+    }
+
+    #[test]
+    fn emitted_routes_read_back() {
+        let q = Quota::new(5, Duration::from_millis(1500)).unwrap();
+        let p = PolicySpec::new(q, 2, &[Kind::FixedWindow]).unwrap();
+        let b = Quota::new(5, Duration::from_secs(6)).unwrap();
+        let pb = PolicySpec::new(b, 1, &[Kind::TokenBucket]).unwrap();
+        let text = routes_toml(vec![
+            LimitTable::route("/a/{id}", Kind::FixedWindow, &p),
+            LimitTable::route("/b", Kind::TokenBucket, &pb),
+        ])
+        .unwrap();
+        assert!(
+            text.contains("limit = 5\nwindow = \"1s 500ms\"\ncost = 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("capacity = 5\nrefill_per_sec = 0.8333333333333334\n"),
+            "{text}"
+        );
+        let back = parse(&text).unwrap();
+        assert_eq!(back.route.len(), 2);
+        assert_eq!(
+            back.route[0].get_ref().path.as_ref().unwrap().get_ref(),
+            "/a/{id}"
+        );
+    }
+}

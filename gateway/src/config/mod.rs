@@ -1,0 +1,279 @@
+//! The gateway's TOML configuration, validated up front.
+//!
+//! The guarantee: [`Config::load`] either returns a configuration every part of the
+//! gateway can run with, or a [`ConfigError`] naming the file, the line and the key at
+//! fault — unknown keys, unknown algorithms, zero or negative numbers, bad durations
+//! and bad URLs are all caught here, before a socket is opened.
+//!
+//! ```toml
+//! listen  = "127.0.0.1:8080"
+//! backend = "http://127.0.0.1:9000"
+//!
+//! [identity]
+//! header = "x-user-id"          # missing header -> client IP
+//!
+//! [store]
+//! kind     = "memory"           # memory | redis | redis-cluster
+//! timeout  = "50ms"
+//! on_error = "fail-open"        # fail-open | fail-closed | local
+//!
+//! [[route]]
+//! path           = "/api/orders/{id}"
+//! algorithm      = "token-bucket"
+//! capacity       = 20
+//! refill_per_sec = 10
+//!
+//! [[route]]
+//! path      = "/api/search"
+//! algorithm = "fixed-window"
+//! limit     = 100
+//! window    = "60s"
+//! ```
+//!
+//! The file's words are [`gateway_contract::config`]'s types (the load driver writes
+//! routes with them); this module holds what they mean at run time, [`validate`] the
+//! checks between the two, and [`error`] how a mistake is shown.
+
+mod error;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use http::Uri;
+use limiter_core::Policy;
+use limiter_core::tower::DEFAULT_MAX_IDENTITY;
+
+pub use self::error::ConfigError;
+pub use gateway_contract::duration::parse as parse_duration;
+
+use crate::routes::Template;
+
+/// Which store keeps the limiters' state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// In this process: fast, but each gateway instance counts on its own.
+    Memory,
+    /// One Redis server shared by every instance.
+    Redis {
+        /// `redis://host:port[/db]`.
+        url: String,
+    },
+    /// A Redis Cluster shared by every instance.
+    RedisCluster {
+        /// Seed node URLs.
+        urls: Vec<String>,
+    },
+}
+
+/// What the gateway answers when the store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Admit the request (availability over protection).
+    FailOpen,
+    /// Refuse with `503` and `Retry-After` (protection over availability).
+    FailClosed,
+    /// Decide with an in-memory limiter of the same policy, per instance.
+    Local,
+}
+
+impl OnError {
+    /// The name used in configs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnError::FailOpen => "fail-open",
+            OnError::FailClosed => "fail-closed",
+            OnError::Local => "local",
+        }
+    }
+}
+
+impl FromStr for OnError {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail-open" => Ok(OnError::FailOpen),
+            "fail-closed" => Ok(OnError::FailClosed),
+            "local" => Ok(OnError::Local),
+            other => Err(format!(
+                "unknown failure policy {other:?} (expected fail-open, fail-closed or local)"
+            )),
+        }
+    }
+}
+
+/// The `[store]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// Where state lives.
+    pub kind: StoreKind,
+    /// Per-call timeout of a remote store.
+    pub timeout: Duration,
+    /// What to answer when the store fails.
+    pub on_error: OnError,
+    /// Prefix of every Redis key.
+    pub key_prefix: String,
+    /// The most keys one route's in-memory limiter holds (memory store and `local`
+    /// fallback).
+    pub max_keys: usize,
+    /// How often idle in-memory keys are swept.
+    pub sweep_interval: Duration,
+}
+
+/// The `[server]` table: limits that protect the gateway itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// A client must send its request head within this time, or the connection closes.
+    pub header_read_timeout: Duration,
+    /// The largest request head (request line and headers) read; larger gets `431`.
+    pub max_header_bytes: usize,
+    /// The largest request body forwarded; larger gets `413`.
+    pub max_body_bytes: u64,
+    /// How long the backend has to answer with response headers; longer gets `504`.
+    pub upstream_timeout: Duration,
+    /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+    pub shutdown_grace: Duration,
+    /// The most client connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Idle keep-alive connections kept to the backend.
+    pub pool_max_idle: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(5),
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 1024 * 1024,
+            upstream_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+            max_connections: 10_000,
+            pool_max_idle: 256,
+        }
+    }
+}
+
+/// One limit: a policy and the cost of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitConfig {
+    /// Algorithm and quota.
+    pub policy: Policy,
+    /// Units one request costs.
+    pub cost: u64,
+}
+
+/// A `[[route]]`: requests whose path matches `path` are limited by `limit`, per
+/// identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// The path template.
+    pub path: Template,
+    /// The limit.
+    pub limit: LimitConfig,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the gateway listens.
+    pub listen: SocketAddr,
+    /// The backend every request is forwarded to (`http://host:port`).
+    pub backend: Uri,
+    /// The header that identifies a user (else the client IP is used).
+    pub identity_header: String,
+    /// The longest identity accepted, in bytes (longer gets `400`).
+    pub identity_max_len: usize,
+    /// The store.
+    pub store: StoreConfig,
+    /// Server limits.
+    pub server: ServerConfig,
+    /// The routes, matched in order.
+    pub routes: Vec<RouteConfig>,
+    /// The limit of paths no route matches (`None`: not limited).
+    pub default: Option<LimitConfig>,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default backend.
+pub const DEFAULT_BACKEND: &str = "http://127.0.0.1:9000";
+
+impl Config {
+    /// Reads and validates the configuration in `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| ConfigError::unreadable(path, &format!("cannot read: {err}")))?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates `text`, reporting errors against `file`.
+    pub fn parse(file: impl AsRef<Path>, text: &str) -> Result<Self, ConfigError> {
+        let file = file.as_ref();
+        let raw = gateway_contract::config::parse(text)
+            .map_err(|e| ConfigError::from_file_error(file, text, e))?;
+        validate::Cx::new(file, text).config(raw)
+    }
+
+    /// Replaces the listen address (the `--listen` flag).
+    pub fn set_listen(&mut self, addr: &str) -> Result<(), String> {
+        self.listen = parse_listen(addr)?;
+        Ok(())
+    }
+
+    /// Replaces the backend (the `--backend` flag).
+    pub fn set_backend(&mut self, url: &str) -> Result<(), String> {
+        self.backend = parse_backend(url)?;
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    /// No limits, memory store, default addresses: a plain proxy.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            backend: Uri::from_static(DEFAULT_BACKEND),
+            identity_header: gateway_contract::USER_HEADER.to_owned(),
+            identity_max_len: DEFAULT_MAX_IDENTITY,
+            store: StoreConfig {
+                kind: StoreKind::Memory,
+                timeout: Duration::from_millis(50),
+                on_error: OnError::FailOpen,
+                key_prefix: "ratelab".to_owned(),
+                max_keys: 1_000_000,
+                sweep_interval: Duration::from_secs(5),
+            },
+            server: ServerConfig::default(),
+            routes: Vec::new(),
+            default: None,
+        }
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a socket address like 127.0.0.1:8080"))
+}
+
+fn parse_backend(s: &str) -> Result<Uri, String> {
+    let uri: Uri = s.parse().map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!("{s:?}: the backend must be an http:// URL"));
+    }
+    if uri.authority().is_none_or(|a| a.host().is_empty()) {
+        return Err(format!("{s:?}: the backend URL has no host"));
+    }
+    if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return Err(format!(
+            "{s:?}: the backend URL must not have a path or query"
+        ));
+    }
+    Ok(uri)
+}
+
+#[cfg(test)]
+mod tests;

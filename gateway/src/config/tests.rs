@@ -1,0 +1,186 @@
+//! The configuration's acceptance tests: the design's example, errors located at the
+//! parser's spans (in `[[route]]` tables, inline tables and arrays alike), durations and
+//! Redis URLs.
+
+use std::time::Duration;
+
+use limiter_core::Kind;
+
+use super::validate::check_redis_url;
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse("gw.toml", text)
+}
+
+#[test]
+fn the_design_example_parses() {
+    let c = parse(
+        r#"
+listen  = "127.0.0.1:8080"
+backend = "http://127.0.0.1:9000"
+
+[identity]
+header = "x-user-id"
+
+[store]
+kind       = "redis"
+url        = "redis://127.0.0.1:6379"
+timeout    = "50ms"
+on_error   = "fail-closed"
+
+[[route]]
+path      = "/api/orders/{id}"
+algorithm = "token-bucket"
+capacity  = 20
+refill_per_sec = 10
+
+[[route]]
+path      = "/api/search"
+algorithm = "fixed-window"
+limit     = 100
+window    = "60s"
+cost      = 2
+
+[default]
+algorithm = "gcra"
+capacity = 5
+refill_per_sec = 0.083
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[1].limit.cost, 2);
+    assert_eq!(c.routes[1].limit.policy.quota.limit(), 100);
+    assert_eq!(c.store.on_error, OnError::FailClosed);
+    assert_eq!(c.store.timeout, Duration::from_millis(50));
+    assert!(matches!(c.store.kind, StoreKind::Redis { .. }));
+    assert_eq!(c.default.unwrap().policy.kind, Kind::Gcra);
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    let e = err("listen = \"127.0.0.1:1\"\n[[route]]\npath = \"/a\"\nalgorithm = \"leaky\"\n");
+    assert!(e.starts_with("gw.toml:4:"), "{e}");
+    assert!(e.contains("route[1].algorithm"), "{e}");
+    assert!(e.contains("leaky"), "{e}");
+
+    let e = err(
+        "[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = 1\n[[route]]\npath = \"/b\"\nalgorithm = \"token-bucket\"\ncapacity = 0\nrefill_per_sec = 1\n",
+    );
+    assert!(e.starts_with("gw.toml:9:"), "{e}");
+    assert!(
+        e.contains("route[2].capacity: capacity must be at least 1"),
+        "{e}"
+    );
+
+    let e = err(
+        "[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = -2.5\n",
+    );
+    assert!(e.starts_with("gw.toml:5:"), "{e}");
+    assert!(e.contains("route[1].refill_per_sec"), "{e}");
+
+    let e = err("[store]\nkind = \"memory\"\ncolour = 3\n");
+    assert!(e.starts_with("gw.toml:3:"), "{e}");
+    assert!(e.contains("store.colour"), "{e}");
+    assert!(e.contains("unknown field"), "{e}");
+
+    let e = err("backend = \"ftp://x\"\n");
+    assert!(e.starts_with("gw.toml:1:"), "{e}");
+    assert!(e.contains("backend:"), "{e}");
+
+    let e = err("[store]\nkind = \"redis\"\nurl = \"http://localhost\"\n");
+    assert!(
+        e.starts_with("gw.toml:3:") && e.contains("store.url"),
+        "{e}"
+    );
+
+    let e = err(
+        "[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 5\nwindow = \"10 parsecs\"\n",
+    );
+    assert!(e.contains("route[1].window") && e.contains("unit"), "{e}");
+
+    let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 5\n");
+    assert!(e.contains("needs `window`"), "{e}");
+
+    let e = err(
+        "[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 5\nwindow = \"1s\"\ncapacity = 3\n",
+    );
+    assert!(
+        e.contains("route[1].capacity") && e.contains("does not apply"),
+        "{e}"
+    );
+
+    let e = err("listen = [1,\n");
+    assert!(e.starts_with("gw.toml:"), "{e}");
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+    assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+    assert!(parse_duration("5").is_err());
+    assert!(parse_duration("s").is_err());
+    assert!(parse_duration("1e400s").is_err());
+    assert!(parse_duration("5 fortnights").is_err());
+}
+
+#[test]
+fn old_keys_are_refused_with_their_new_name() {
+    let e = err("[store]\nkind = \"memory\"\ntimeout_ms = 50\n");
+    assert!(
+        e.starts_with("gw.toml:3:") && e.contains("store.timeout_ms"),
+        "{e}"
+    );
+    assert!(e.contains("timeout = \"50ms\""), "{e}");
+    let c = parse("[store]\ntimeout = \"1m30s\"\nsweep_interval = \"1d\"\n").unwrap();
+    assert_eq!(c.store.timeout, Duration::from_secs(90));
+    assert_eq!(c.store.sweep_interval, Duration::from_secs(86_400));
+}
+
+#[test]
+fn inline_tables_and_arrays_point_at_the_right_key() {
+    let text = "route = [\n  { path = \"/a\", algorithm = \"gcra\", capacity = 1, refill_per_sec = 1 },\n  { path = \"/b\", algorithm = \"gcra\", capacity = 0, refill_per_sec = 1 },\n]\n";
+    let e = parse(text).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (3, "route[2].capacity"), "{e}");
+    let line = text.lines().nth(2).unwrap();
+    let value = line.find("capacity = 0").unwrap() + "capacity = ".len();
+    assert_eq!(e.column, value + 1, "{e}");
+
+    let text = "[[route]]\npath = \"/a\"\nalgorithm = \"fixed-window\"\nlimit = 1\nwindow = \"1s\"\n[[route]]\npath = \"/b\"\nalgorithm = \"fixed-window\"\nlimit = 1\nwindow = \"1 parsec\"\n";
+    let e = parse(text).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (10, "route[2].window"), "{e}");
+
+    let text = "[store]\nkind = \"redis-cluster\"\nurls = [\"redis://127.0.0.1:7000\",\n        \"redis://h:port\"]\n";
+    let e = parse(text).unwrap_err();
+    assert_eq!(
+        (e.line, e.column, e.key.as_str()),
+        (4, 9, "store.urls[2]"),
+        "{e}"
+    );
+
+    let text = "[default]\nalgorithm = \"gcra\"\ncapacity = 2\nrefill_per_sec = 1\ncost = 3\n";
+    let e = parse(text).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (5, "default.cost"), "{e}");
+}
+
+#[test]
+fn redis_urls() {
+    assert!(check_redis_url("redis://127.0.0.1:6379").is_ok());
+    assert!(check_redis_url("redis://:pw@host:1/0").is_ok());
+    assert!(check_redis_url("redis://").is_err());
+    assert!(check_redis_url("redis://h:port").is_err());
+    assert!(check_redis_url("127.0.0.1:6379").is_err());
+    assert!(check_redis_url("http://localhost").is_err());
+    assert!(check_redis_url("redis://user:pw@host/2").is_ok());
+    // The redis crate is built without TLS: the store could not connect, so refuse now.
+    let e = check_redis_url("rediss://host").unwrap_err();
+    assert!(e.contains("is not a Redis URL"), "{e}");
+}

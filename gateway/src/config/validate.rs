@@ -1,0 +1,337 @@
+//! From the file's words ([`gateway_contract::config`]) to the run-time
+//! [`Config`]: every number in range, every name known, every URL parsed — each
+//! mistake reported at the parser's span of the value, with its key.
+
+use std::path::Path;
+use std::time::Duration;
+
+use gateway_contract::config::{
+    ConfigFile, IdentityTable, LimitTable, ServerTable, Spanned, StoreTable,
+};
+use gateway_contract::duration;
+use gateway_contract::policy::PolicySpec;
+use limiter_core::{Kind, Policy, Quota};
+
+use super::{
+    Config, ConfigError, LimitConfig, RouteConfig, ServerConfig, StoreConfig, StoreKind,
+    parse_backend, parse_listen,
+};
+use crate::routes::Template;
+
+/// Validation context: the file and its text, to locate errors.
+pub(super) struct Cx<'a> {
+    file: &'a Path,
+    src: &'a str,
+}
+
+/// Checks a Redis URL with the `redis` crate's own parser (the one the store opens
+/// connections with), so whatever passes here, the store can connect to.
+pub(crate) fn check_redis_url(s: &str) -> Result<(), String> {
+    redis::IntoConnectionInfo::into_connection_info(s)
+        .map(|_| ())
+        .map_err(|e| format!("{s:?} is not a Redis URL: {e}"))
+}
+
+impl<'a> Cx<'a> {
+    pub(super) fn new(file: &'a Path, src: &'a str) -> Self {
+        Self { file, src }
+    }
+
+    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl ToString) -> ConfigError {
+        ConfigError::at(self.file, self.src, at.span(), key, &message.to_string())
+    }
+
+    fn positive(&self, v: &Spanned<i64>, key: &str) -> Result<u64, ConfigError> {
+        let what = key.rsplit('.').next().unwrap_or(key);
+        match u64::try_from(*v.get_ref()) {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(self.err(
+                v,
+                key,
+                format!("{what} must be at least 1, got {}", v.get_ref()),
+            )),
+        }
+    }
+
+    fn count(&self, v: &Spanned<i64>, key: &str) -> Result<usize, ConfigError> {
+        Ok(usize::try_from(self.positive(v, key)?).unwrap_or(usize::MAX))
+    }
+
+    fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
+        let d = duration::parse(v.get_ref()).map_err(|e| self.err(v, key, e))?;
+        if d.is_zero() {
+            return Err(self.err(v, key, "must be longer than zero"));
+        }
+        Ok(d)
+    }
+
+    pub(super) fn config(&self, raw: ConfigFile) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(l) = &raw.listen {
+            config.listen = parse_listen(l.get_ref()).map_err(|e| self.err(l, "listen", e))?;
+        }
+        if let Some(b) = &raw.backend {
+            config.backend = parse_backend(b.get_ref()).map_err(|e| self.err(b, "backend", e))?;
+        }
+        if let Some(id) = &raw.identity {
+            self.identity(id, &mut config)?;
+        }
+        if let Some(store) = &raw.store {
+            self.store(store, &mut config.store)?;
+        }
+        if let Some(server) = &raw.server {
+            self.server(server, &mut config.server)?;
+        }
+        for (i, route) in raw.route.iter().enumerate() {
+            let key = format!("route[{}]", i + 1);
+            let Some(path) = &route.get_ref().path else {
+                return Err(self.err(route, &key, "a [[route]] needs a `path`"));
+            };
+            let path_key = format!("{key}.path");
+            let template =
+                Template::parse(path.get_ref()).map_err(|e| self.err(path, &path_key, e))?;
+            if config.routes.iter().any(|r| r.path == template) {
+                let message = format!("route {:?} is defined twice", path.get_ref());
+                return Err(self.err(path, &path_key, message));
+            }
+            let limit = self.limit(route.get_ref(), &key)?;
+            config.routes.push(RouteConfig {
+                path: template,
+                limit,
+            });
+        }
+        if let Some(default) = &raw.default {
+            if let Some(path) = &default.get_ref().path {
+                let message = "[default] applies to unmatched paths and takes no `path`";
+                return Err(self.err(path, "default.path", message));
+            }
+            config.default = Some(self.limit(default.get_ref(), "default")?);
+        }
+        Ok(config)
+    }
+
+    fn identity(&self, id: &IdentityTable, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(h) = &id.header {
+            http::HeaderName::try_from(h.get_ref().as_str()).map_err(|_| {
+                self.err(
+                    h,
+                    "identity.header",
+                    format!("{:?} is not a header name", h.get_ref()),
+                )
+            })?;
+            config.identity_header = h.get_ref().to_ascii_lowercase();
+        }
+        if let Some(m) = &id.max_len {
+            config.identity_max_len = self.count(m, "identity.max_len")?;
+        }
+        Ok(())
+    }
+
+    fn store_kind(&self, raw: &StoreTable) -> Result<StoreKind, ConfigError> {
+        let kind = raw.kind.as_ref().map_or("memory", |k| k.get_ref().as_str());
+        let refuse = |v: Option<&Spanned<String>>, key: &str, message: &str| match v {
+            Some(v) => Err(self.err(v, key, message)),
+            None => Ok(()),
+        };
+        let urls = raw.urls.as_ref();
+        match kind {
+            "memory" => {
+                refuse(
+                    raw.url.as_ref(),
+                    "store.url",
+                    "`url` does not apply to the memory store",
+                )?;
+                if let Some(u) = urls {
+                    return Err(self.err(
+                        u,
+                        "store.urls",
+                        "`urls` does not apply to the memory store",
+                    ));
+                }
+                Ok(StoreKind::Memory)
+            }
+            "redis" => {
+                if let Some(u) = urls {
+                    let message = "the redis store takes one `url`; `urls` is for redis-cluster";
+                    return Err(self.err(u, "store.urls", message));
+                }
+                let url = match &raw.url {
+                    Some(u) => {
+                        check_redis_url(u.get_ref()).map_err(|e| self.err(u, "store.url", e))?;
+                        u.get_ref().clone()
+                    }
+                    None => "redis://127.0.0.1:6379".to_owned(),
+                };
+                Ok(StoreKind::Redis { url })
+            }
+            "redis-cluster" => {
+                let takes = "the redis-cluster store takes `urls = [...]`";
+                refuse(raw.url.as_ref(), "store.url", takes)?;
+                let Some(urls) = urls else {
+                    let needs = "the redis-cluster store needs `urls = [...]`";
+                    return Err(self.located(raw.kind.as_ref(), "store.kind", needs));
+                };
+                if urls.get_ref().is_empty() {
+                    return Err(self.err(urls, "store.urls", "`urls` lists no node"));
+                }
+                for (i, u) in urls.get_ref().iter().enumerate() {
+                    let key = format!("store.urls[{}]", i + 1);
+                    check_redis_url(u.get_ref()).map_err(|e| self.err(u, &key, e))?;
+                }
+                let urls = urls.get_ref().iter().map(|u| u.get_ref().clone()).collect();
+                Ok(StoreKind::RedisCluster { urls })
+            }
+            other => Err(self.located(
+                raw.kind.as_ref(),
+                "store.kind",
+                &format!("unknown store {other:?} (expected memory, redis or redis-cluster)"),
+            )),
+        }
+    }
+
+    /// An error at `at` when there is one, else at the start of the file.
+    fn located(&self, at: Option<&Spanned<String>>, key: &str, message: &str) -> ConfigError {
+        let span = at.map_or(0..0, Spanned::span);
+        ConfigError::at(self.file, self.src, span, key, message)
+    }
+
+    fn store(&self, raw: &StoreTable, out: &mut StoreConfig) -> Result<(), ConfigError> {
+        out.kind = self.store_kind(raw)?;
+        if let Some(old) = &raw.timeout_ms {
+            let message = format!(
+                "`timeout_ms` was replaced by `timeout`, a duration: write `timeout = \"{}ms\"`",
+                old.get_ref()
+            );
+            return Err(self.err(old, "store.timeout_ms", message));
+        }
+        if let Some(t) = &raw.timeout {
+            out.timeout = self.duration(t, "store.timeout")?;
+        }
+        if let Some(e) = &raw.on_error {
+            out.on_error = e
+                .get_ref()
+                .parse()
+                .map_err(|m: String| self.err(e, "store.on_error", m))?;
+        }
+        if let Some(p) = &raw.key_prefix {
+            if p.get_ref().contains(['{', '}']) || p.get_ref().chars().any(char::is_whitespace) {
+                let message = "key_prefix must not contain braces or spaces";
+                return Err(self.err(p, "store.key_prefix", message));
+            }
+            out.key_prefix = p.get_ref().clone();
+        }
+        if let Some(m) = &raw.max_keys {
+            out.max_keys = self.count(m, "store.max_keys")?;
+        }
+        if let Some(s) = &raw.sweep_interval {
+            out.sweep_interval = self.duration(s, "store.sweep_interval")?;
+        }
+        Ok(())
+    }
+
+    fn server(&self, raw: &ServerTable, out: &mut ServerConfig) -> Result<(), ConfigError> {
+        if let Some(d) = &raw.header_read_timeout {
+            out.header_read_timeout = self.duration(d, "server.header_read_timeout")?;
+        }
+        if let Some(n) = &raw.max_header_bytes {
+            let key = "server.max_header_bytes";
+            let v = self.count(n, key)?;
+            if v < 8192 {
+                return Err(self.err(n, key, "max_header_bytes must be at least 8192"));
+            }
+            out.max_header_bytes = v;
+        }
+        if let Some(n) = &raw.max_body_bytes {
+            out.max_body_bytes = u64::try_from(*n.get_ref()).map_err(|_| {
+                self.err(
+                    n,
+                    "server.max_body_bytes",
+                    "max_body_bytes must not be negative",
+                )
+            })?;
+        }
+        if let Some(d) = &raw.upstream_timeout {
+            out.upstream_timeout = self.duration(d, "server.upstream_timeout")?;
+        }
+        if let Some(d) = &raw.shutdown_grace {
+            out.shutdown_grace = self.duration(d, "server.shutdown_grace")?;
+        }
+        if let Some(n) = &raw.max_connections {
+            out.max_connections = self.count(n, "server.max_connections")?;
+        }
+        if let Some(n) = &raw.pool_max_idle {
+            out.pool_max_idle = usize::try_from(*n.get_ref()).map_err(|_| {
+                self.err(
+                    n,
+                    "server.pool_max_idle",
+                    "pool_max_idle must not be negative",
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A `[[route]]` or `[default]` limit; `table` names it in errors (`route[2]`).
+    fn limit(&self, raw: &LimitTable, table: &str) -> Result<LimitConfig, ConfigError> {
+        let key = |name: &str| format!("{table}.{name}");
+        let algo = &raw.algorithm;
+        let kind: Kind = algo
+            .get_ref()
+            .parse()
+            .map_err(|e| self.err(algo, &key("algorithm"), e))?;
+        let forbid = |v: Option<std::ops::Range<usize>>, name: &str, use_: &str| match v {
+            Some(span) => Err(ConfigError::at(
+                self.file,
+                self.src,
+                span,
+                &key(name),
+                &format!("`{name}` does not apply to {kind}; it takes {use_}"),
+            )),
+            None => Ok(()),
+        };
+        let need = |name: &str| self.err(algo, &key("algorithm"), format!("{kind} needs `{name}`"));
+        let quota = if kind.is_bucket() {
+            let takes = "capacity and refill_per_sec";
+            forbid(raw.limit.as_ref().map(Spanned::span), "limit", takes)?;
+            forbid(raw.window.as_ref().map(Spanned::span), "window", takes)?;
+            let cap = raw.capacity.as_ref().ok_or_else(|| need("capacity"))?;
+            let rate = raw
+                .refill_per_sec
+                .as_ref()
+                .ok_or_else(|| need("refill_per_sec"))?;
+            let capacity = self.positive(cap, &key("capacity"))?;
+            let r = *rate.get_ref();
+            if !r.is_finite() || r <= 0.0 {
+                let message = format!("refill_per_sec must be a positive number, got {r}");
+                return Err(self.err(rate, &key("refill_per_sec"), message));
+            }
+            Quota::bucket(capacity, r).map_err(|e| self.err(rate, &key("refill_per_sec"), e))?
+        } else {
+            let takes = "limit and window";
+            forbid(raw.capacity.as_ref().map(Spanned::span), "capacity", takes)?;
+            forbid(
+                raw.refill_per_sec.as_ref().map(Spanned::span),
+                "refill_per_sec",
+                takes,
+            )?;
+            let lim = raw.limit.as_ref().ok_or_else(|| need("limit"))?;
+            let win = raw.window.as_ref().ok_or_else(|| need("window"))?;
+            let limit = self.positive(lim, &key("limit"))?;
+            let window = self.duration(win, &key("window"))?;
+            Quota::new(limit, window).map_err(|e| self.err(lim, &key("limit"), e))?
+        };
+        let cost = match &raw.cost {
+            Some(c) => {
+                let cost = self.positive(c, &key("cost"))?;
+                PolicySpec::new(quota, cost, &[kind])
+                    .map_err(|e| self.err(c, &key("cost"), e))?
+                    .cost
+            }
+            None => 1,
+        };
+        Ok(LimitConfig {
+            policy: Policy::new(kind, quota),
+            cost,
+        })
+    }
+}
