@@ -25,8 +25,6 @@
 //! ```
 
 pub mod arrivals;
-#[cfg(feature = "http")]
-pub mod driver;
 pub mod drivers;
 pub mod judging;
 pub mod progress;

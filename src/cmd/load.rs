@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use limiter_core::Kind;
 use loadgen::Workload;
-use loadgen::driver::plan::{self, LoadPlan, Scale};
 use loadgen::drivers::http::goose::{GooseConfiguration, GooseOptions, default_users};
 use loadgen::drivers::http::open_loop::OpenLoopOptions;
+use loadgen::drivers::http::plan::{self, LoadPlan, Scale};
 use loadgen::drivers::http::{Driver, LoadSpec};
 use results::Results;
 
@@ -212,7 +212,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn write_out(dir: &Path, results: &Results, plan: &LoadPlan) -> anyhow::Result<()> {
     results::write_results(results, dir)?;
     let workload = dir.join("workload.toml");
-    std::fs::write(&workload, plan::to_toml(&plan.workload, plan.seed))
+    std::fs::write(&workload, plan::to_toml(&plan.workload, plan.seed)?)
         .with_context(|| format!("writing {}", workload.display()))?;
     reports::render(results, dir)?;
     Ok(())

@@ -12,8 +12,8 @@ use results::GroundTruth;
 
 use super::decisions::Decisions;
 use crate::arrivals::Arrivals;
-use crate::driver::client::BackendStats;
-use crate::driver::plan::{LoadPlan, user_index};
+use crate::drivers::http::client::BackendStats;
+use crate::drivers::http::plan::{LoadPlan, user_index};
 use crate::drivers::http::record::Record;
 use crate::drivers::simulated::SimAlgorithm;
 use crate::workload::Endpoint;

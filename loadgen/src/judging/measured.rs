@@ -25,8 +25,8 @@ use super::decisions::Decisions;
 use super::delivery::{self, Responses};
 use super::ground_truth::{self, EnvelopeCheck};
 use crate::arrivals::{Arrival, Arrivals};
-use crate::driver::client::{BackendStats, GatewaySnapshot};
-use crate::driver::plan::{LoadPlan, Scale};
+use crate::drivers::http::client::{BackendStats, GatewaySnapshot};
+use crate::drivers::http::plan::{LoadPlan, Scale};
 use crate::drivers::http::record::{Class, Record};
 use crate::drivers::simulated::{SimAlgorithm, play_reference};
 

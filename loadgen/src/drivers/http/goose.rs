@@ -1,4 +1,4 @@
-//! The goose driver: plays a [`LoadPlan`](crate::driver::LoadPlan) over HTTP with goose's users.
+//! The goose driver: plays a [`LoadPlan`](crate::drivers::http::plan::LoadPlan) over HTTP with goose's users.
 //!
 //! Goose is closed-loop: each user sends a request, waits for the response, then moves
 //! on. To offer the workload's *open* arrival process (as Artillery does), every user
@@ -27,7 +27,7 @@ use goose::prelude::{
 };
 
 use super::record::{Reply, Shared};
-use crate::driver::plan::USER_HEADER;
+use crate::drivers::http::plan::USER_HEADER;
 
 /// The goose version this driver is built and tested with (pinned in Cargo.toml).
 pub const GOOSE_VERSION: &str = "0.19.0";

@@ -2,8 +2,8 @@
 //! many gateways, by goose ([`goose`]) or by an open-loop driver ([`open_loop`]),
 //! measured into the same `ratelab.results/1` as the simulator.
 //!
-//! The pieces, in the order a run uses them: `plan` scales a workload to the machine
-//! and turns arrivals into requests; `client` checks the targets and reads the
+//! The pieces, in the order a run uses them: [`plan`] scales a workload to the machine
+//! and turns arrivals into requests; [`client`] checks the targets and reads the
 //! backend's and the gateways' counters; the drivers send, recording every request in
 //! [`record`]; `analysis` turns the records into results; [`run`] ties it together.
 //!
@@ -12,12 +12,15 @@
 //! the offered load was actually offered — and when the load generator, not the gateway,
 //! was the limit.
 
+pub mod client;
 pub mod goose;
 pub(crate) mod log_bridge;
 pub mod open_loop;
+pub mod plan;
 pub mod record;
 pub mod run;
 mod targets;
 mod watch;
 
+pub use plan::{LoadPlan, PlanError, Scale};
 pub use run::{Driver, LoadError, LoadSpec};

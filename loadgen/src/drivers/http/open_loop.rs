@@ -16,8 +16,8 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 
 use super::record::{Reply, Shared};
-use crate::driver::client::{self, HttpClient};
-use crate::driver::plan::USER_HEADER;
+use crate::drivers::http::client::{self, HttpClient};
+use crate::drivers::http::plan::USER_HEADER;
 
 /// How the open-loop driver runs.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::driver::plan::LoadPlan;
+use crate::drivers::http::plan::LoadPlan;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,8 +19,8 @@ use super::open_loop::{self, OpenLoopOptions};
 use super::record::Shared;
 use super::targets::{self, After, Before};
 use super::watch;
-use crate::driver::client::{self, ClientError};
-use crate::driver::plan::{LoadPlan, Scale};
+use crate::drivers::http::client::{self, ClientError};
+use crate::drivers::http::plan::{LoadPlan, Scale};
 use crate::judging::measured::{self as analysis, RunFacts};
 
 /// Which driver sends the load.

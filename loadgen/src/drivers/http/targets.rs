@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::driver::client::{self, BackendStats, ClientError, GatewaySnapshot, HttpClient};
+use crate::drivers::http::client::{self, BackendStats, ClientError, GatewaySnapshot, HttpClient};
 
 /// What was known before the first request.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::record::Shared;
 use super::targets::gateway_sum;
-use crate::driver::client;
+use crate::drivers::http::client;
 use crate::progress::ProgressLine;
 
 /// Seconds since the schedule started, when it has.
