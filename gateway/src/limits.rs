@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use http::{Request, StatusCode};
 use limiter_core::tower::{Check, HeaderOrIp, PolicyHeaders, RequestLimiter, RequestOutcome};
 use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
-
-use crate::Error;
-use crate::config::{Config, LimitConfig};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
+use crate::Error;
+use crate::config::{Config, LimitConfig};
+use crate::contract::metrics as names;
 use crate::metrics::{Counter, DECISION_BUCKETS, DescriptorEncoder, Histogram, encode_family};
 use crate::routes::{Template, normalise};
 use crate::store::Stores;
@@ -197,8 +197,8 @@ impl GatewayLimiter {
     pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
         fn labels(r: &Route) -> [(&'static str, &str); 2] {
             [
-                ("route", r.name.as_str()),
-                ("algorithm", r.limit.policy.kind.name()),
+                (names::LABEL_ROUTE, r.name.as_str()),
+                (names::LABEL_ALGORITHM, r.limit.policy.kind.name()),
             ]
         }
         fn with<'r>(
@@ -211,22 +211,22 @@ impl GatewayLimiter {
         }
         encode_family(
             encoder,
-            "ratelab_gateway_decisions",
+            names::DECISIONS.name,
             "Rate-limit decisions, by route, algorithm and outcome (allowed, denied = 429, rejected = 400, unavailable = 503).",
             MetricType::Counter,
             self.routes().flat_map(|r| {
                 [
-                    ("allowed", &r.stats.allowed),
-                    ("denied", &r.stats.denied),
-                    ("rejected", &r.stats.rejected),
-                    ("unavailable", &r.stats.unavailable),
+                    (names::OUTCOME_ALLOWED, &r.stats.allowed),
+                    (names::OUTCOME_DENIED, &r.stats.denied),
+                    (names::OUTCOME_REJECTED, &r.stats.rejected),
+                    (names::OUTCOME_UNAVAILABLE, &r.stats.unavailable),
                 ]
-                .map(|(outcome, c)| (with(r, "outcome", outcome), c))
+                .map(|(outcome, c)| (with(r, names::LABEL_OUTCOME, outcome), c))
             }),
         )?;
         encode_family(
             encoder,
-            "ratelab_gateway_store_fallbacks",
+            names::STORE_FALLBACKS.name,
             "Decisions made by the failure policy because the store failed, by route and policy.",
             MetricType::Counter,
             self.routes().flat_map(|r| {
@@ -235,12 +235,12 @@ impl GatewayLimiter {
                     ("fail-closed", &r.stats.fallback_closed),
                     ("local", &r.stats.fallback_local),
                 ]
-                .map(|(policy, c)| (with(r, "policy", policy), c))
+                .map(|(policy, c)| (with(r, names::LABEL_POLICY, policy), c))
             }),
         )?;
         encode_family(
             encoder,
-            "ratelab_gateway_decision_seconds",
+            names::DECISION_SECONDS.name,
             "Time to decide one request (memory: the check; Redis: the round trip).",
             MetricType::Histogram,
             self.routes()
@@ -253,7 +253,7 @@ impl GatewayLimiter {
             .collect();
         encode_family(
             encoder,
-            "ratelab_gateway_limiter_keys",
+            names::LIMITER_KEYS.name,
             "Keys held by each route's in-memory limiter.",
             MetricType::Gauge,
             keys.iter().map(|(l, g)| (*l, g)),

@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::Error;
 use crate::config::{OnError, StoreConfig, StoreKind};
+use crate::contract::metrics as names;
 use crate::metrics::{DescriptorEncoder, encode_one};
 
 /// The stores a gateway's routes use.
@@ -76,27 +77,27 @@ impl Stores {
         let m = store.metrics();
         for (name, help, value) in [
             (
-                "ratelab_gateway_store_calls",
+                names::STORE_CALLS.name,
                 "Decisions asked of Redis.",
                 m.calls,
             ),
             (
-                "ratelab_gateway_store_errors",
+                names::STORE_ERRORS.name,
                 "Redis calls that failed (errors and timeouts).",
                 m.errors,
             ),
             (
-                "ratelab_gateway_store_timeouts",
+                names::STORE_TIMEOUTS.name,
                 "Redis calls that timed out.",
                 m.timeouts,
             ),
             (
-                "ratelab_gateway_store_short_circuited",
+                names::STORE_SHORT_CIRCUITED.name,
                 "Decisions not asked of Redis because its circuit was open.",
                 m.short_circuited,
             ),
             (
-                "ratelab_gateway_store_circuit_opened",
+                names::STORE_CIRCUIT_OPENED.name,
                 "Times the Redis circuit opened.",
                 m.circuit_opened,
             ),
@@ -106,7 +107,7 @@ impl Stores {
         let open = i64::from(m.circuit != CircuitState::Closed);
         encode_one(
             encoder,
-            "ratelab_gateway_store_circuit_open",
+            names::STORE_CIRCUIT_OPEN.name,
             "1 while the Redis circuit is open or half-open (calls fail fast), else 0.",
             &ConstGauge::new(open),
         )

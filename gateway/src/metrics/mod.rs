@@ -23,6 +23,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::contract::metrics as names;
+
 pub use histogram::{DECISION_BUCKETS, Histogram, UPSTREAM_BUCKETS};
 pub use process::ProcessCollector;
 pub use prometheus_client::encoding::DescriptorEncoder;
@@ -171,7 +173,7 @@ impl Metrics {
         const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
         encode_family(
             encoder,
-            "ratelab_gateway_responses",
+            names::RESPONSES.name,
             "Responses sent, by status class.",
             MetricType::Counter,
             CLASSES
@@ -181,7 +183,7 @@ impl Metrics {
         )?;
         encode_family(
             encoder,
-            "ratelab_gateway_upstream_errors",
+            names::UPSTREAM_ERRORS.name,
             "Requests the gateway answered itself because the backend failed (502/504) or the body was too large (413).",
             MetricType::Counter,
             GatewayAnswer::ALL
@@ -191,25 +193,25 @@ impl Metrics {
         )?;
         encode_one(
             encoder,
-            "ratelab_gateway_upstream_seconds",
+            names::UPSTREAM_SECONDS.name,
             "Time from forwarding a request to the backend's response headers.",
             &self.upstream_latency,
         )?;
         encode_one(
             encoder,
-            "ratelab_gateway_connections",
+            names::CONNECTIONS.name,
             "Client connections accepted.",
             &self.connections_total,
         )?;
         encode_one(
             encoder,
-            "ratelab_gateway_connections_open",
+            names::CONNECTIONS_OPEN.name,
             "Client connections open now.",
             &self.connections_open,
         )?;
         encode_one(
             encoder,
-            "ratelab_gateway_in_flight",
+            names::IN_FLIGHT.name,
             "Requests being handled now.",
             &self.in_flight,
         )
