@@ -142,6 +142,10 @@ pub struct LimitTable {
     /// `window = "60s"` (windowed algorithms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Spanned<String>>,
+    /// `buckets = 10`: sub-windows of the bucketed sliding window (`bucketed-window`
+    /// only; a `limiter_core::Policy` parameter, its range checked by limiter-core).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<Spanned<i64>>,
     /// `cost = 1`: units one request costs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Spanned<i64>>,
@@ -169,6 +173,7 @@ impl LimitTable {
             refill_per_sec: bucket.then(|| unspanned(policy.refill_per_sec())),
             limit: (!bucket).then(|| int(q.limit())),
             window: (!bucket).then(|| unspanned(duration::format(q.period()))),
+            buckets: None,
             cost: (policy.cost != 1).then(|| int(policy.cost)),
         }
     }

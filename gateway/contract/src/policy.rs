@@ -7,7 +7,7 @@
 //! gateway route runs one algorithm; a workload endpoint is played against every
 //! algorithm, so it takes the smallest of them.
 
-use limiter_core::{Kind, Quota};
+use limiter_core::{Kind, Policy, Quota};
 
 /// A cost that no request could ever pay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,13 +31,10 @@ pub struct PolicySpec {
 }
 
 impl PolicySpec {
-    /// The most units `kind` ever admits at once under `quota`.
+    /// The most units `kind` ever admits at once under `quota`: limiter-core's own
+    /// `Policy::capacity` (the burst for the buckets, the limit for the windows).
     pub fn most_at_once(quota: &Quota, kind: Kind) -> u64 {
-        if kind.is_bucket() {
-            quota.burst()
-        } else {
-            quota.limit()
-        }
+        Policy::new(kind, *quota).capacity()
     }
 
     /// `quota` with requests of `cost`, for every algorithm in `kinds` (a gateway route:

@@ -184,3 +184,30 @@ fn redis_urls() {
     let e = check_redis_url("rediss://host").unwrap_err();
     assert!(e.contains("is not a Redis URL"), "{e}");
 }
+
+#[test]
+fn the_bucketed_window_takes_buckets() {
+    let route =
+        "[[route]]\npath = \"/a\"\nalgorithm = \"bucketed-window\"\nlimit = 100\nwindow = \"1m\"\n";
+    let c = parse(route).unwrap();
+    assert_eq!(c.routes[0].limit.policy.param("buckets"), Some(10));
+    let c = parse(&format!("{route}buckets = 6\n")).unwrap();
+    assert_eq!(c.routes[0].limit.policy.kind, Kind::BucketedWindow);
+    assert_eq!(c.routes[0].limit.policy.param("buckets"), Some(6));
+    let e = err(&format!("{route}buckets = 0\n"));
+    assert!(
+        e.starts_with("gw.toml:6:") && e.contains("route[1].buckets"),
+        "{e}"
+    );
+    let e = err(&format!("{route}buckets = 100000\n"));
+    assert!(
+        e.starts_with("gw.toml:6:") && e.contains("route[1].buckets"),
+        "{e}"
+    );
+    let fixed = route.replace("bucketed-window", "fixed-window");
+    let e = err(&format!("{fixed}buckets = 6\n"));
+    assert!(
+        e.contains("route[1].buckets: `buckets` does not apply to fixed-window"),
+        "{e}"
+    );
+}

@@ -320,6 +320,17 @@ impl<'a> Cx<'a> {
             let window = self.duration(win, &key("window"))?;
             Quota::new(limit, window).map_err(|e| self.err(lim, &key("limit"), e))?
         };
+        let mut policy = Policy::new(kind, quota);
+        if let Some(b) = &raw.buckets {
+            let key = key("buckets");
+            if policy.param("buckets").is_none() {
+                return Err(self.err(b, &key, format!("`buckets` does not apply to {kind}")));
+            }
+            let n = self.positive(b, &key)?;
+            policy = policy
+                .with_param("buckets", n)
+                .map_err(|e| self.err(b, &key, e))?;
+        }
         let cost = match &raw.cost {
             Some(c) => {
                 let cost = self.positive(c, &key("cost"))?;
@@ -329,9 +340,6 @@ impl<'a> Cx<'a> {
             }
             None => 1,
         };
-        Ok(LimitConfig {
-            policy: Policy::new(kind, quota),
-            cost,
-        })
+        Ok(LimitConfig { policy, cost })
     }
 }
