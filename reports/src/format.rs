@@ -43,6 +43,19 @@ pub fn ms(us: f64) -> String {
     format!("{:.2}", us / 1000.0)
 }
 
+/// Microseconds as milliseconds to about three significant digits: `123`, `12.3`,
+/// `1.23` (the benchmark report's latency cells).
+pub fn ms_compact(us: f64) -> String {
+    let v = us / 1000.0;
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 /// Signed count of over- or under-admission, with its share of the reference:
 /// `+8 (47.1%)`, `0`, `−3 (0.2%)`.
 pub fn deviation(count: u64, of: u64, sign: char) -> String {
@@ -116,6 +129,9 @@ mod tests {
         assert_eq!(seconds(1.5), "1.5s");
         assert_eq!(seconds(3600.0), "1h");
         assert_eq!(ms(2100.0), "2.10");
+        assert_eq!(ms_compact(1234.0), "1.23");
+        assert_eq!(ms_compact(12_345.0), "12.3");
+        assert_eq!(ms_compact(123_456.0), "123");
         assert_eq!(deviation(8, 17, '+'), "+8 (47.1%)");
         assert_eq!(deviation(0, 17, '+'), "0");
         assert_eq!(deviation(1_500, 0, '−'), "−1,500");

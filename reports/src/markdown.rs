@@ -13,33 +13,7 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
     if !w.description.is_empty() {
         out.push_str(&format!("> {}\n\n", w.description));
     }
-    let offered = results.runs.first().map_or(0, |r| r.totals.offered);
-    let how = match results.source {
-        ResultSource::Simulated => {
-            "Simulated in virtual time (deterministic: the same seed gives the same numbers)"
-        }
-        ResultSource::Measured => "Measured over real HTTP",
-    };
-    out.push_str(&format!(
-        "{how}, seed {}: {} requests over {} from {} user{} ({}), {} arrivals{}.\n\n",
-        w.seed,
-        thousands(offered),
-        seconds(w.duration_s),
-        thousands(w.users),
-        if w.users == 1 { "" } else { "s" },
-        if w.user_distribution.is_empty() {
-            "uniform"
-        } else {
-            &w.user_distribution
-        },
-        w.arrivals,
-        results
-            .runs
-            .first()
-            .filter(|r| !r.deployment.is_empty())
-            .map(|r| format!("; deployment {}", r.deployment))
-            .unwrap_or_default(),
-    ));
+    out.push_str(&played(results));
 
     out.push_str("## Policies\n\n");
     out.push_str(
@@ -72,8 +46,44 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
     out.push_str("\n## By phase\n\n");
     out.push_str(&summary::by_phase(results).to_markdown());
 
-    out.push_str(
-        "\n## Reading the figures\n\n\
+    out.push_str(READING);
+    out
+}
+
+/// What was played and how: source, seed, traffic, users, arrivals and deployment.
+fn played(results: &Results) -> String {
+    let w = &results.workload;
+    let offered = results.runs.first().map_or(0, |r| r.totals.offered);
+    let how = match results.source {
+        ResultSource::Simulated => {
+            "Simulated in virtual time (deterministic: the same seed gives the same numbers)"
+        }
+        ResultSource::Measured => "Measured over real HTTP",
+    };
+    format!(
+        "{how}, seed {}: {} requests over {} from {} user{} ({}), {} arrivals{}.\n\n",
+        w.seed,
+        thousands(offered),
+        seconds(w.duration_s),
+        thousands(w.users),
+        if w.users == 1 { "" } else { "s" },
+        if w.user_distribution.is_empty() {
+            "uniform"
+        } else {
+            &w.user_distribution
+        },
+        w.arrivals,
+        results
+            .runs
+            .first()
+            .filter(|r| !r.deployment.is_empty())
+            .map(|r| format!("; deployment {}", r.deployment))
+            .unwrap_or_default(),
+    )
+}
+
+/// How to read the figures, the same for every report.
+const READING: &str = "\n## Reading the figures\n\n\
          - **exact**: what an exact reference limiter admits on the same arrivals — an exact \
          token bucket (rational arithmetic) for token bucket, GCRA and seed-replica, an exact \
          sliding log for the windowed algorithms.\n\
@@ -86,7 +96,4 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
          the limit; a fixed window reaches 2× at a boundary.\n\
          - **fairness**: Jain's index over users of admitted / exact; 1 means every user \
          gets the same share of what the policy entitles it to.\n\
-         - **bytes/key**: limiter state for the worst key (inline plus heap).\n",
-    );
-    out
-}
+         - **bytes/key**: limiter state for the worst key (inline plus heap).\n";
