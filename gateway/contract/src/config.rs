@@ -7,7 +7,7 @@
 //! a `[[route]]` table, an inline table in `route = [...]` or an element of an array
 //! alike.
 //!
-//! Durations are strings in the [`duration`](crate::duration) syntax
+//! Durations are strings in the [`duration`] syntax
 //! (`timeout = "50ms"`). Keys of earlier versions are kept only to be refused with the
 //! name of their replacement ([`StoreTable::timeout_ms`]).
 

@@ -2,7 +2,7 @@
 //! whole numbers with units, parsed by `humantime` — `"250ms"`, `"60s"`, `"1m30s"`,
 //! `"1h"`, `"1d"`, `"500us"`, `"10ns"`.
 //!
-//! The guarantee: [`format`] writes every duration so that [`parse`] reads back the
+//! The guarantee: [`format()`] writes every duration so that [`parse`] reads back the
 //! very same duration, to the nanosecond (the load driver writes scaled workloads and
 //! routes that must mean exactly what was played).
 
@@ -48,7 +48,7 @@ pub fn format(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// [`format`] of a number of nanoseconds.
+/// [`format()`] of a number of nanoseconds.
 pub fn format_nanos(n: u64) -> String {
     format(Duration::from_nanos(n))
 }

@@ -31,8 +31,8 @@
 //! ```
 //!
 //! The file's words are [`gateway_contract::config`]'s types (the load driver writes
-//! routes with them); this module holds what they mean at run time, [`validate`] the
-//! checks between the two, and [`error`] how a mistake is shown.
+//! routes with them); this module holds what they mean at run time, `validate` the
+//! checks between the two, and `error` how a mistake is shown.
 
 mod error;
 mod validate;
