@@ -8,7 +8,7 @@
 -- ARGV[4]  now in µs; absent to use the server's TIME. On the caller's time every TTL
 --          is at least a minute: TTLs run on Redis's clock, which may run faster than
 --          the caller's, and no key may expire before its time
--- Admits when previous × (w − elapsed) / w + current + cost ≤ limit, scaled by w.
+-- Admits when previous × (w − elapsed) / w + current + cost ≤ limit, in exact integers.
 -- Returns, when admitted, reset_after µs × (limit + 1) + remaining (one integer, cheaper
 -- for Redis than a table) while that stays below 2^53; otherwise, and for a denial,
 -- {remaining, reset_after µs, retry_after µs}, remaining as −remaining − 1 if denied.
@@ -24,6 +24,19 @@ else
 end
 local cost, w, limit = ARGV[1] + 0, ARGV[2] + 0, ARGV[3] + 0
 local floor = math.floor
+-- floor(a × b / c) and the remainder, exact where a × b passes 2^53: a (below 2^33)
+-- taken three bits at a time, so every intermediate stays below 2^53 while b and c are
+-- below 2^49 (windows up to 17 years in µs).
+local function muldiv(a, b, c)
+  local q, m = 0, 0
+  for shift = 30, 0, -3 do
+    m = m * 8 + floor(a / 2 ^ shift) % 8 * b
+    local d = floor(m / c)
+    if d * c > m then d = d - 1 elseif (d + 1) * c <= m then d = d + 1 end
+    q, m = q * 8 + d, m - d * c
+  end
+  return q, m
+end
 local index, cur, prev = floor(now / w), 0, 0
 local n, cycle = limit + 1, 1048576
 local packed = n <= 92682
@@ -64,30 +77,37 @@ end
 if since == nil or since >= 0 then elapsed = now - index * w end
 if elapsed > w - 1 then elapsed = w - 1 end
 local left = w - elapsed
-local used = prev * left + cur * w
-local budget = limit * w
-if used + cost * w > budget then
+-- The previous window's count still weighing, ceil(prev × left / w): exact in integers
+-- (prev × left passes 2^53, where doubles stop counting every unit, from a limit of a
+-- million a day).
+local faded, rest = muldiv(prev, left, w)
+if rest > 0 then faded = faded + 1 end
+local free = limit - cur - faded -- negative after a clock step back
+if cost > free then
   local reset = 0
   if cur > 0 then reset = 2 * w - elapsed elseif prev > 0 then reset = left end
   -- Shortest wait until cost more fits: later in this window as the previous count
   -- fades, else in the next window, where this window's count is the fading one.
   local retry = nil
   if cur + cost <= limit and prev > 0 then
-    local wait = math.max(left - floor((limit - cur - cost) * w / prev), 0)
+    local a = limit - cur - cost
+    local max_left = w -- floor(a × w / prev), capped at w
+    if a < prev then max_left = muldiv(a, w, prev) end
+    local wait = math.max(left - max_left, 0)
     if wait > 0 and elapsed + wait < w then retry = wait end
   end
   if not retry then
     if cur == 0 then
       retry = left
     else
-      local into_next = math.max(w - floor((limit - cost) * w / cur), 0)
+      local into_next = 0
+      if limit - cost < cur then into_next = w - muldiv(limit - cost, w, cur) end
       if into_next < w then retry = left + into_next else retry = left + w end
     end
   end
-  return {-floor(math.max(budget - used, 0) / w) - 1, reset, retry}
+  return {-math.max(free, 0) - 1, reset, retry}
 end
 cur = cur + cost
-used = used + cost * w
 local reset = left
 if cur > 0 then reset = 2 * w - elapsed end
 if cost > 0 then
@@ -109,6 +129,6 @@ if cost > 0 then
     redis.call('SET', KEYS[1], value, 'PX', string.format('%d', ms))
   end
 end
-local remaining = floor((budget - used) / w)
+local remaining = free - cost
 if (2 * w + 1) * n < 9007199254740992 then return reset * n + remaining end
 return {remaining, reset, 0}
