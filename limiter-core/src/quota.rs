@@ -1,10 +1,30 @@
 //! The policy every algorithm is configured from: "`limit` per `period`, bursts up to
 //! `burst`".
 //!
-//! One policy configures all five algorithms so that they are compared on equal terms:
-//! the windowed ones (fixed window, sliding log, sliding window) admit `limit` per
-//! window of length `period`; the token bucket and GCRA hold `burst` tokens and refill
-//! at `limit / period`.
+//! One policy configures every algorithm so that they are compared on equal terms: the
+//! windowed ones (fixed window, sliding log, sliding window, bucketed window) admit
+//! `limit` per window of length `period`; the token bucket and GCRA hold `burst` tokens
+//! and refill at `limit / period`.
+//!
+//! # Limits
+//!
+//! Every constructor rejects a quota whose arithmetic could overflow or saturate in any
+//! algorithm, in memory or on Redis, so that a valid quota means the same thing
+//! everywhere:
+//!
+//! - `limit` and `burst`: 1 to [`MAX_LIMIT`] (2³² − 1; the fixed window packs its count
+//!   in 32 bits, the bucketed window counts in `u32`);
+//! - `period`: 1 µs (Redis counts in µs) to [`MAX_PERIOD`] (ten years);
+//! - the time to refill a full burst, `burst × period / limit`: at most [`MAX_PERIOD`].
+//!   GCRA's tolerance (`burst` emission intervals) and the token bucket's deficit are
+//!   that long at most, so neither saturates a 64-bit nanosecond instant, and the
+//!   `RateLimit-Policy` window (`w`) is at most ten years. (Before this rule,
+//!   `Quota::bucket(100_000_000, 0.001)` saturated GCRA's tolerance: an effective burst
+//!   of 18,446,743 instead of 99,999,999.)
+//!
+//! A request's cost is at most the algorithm's capacity (the burst for the buckets, the
+//! limit for the windows); a larger one is an error, never a denial. Instants are
+//! nanoseconds in a `u64` (up to the year 2554 on the Unix clock).
 
 use std::fmt;
 use std::time::Duration;
@@ -37,23 +57,18 @@ pub struct Quota {
 /// values would not fit the packed 32-bit counters of the fixed window.
 pub const MAX_LIMIT: u64 = u32::MAX as u64;
 
+/// The longest period, and the longest time to refill a full burst: ten years (of 365
+/// days), in nanoseconds.
+pub const MAX_PERIOD: Nanos = 10 * 365 * 24 * 3600 * 1_000_000_000;
+
 impl Quota {
     /// `limit` per `period`, bursts up to `limit`.
     ///
     /// Errors when `limit` is zero or above [`MAX_LIMIT`], or `period` is shorter than
-    /// one microsecond or longer than ten years.
+    /// one microsecond or longer than [`MAX_PERIOD`] (see the module's limits).
     pub fn new(limit: u64, period: Duration) -> Result<Self> {
-        if limit == 0 {
-            return Err(Error::invalid_quota("limit must be at least 1"));
-        }
-        if limit > MAX_LIMIT {
-            return Err(Error::invalid_quota("limit must be at most 4294967295"));
-        }
-        if period < Duration::from_micros(1) {
-            return Err(Error::invalid_quota("period must be at least 1µs"));
-        }
-        if period > Duration::from_secs(10 * 365 * 24 * 3600) {
-            return Err(Error::invalid_quota("period must be at most 10 years"));
+        if let Some(why) = const_check(limit, period.as_nanos(), limit) {
+            return Err(Error::invalid_quota(why));
         }
         Ok(Self {
             limit,
@@ -88,20 +103,23 @@ impl Quota {
                 "refill rate must be between 1 per 10 years and 1e9 per second",
             ));
         }
-        let q = Self::new(
-            1,
-            Duration::from_nanos(interval.round() as u64).max(Duration::from_micros(1)),
-        )?;
+        let q = if interval < 1_000.0 {
+            // Faster than one per µs (the shortest period): whole tokens per second, not
+            // one per a period clamped to 1 µs (which silently capped the rate at 1e6/s).
+            Self::new(refill_per_sec.round() as u64, Duration::from_secs(1))?
+        } else {
+            Self::new(1, Duration::from_nanos(interval.round() as u64))?
+        };
         q.with_burst(capacity)
     }
 
     /// Sets the burst (token bucket and GCRA capacity); windowed algorithms ignore it.
+    ///
+    /// Errors when `burst` is zero or above [`MAX_LIMIT`], or refilling it takes longer
+    /// than [`MAX_PERIOD`] (`burst × period / limit`).
     pub fn with_burst(mut self, burst: u64) -> Result<Self> {
-        if burst == 0 {
-            return Err(Error::invalid_quota("burst must be at least 1"));
-        }
-        if burst > MAX_LIMIT {
-            return Err(Error::invalid_quota("burst must be at most 4294967295"));
+        if let Some(why) = const_check(self.limit, self.period as u128, burst) {
+            return Err(Error::invalid_quota(why));
         }
         self.burst = burst;
         Ok(self)
@@ -198,7 +216,8 @@ impl Quota {
     }
 }
 
-/// The checks of [`Quota::new`] and [`Quota::with_burst`], in a `const fn`.
+/// The checks of every constructor (see the module's limits), in a `const fn`: the one
+/// home of the rules.
 const fn const_check(limit: u64, period_nanos: u128, burst: u64) -> Option<&'static str> {
     if limit == 0 {
         Some("limit must be at least 1")
@@ -206,12 +225,14 @@ const fn const_check(limit: u64, period_nanos: u128, burst: u64) -> Option<&'sta
         Some("limit must be at most 4294967295")
     } else if period_nanos < 1_000 {
         Some("period must be at least 1µs")
-    } else if period_nanos > 10 * 365 * 24 * 3600 * 1_000_000_000 {
+    } else if period_nanos > MAX_PERIOD as u128 {
         Some("period must be at most 10 years")
     } else if burst == 0 {
         Some("burst must be at least 1")
     } else if burst > MAX_LIMIT {
         Some("burst must be at most 4294967295")
+    } else if burst as u128 * period_nanos > MAX_PERIOD as u128 * limit as u128 {
+        Some("refilling the whole burst (burst × period / limit) must take at most 10 years")
     } else {
         None
     }
@@ -250,6 +271,39 @@ mod tests {
         assert_eq!(q.emission_interval(), 12_048_192_771);
         let q = Quota::per_minute(5).unwrap();
         assert_eq!(q.emission_interval(), 12_000_000_000);
+    }
+
+    #[test]
+    fn refilling_a_burst_takes_at_most_ten_years() {
+        // 10^8 tokens at one per 1,000 s: 3,170 years to refill. It used to saturate
+        // GCRA's tolerance (an effective burst of 18,446,743) and advertise
+        // w=18446744074.
+        let e = Quota::bucket(100_000_000, 0.001).unwrap_err();
+        assert!(e.to_string().contains("10 years"), "{e}");
+        assert!(Quota::bucket(315_360, 0.001).is_ok());
+        assert!(Quota::bucket(315_361, 0.001).is_err());
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let q = Quota::new(1, 10 * year).unwrap();
+        assert!(q.with_burst(2).is_err());
+        assert!(
+            Quota::new(MAX_LIMIT, 10 * year)
+                .unwrap()
+                .with_burst(MAX_LIMIT)
+                .is_ok()
+        );
+        assert!(Quota::new(10, 10 * year + Duration::from_nanos(1)).is_err());
+    }
+
+    #[test]
+    fn fast_refills_are_not_capped_at_one_per_microsecond() {
+        let q = Quota::bucket(10, 5e6).unwrap();
+        assert_eq!(
+            (q.limit(), q.period_nanos(), q.burst()),
+            (5_000_000, 1_000_000_000, 10)
+        );
+        let q = Quota::bucket(10, 1e9).unwrap();
+        assert_eq!(q.emission_interval(), 1);
+        assert!(Quota::bucket(10, 2e9).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::edges::{edge_arrivals, edge_quotas};
 use common::envelope;
 use limiter_core::algorithm::Visit;
 use limiter_core::{Algorithm, Kind, Nanos, Policy, Quota};
@@ -164,6 +165,25 @@ proptest! {
         for kind in Kind::ALL {
             let p = Policy::new(kind, q);
             p.kind.visit(Honest(&p, &a)).map_err(|e| TestCaseError::fail(format!("{p:?}: {e}")))?;
+        }
+    }
+}
+
+/// Every algorithm at the edges of the quotas: no arithmetic overflows (tests run with
+/// overflow checks), the full capacity is admitted at once from a fresh key, the
+/// envelope holds and every retry-after is exact.
+#[test]
+fn every_algorithm_at_the_edges_of_the_quota() {
+    for q in edge_quotas() {
+        for kind in Kind::ALL {
+            let p = Policy::new(kind, q);
+            let arrivals = edge_arrivals(&q, p.capacity());
+            let admitted = play(&p, &arrivals).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+            assert_eq!(admitted.first(), Some(&arrivals[0]), "{p:?}");
+            envelope::check(&p, &admitted).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+            p.kind
+                .visit(Honest(&p, &arrivals))
+                .unwrap_or_else(|e| panic!("{p:?}: {e}"));
         }
     }
 }

@@ -8,6 +8,8 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/edges.rs"]
+mod edges;
 #[path = "common/envelope.rs"]
 mod envelope;
 
@@ -304,6 +306,56 @@ fn a_clock_stepping_back_gets_the_same_answers() {
             let (r, _) = rt.block_on(play(&redis, &key, &clock, &arrivals)).unwrap();
             for (m, r) in m.iter().zip(&r) {
                 alike(kind, *m, *r).unwrap_or_else(|e| panic!("{kind}, limit {limit}: {e}"));
+            }
+        }
+    }
+}
+
+/// The same answer from memory (`m`) and Redis (`r`), but for Redis's times counted in
+/// whole microseconds: rounded up, never earlier (some edge quotas refill in a
+/// fraction of a microsecond).
+fn within_a_microsecond(m: Option<Decision>, r: Option<Decision>) -> Result<(), String> {
+    let close = |m: Duration, r: Duration| r >= m && r - m < Duration::from_micros(1);
+    let same = match (m, r) {
+        (Some(m), Some(r)) => {
+            (m.allowed, m.limit, m.remaining) == (r.allowed, r.limit, r.remaining)
+                && close(m.reset_after, r.reset_after)
+                && close(m.retry_after, r.retry_after)
+        }
+        (m, r) => m == r,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(format!("memory {m:?}, redis {r:?}"))
+    }
+}
+
+/// Every algorithm at the edges of the quotas (largest capacity and cost, slowest rate,
+/// longest window) decides on Redis exactly as in memory, with nothing overflowing on
+/// either side.
+#[test]
+fn every_algorithm_at_the_edges_of_the_quota_on_redis_decides_like_memory() {
+    let redis = RedisServer::start().unwrap();
+    let clock = ManualClock::new();
+    let rt = runtime();
+    let store = rt
+        .block_on(RedisStore::connect(&redis.url(), caller_time(&clock)))
+        .unwrap();
+    for (i, q) in edges::edge_quotas().into_iter().enumerate() {
+        for kind in Kind::ALL {
+            let p = Policy::new(kind, q);
+            let arrivals = edges::edge_arrivals(&q, p.capacity());
+            let memory = MemoryLimiter::new(p, clock.clone(), 10);
+            let redis = store.limiter(p);
+            let key = format!("edge:{kind}:{i}");
+            let (m, admitted) = rt.block_on(play(&memory, "k", &clock, &arrivals)).unwrap();
+            envelope::check(&p, &admitted).unwrap_or_else(|e| panic!("memory {p:?}: {e}"));
+            let (r, admitted) = rt.block_on(play(&redis, &key, &clock, &arrivals)).unwrap();
+            envelope::check(&p, &admitted).unwrap_or_else(|e| panic!("redis {p:?}: {e}"));
+            for (j, (m, r)) in m.iter().zip(&r).enumerate() {
+                within_a_microsecond(*m, *r)
+                    .unwrap_or_else(|e| panic!("{p:?}, arrival {:?}: {e}", arrivals[j]));
             }
         }
     }
