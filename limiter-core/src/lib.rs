@@ -1,8 +1,8 @@
 //! Rate limiters you can compare, and reuse.
 //!
-//! `limiter-core` implements five rate-limit algorithms — fixed window, sliding log,
-//! sliding window counter, token bucket and GCRA — each as a pure decision over one
-//! key's state ([`algorithm`]), kept in memory ([`store::memory`]) or in Redis
+//! `limiter-core` implements six rate-limit algorithms — fixed window, sliding log,
+//! sliding window counter, token bucket, GCRA and the bucketed sliding window — each as a
+//! pure decision over one key's state ([`algorithm`]), kept in memory ([`store::memory`]) or in Redis
 //! (`store::redis`, feature `redis`). Every limiter answers a [`Decision`] that carries
 //! what a client needs to pace itself: allowed, limit, remaining, reset and retry-after.
 //!

@@ -1,13 +1,14 @@
 //! Limiter state in Redis or Redis Cluster, shared by every gateway instance, so that
 //! many instances together admit exactly what one limiter would.
 //!
-//! Each algorithm is one atomic Lua script (`store/lua/<algorithm>.lua`, mirroring the
-//! Rust in [`algorithm`](crate::algorithm) step for step in integer microseconds; the
-//! token bucket and GCRA share `bucket.lua`, as on Redis they are one algorithm),
+//! Each algorithm is one atomic Lua script (`algorithm/<name>/<name>.lua`, beside the
+//! Rust it mirrors step for step in integer microseconds, with the arguments and reply
+//! decoding in `algorithm/<name>/redis.rs`; the token bucket and GCRA share
+//! `token_bucket/bucket.lua`, as on Redis they are one algorithm),
 //! loaded once and run with `EVALSHA` (reloaded on `NOSCRIPT`). One limiter key is one
 //! compact Redis key: one number (token bucket, GCRA; fixed window and sliding window
-//! counter, their counts packed with a window tag) or a sorted set of admissions
-//! (sliding log). Every write leaves the key's TTL at exactly the time its state needs to
+//! counter, their counts packed with a window tag), a sorted set of admissions (sliding
+//! log) or a short text of sub-window counts (bucketed window). Every write leaves the key's TTL at exactly the time its state needs to
 //! return to a full allowance (the windowed scripts set it at a window's first write and
 //! keep it after), so abandoned keys vanish and live ones never reset early.
 //!
