@@ -7,12 +7,12 @@
 //! counted.
 
 use limiter_core::store::redis::CircuitState;
-use limiter_core::{FailurePolicy, MonotonicClock, Policy, RateLimiter, RedisOptions, RedisStore};
+use limiter_core::{MonotonicClock, Policy, RateLimiter, RedisOptions, RedisStore};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::Error;
-use crate::config::{OnError, StoreConfig, StoreKind};
+use crate::config::{StoreConfig, StoreKind};
 use crate::contract::metrics as names;
 use crate::metrics::{DescriptorEncoder, encode_one};
 
@@ -30,11 +30,7 @@ impl Stores {
         let opts = || RedisOptions {
             key_prefix: config.key_prefix.clone(),
             timeout: config.timeout,
-            on_error: match config.on_error {
-                OnError::FailOpen => FailurePolicy::FailOpen,
-                OnError::FailClosed => FailurePolicy::FailClosed,
-                OnError::Local => FailurePolicy::Local,
-            },
+            on_error: config.on_error,
             ..RedisOptions::default()
         };
         let redis = match &config.kind {

@@ -39,12 +39,11 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use http::Uri;
-use limiter_core::Policy;
 use limiter_core::tower::DEFAULT_MAX_IDENTITY;
+use limiter_core::{FailurePolicy, Policy};
 
 pub use self::error::ConfigError;
 pub use gateway_contract::duration::parse as parse_duration;
@@ -68,43 +67,6 @@ pub enum StoreKind {
     },
 }
 
-/// What the gateway answers when the store fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Admit the request (availability over protection).
-    FailOpen,
-    /// Refuse with `503` and `Retry-After` (protection over availability).
-    FailClosed,
-    /// Decide with an in-memory limiter of the same policy, per instance.
-    Local,
-}
-
-impl OnError {
-    /// The name used in configs and metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            OnError::FailOpen => "fail-open",
-            OnError::FailClosed => "fail-closed",
-            OnError::Local => "local",
-        }
-    }
-}
-
-impl FromStr for OnError {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fail-open" => Ok(OnError::FailOpen),
-            "fail-closed" => Ok(OnError::FailClosed),
-            "local" => Ok(OnError::Local),
-            other => Err(format!(
-                "unknown failure policy {other:?} (expected fail-open, fail-closed or local)"
-            )),
-        }
-    }
-}
-
 /// The `[store]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
@@ -112,8 +74,8 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     /// Per-call timeout of a remote store.
     pub timeout: Duration,
-    /// What to answer when the store fails.
-    pub on_error: OnError,
+    /// What to answer when the store fails (`fail-open`, `fail-closed`, `local`).
+    pub on_error: FailurePolicy,
     /// Prefix of every Redis key.
     pub key_prefix: String,
     /// The most keys one route's in-memory limiter holds (memory store and `local`
@@ -242,7 +204,7 @@ impl Default for Config {
             store: StoreConfig {
                 kind: StoreKind::Memory,
                 timeout: Duration::from_millis(50),
-                on_error: OnError::FailOpen,
+                on_error: FailurePolicy::FailOpen,
                 key_prefix: "ratelab".to_owned(),
                 max_keys: 1_000_000,
                 sweep_interval: Duration::from_secs(5),

@@ -52,7 +52,7 @@ refill_per_sec = 0.083
     assert_eq!(c.routes.len(), 2);
     assert_eq!(c.routes[1].limit.cost, 2);
     assert_eq!(c.routes[1].limit.policy.quota.limit(), 100);
-    assert_eq!(c.store.on_error, OnError::FailClosed);
+    assert_eq!(c.store.on_error, FailurePolicy::FailClosed);
     assert_eq!(c.store.timeout, Duration::from_millis(50));
     assert!(matches!(c.store.kind, StoreKind::Redis { .. }));
     assert_eq!(c.default.unwrap().policy.kind, Kind::Gcra);

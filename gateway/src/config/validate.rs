@@ -10,6 +10,7 @@ use gateway_contract::config::{
 };
 use gateway_contract::duration;
 use gateway_contract::policy::PolicySpec;
+use limiter_core::store::redis::UnknownFailurePolicy;
 use limiter_core::{Kind, Policy, Quota};
 
 use super::{
@@ -211,7 +212,7 @@ impl<'a> Cx<'a> {
             out.on_error = e
                 .get_ref()
                 .parse()
-                .map_err(|m: String| self.err(e, "store.on_error", m))?;
+                .map_err(|m: UnknownFailurePolicy| self.err(e, "store.on_error", m.to_string()))?;
         }
         if let Some(p) = &raw.key_prefix {
             if p.get_ref().contains(['{', '}']) || p.get_ref().chars().any(char::is_whitespace) {
