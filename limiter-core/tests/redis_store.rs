@@ -236,3 +236,52 @@ async fn a_huge_fixed_window_answers_in_full() {
     assert_eq!(d.remaining, 1);
     assert!(d.reset_after <= year && d.retry_after == d.reset_after);
 }
+
+/// A sliding log whose cumulative count (kept in each entry) nears 10^15, as a key busy
+/// for long would: the script renumbers its entries and keeps deciding exactly as the
+/// in-memory log of the same admissions.
+#[tokio::test]
+async fn a_sliding_log_renumbers_its_entries_before_doubles_lose_units() {
+    use limiter_core::ManualClock;
+    use limiter_core::store::redis::TimeSource;
+    let redis = RedisServer::start().unwrap();
+    let clock = ManualClock::new();
+    let opts = RedisOptions {
+        time: TimeSource::Caller(std::sync::Arc::new(clock.clone())),
+        ..options()
+    };
+    let store = RedisStore::connect(&redis.url(), opts).await.unwrap();
+    let p = Policy::new(Kind::SlidingLog, Quota::per_second(10).unwrap());
+    let limiter = store.limiter(p);
+    let memory = limiter_core::limiter::MemoryLimiter::new(p, clock.clone(), 10);
+    let key = limiter.redis_key("busy");
+    let s: u64 = 1_000_000_000;
+    // Two admissions held, of 3 and 4 units, the second ending at 10^15 − 2.
+    for (at, cum, cost) in [
+        (10 * s, 999_999_999_999_994u64, 3u64),
+        (10 * s + s / 2, 999_999_999_999_998, 4),
+    ] {
+        clock.set(at);
+        assert!(memory.check("busy", cost).unwrap().allowed);
+        let member = format!("{cum:016}:{cost}");
+        redis
+            .cmd(&["ZADD", &key, &(at / 1_000).to_string(), &member])
+            .unwrap();
+    }
+    for (at, cost) in [
+        (10 * s + s / 2, 2),
+        (10 * s + s / 2, 2),
+        (11 * s, 3),
+        (11 * s + s / 2, 4),
+        (11 * s + s / 2, 1),
+    ] {
+        clock.set(at);
+        let m = memory.check("busy", cost).unwrap();
+        let r = Limiter::check(&limiter, "busy", cost).await.unwrap();
+        assert_eq!(m, r, "at {at} cost {cost}");
+    }
+    let members = redis.cmd(&["ZRANGE", &key, "0", "-1"]).unwrap();
+    // Renumbered from the oldest entry held when the count passed 10^15 (then ...994).
+    assert!(members.contains("0000000000000009:3"), "{members}");
+    assert!(!members.contains("1000000000000"), "{members}");
+}

@@ -3,6 +3,8 @@
 --          Each member is "<cumulative units admitted, 16 digits>:<cost>", so members are
 --          unique, sort in admission order within one instant, and the units in the
 --          window are newest.cumulative − oldest.cumulative + oldest.cost: no walk.
+--          Cumulative counts are renumbered from the oldest entry before they pass
+--          10^15, so they stay exact in Lua's doubles.
 -- ARGV[1]  cost;  ARGV[2]  window length in µs;  ARGV[3]  limit
 -- ARGV[4]  now in µs; absent to use the server's TIME. On the caller's time every TTL
 --          is at least a minute: TTLs run on Redis's clock, which may run faster than
@@ -52,6 +54,18 @@ if used + cost > limit then
   return {0, limit - used, newest + window - now, at + window - now}
 end
 if cost > 0 then
+  if last_cum + cost > 1e15 then
+    -- Cumulative counts must stay exact in doubles (below 2^53) and 16 digits wide:
+    -- renumber from the oldest entry held (once per 10^15 units of a key never idle).
+    local base = first_cum - first_cost
+    local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+    redis.call('DEL', key)
+    for i = 1, #all, 2 do
+      local cum, c = split(all[i])
+      redis.call('ZADD', key, all[i + 1], string.format('%016d:%d', cum - base, c))
+    end
+    last_cum = last_cum - base
+  end
   redis.call('ZADD', key, now, string.format('%016d:%d', last_cum + cost, cost))
   redis.call('PEXPIRE', key, math.max(math.ceil(window / 1000), min_ttl))
   used = used + cost
