@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-ALGORITHMS = ["fixed-window", "sliding-log", "sliding-window", "token-bucket", "gcra", "governor"]
+ALGORITHMS = ["fixed-window", "sliding-log", "sliding-window", "token-bucket", "gcra", "bucketed-window", "governor"]
 KEY_COUNTS = ["1", "10000", "1000000"]
 KEY_LABELS = {"1": "1 key", "10000": "10k keys", "1000000": "1M keys"}
 THREADS = ["1t", "2t"]
