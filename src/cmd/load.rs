@@ -101,6 +101,7 @@ pub struct Args {
 /// incomplete.
 const INCOMPLETE: u8 = 3;
 
+/// The algorithm named on the command line.
 fn kind(name: &str) -> anyhow::Result<Kind> {
     Kind::ALL
         .into_iter()
@@ -135,33 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             plan.workload.name
         );
     }
-    let timeout = match args.goose.timeout.as_deref() {
-        Some(t) => {
-            let secs: f64 = t
-                .trim()
-                .parse()
-                .ok()
-                .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-                .with_context(|| format!("--timeout {t:?}: expected seconds between 0 and 3600"))?;
-            Duration::from_secs_f64(secs)
-        }
-        None => Duration::from_secs(10),
-    };
-    let driver = match args.driver.as_str() {
-        "goose" => Driver::Goose(Box::new(GooseOptions {
-            users: default_users(plan.peak_rate()),
-            timeout,
-            config: args.goose.clone(),
-        })),
-        "open" => {
-            anyhow::ensure!(args.max_in_flight > 0, "--max-in-flight must be at least 1");
-            Driver::OpenLoop(OpenLoopOptions {
-                max_in_flight: args.max_in_flight,
-                timeout,
-            })
-        }
-        other => bail!("unknown driver {other:?} (expected goose or open)"),
-    };
+    let driver = driver(&args, &plan)?;
     if let Some(name) = &args.algorithm {
         kind(name)?;
     }
@@ -176,17 +151,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         driver,
         progress: true,
     };
-    {
-        eprintln!(
-            "ratelab load: {} ({} requests over {:.1} s, peak {:.0}/s) -> {} with {}",
-            plan.workload.name,
-            plan.len(),
-            plan.workload.duration() as f64 / 1e9,
-            plan.peak_rate(),
-            args.target.join(", "),
-            spec.driver.describe()
-        );
-    }
+    eprintln!(
+        "ratelab load: {} ({} requests over {:.1} s, peak {:.0}/s) -> {} with {}",
+        plan.workload.name,
+        plan.len(),
+        plan.workload.duration() as f64 / 1e9,
+        plan.peak_rate(),
+        args.target.join(", "),
+        spec.driver.describe()
+    );
     let runtime = super::gateway::runtime(args.threads)?;
     let results = runtime.block_on(loadgen::drivers::http::run::run(spec))?;
     // Goose's users may still be winding down: do not wait for them.
@@ -209,6 +182,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Goose's `--timeout` (seconds) for either driver; 10 s when not given.
+fn timeout(args: &Args) -> anyhow::Result<Duration> {
+    let Some(t) = args.goose.timeout.as_deref() else {
+        return Ok(Duration::from_secs(10));
+    };
+    let secs: f64 = t
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+        .with_context(|| format!("--timeout {t:?}: expected seconds between 0 and 3600"))?;
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The driver `--driver` names, with its options.
+fn driver(args: &Args, plan: &LoadPlan) -> anyhow::Result<Driver> {
+    let timeout = timeout(args)?;
+    Ok(match args.driver.as_str() {
+        "goose" => Driver::Goose(Box::new(GooseOptions {
+            users: default_users(plan.peak_rate()),
+            timeout,
+            config: args.goose.clone(),
+        })),
+        "open" => {
+            anyhow::ensure!(args.max_in_flight > 0, "--max-in-flight must be at least 1");
+            Driver::OpenLoop(OpenLoopOptions {
+                max_in_flight: args.max_in_flight,
+                timeout,
+            })
+        }
+        other => bail!("unknown driver {other:?} (expected goose or open)"),
+    })
+}
+
+/// Writes results.json, the workload as played and the report into `dir`.
 fn write_out(dir: &Path, results: &Results, plan: &LoadPlan) -> anyhow::Result<()> {
     results::write_results(results, dir)?;
     let workload = dir.join("workload.toml");

@@ -232,75 +232,7 @@ async fn play(shared: &Shared, user: &mut GooseUser, users: usize) {
 pub async fn run(shared: Arc<Shared>, options: GooseOptions) -> Result<(), GooseDriverError> {
     check_configuration(&options.config)?;
     super::log_bridge::install();
-    let goose_err = |e: goose::GooseError| GooseDriverError::Goose(e.to_string());
-    let wants_metrics = !options.config.report_file.is_empty()
-        || options.config.request_log.is_some()
-        || options.config.error_log.is_some()
-        || options.config.transaction_log.is_some()
-        || options.config.scenario_log.is_some();
-    let quiet = options.config.verbose == 0;
-    let users = options.config.users.unwrap_or(options.users).max(1);
-    let host = shared.targets.first().cloned().unwrap_or_default();
-    let timeout = format!("{}", options.timeout.as_secs_f64().max(0.001));
-
-    let for_users = Arc::clone(&shared);
-    let transaction: TransactionFunction = Arc::new(move |user| {
-        let shared = Arc::clone(&for_users);
-        Box::pin(async move {
-            play(&shared, user, users).await;
-            Ok(())
-        })
-    });
-    let scenario = Scenario::new("ratelab")
-        .register_transaction(Transaction::new(transaction).set_name("arrivals"));
-
-    let attack = GooseAttack::initialize_with_config(options.config).map_err(goose_err)?;
-    let attack = attack.register_scenario(scenario);
-    let attack = attack
-        .set_default(GooseDefault::Host, host.as_str())
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(GooseDefault::Users, users)
-        .map_err(goose_err)?;
-    // Start every user within about a quarter of a second; the schedule waits for them.
-    let rate = format!("{}", (users * 4).max(1));
-    let attack = attack
-        .set_default(GooseDefault::IncreaseRate, rate.as_str())
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(GooseDefault::Iterations, 1)
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(GooseDefault::NoTelnet, true)
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(GooseDefault::NoMetrics, !wants_metrics)
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(GooseDefault::NoPrintMetrics, true)
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(GooseDefault::NoErrorSummary, true)
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(GooseDefault::NoGzip, true)
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(
-            GooseDefault::CoordinatedOmissionMitigation,
-            GooseCoordinatedOmissionMitigation::Disabled,
-        )
-        .map_err(goose_err)?;
-    let attack = attack
-        .set_default(GooseDefault::Timeout, timeout.as_str())
-        .map_err(goose_err)?;
-    let attack = if quiet {
-        attack
-            .set_default(GooseDefault::Quiet, 1)
-            .map_err(goose_err)?
-    } else {
-        attack
-    };
+    let attack = attack(&shared, options)?;
     // Goose clears its killswitch when a run starts; a stop of ours must reach it too.
     let watcher = {
         let shared = Arc::clone(&shared);
@@ -316,6 +248,68 @@ pub async fn run(shared: Arc<Shared>, options: GooseOptions) -> Result<(), Goose
     let result = attack.execute().await;
     watcher.abort();
     result.map(|_| ()).map_err(goose_err)
+}
+
+fn goose_err(e: goose::GooseError) -> GooseDriverError {
+    GooseDriverError::Goose(e.to_string())
+}
+
+/// The goose attack: one scenario whose users play the plan's arrivals, goose's
+/// defaults set so that only our records count (no metrics unless a goose report or
+/// log was asked for, no coordinated-omission mitigation, one iteration per user).
+fn attack(
+    shared: &Arc<Shared>,
+    options: GooseOptions,
+) -> Result<Box<GooseAttack>, GooseDriverError> {
+    let wants_metrics = !options.config.report_file.is_empty()
+        || options.config.request_log.is_some()
+        || options.config.error_log.is_some()
+        || options.config.transaction_log.is_some()
+        || options.config.scenario_log.is_some();
+    let quiet = options.config.verbose == 0;
+    let users = options.config.users.unwrap_or(options.users).max(1);
+    let host = shared.targets.first().cloned().unwrap_or_default();
+    let timeout = format!("{}", options.timeout.as_secs_f64().max(0.001));
+    // Start every user within about a quarter of a second; the schedule waits for them.
+    let rate = format!("{}", (users * 4).max(1));
+
+    let for_users = Arc::clone(shared);
+    let transaction: TransactionFunction = Arc::new(move |user| {
+        let shared = Arc::clone(&for_users);
+        Box::pin(async move {
+            play(&shared, user, users).await;
+            Ok(())
+        })
+    });
+    let scenario = Scenario::new("ratelab")
+        .register_transaction(Transaction::new(transaction).set_name("arrivals"));
+    let attack = GooseAttack::initialize_with_config(options.config)
+        .map_err(goose_err)?
+        .register_scenario(scenario)
+        .set_default(GooseDefault::Host, host.as_str())
+        .and_then(|a| a.set_default(GooseDefault::Users, users))
+        .and_then(|a| a.set_default(GooseDefault::IncreaseRate, rate.as_str()))
+        .and_then(|a| a.set_default(GooseDefault::Iterations, 1))
+        .and_then(|a| a.set_default(GooseDefault::NoTelnet, true))
+        .and_then(|a| a.set_default(GooseDefault::NoMetrics, !wants_metrics))
+        .and_then(|a| a.set_default(GooseDefault::NoPrintMetrics, true))
+        .and_then(|a| a.set_default(GooseDefault::NoErrorSummary, true))
+        .and_then(|a| a.set_default(GooseDefault::NoGzip, true))
+        .and_then(|a| {
+            a.set_default(
+                GooseDefault::CoordinatedOmissionMitigation,
+                GooseCoordinatedOmissionMitigation::Disabled,
+            )
+        })
+        .and_then(|a| a.set_default(GooseDefault::Timeout, timeout.as_str()))
+        .map_err(goose_err)?;
+    if quiet {
+        attack
+            .set_default(GooseDefault::Quiet, 1)
+            .map_err(goose_err)
+    } else {
+        Ok(attack)
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! The pieces, in the order a run uses them: [`plan`] scales a workload to the machine
 //! and turns arrivals into requests; [`client`] checks the targets and reads the
 //! backend's and the gateways' counters; the drivers send, recording every request in
-//! [`record`]; `analysis` turns the records into results; [`run`] ties it together.
+//! [`record`]; [`crate::judging::measured`] turns the records into results; [`run`]
+//! ties it together, reading the targets before and after and showing progress.
 //!
 //! The guarantee, whichever driver: every request is counted once, in our code, with
 //! its send instant and lateness against the schedule, so the results say how much of
