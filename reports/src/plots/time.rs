@@ -2,6 +2,7 @@
 //! (`admitted`) and latency percentiles (`latency`).
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use results::Results;
@@ -133,33 +134,7 @@ impl Chart for Cumulative<'_> {
                     PathElement::new([(x, y), (x + 20, y)], color.stroke_width(4))
                 });
         }
-        // The exact references at phase ends: what a perfect limiter admits by then.
-        let mut seen: Vec<&str> = Vec::new();
-        for run in &r.runs {
-            if run.reference.is_empty() || seen.contains(&run.reference.as_str()) {
-                continue;
-            }
-            seen.push(&run.reference);
-            let mut sum = 0u64;
-            let points: Vec<(f64, f64)> = run
-                .phases
-                .iter()
-                .zip(&r.workload.phases)
-                .map(|(s, p)| {
-                    sum += s.reference_admitted;
-                    (p.start_s + p.duration_s, sum as f64)
-                })
-                .collect();
-            let style = BLACK.stroke_width(2);
-            chart
-                .draw_series(points.iter().map(|&p| Cross::new(p, 7, style)))
-                .map_err(err)?
-                .label(format!(
-                    "{} at phase ends ({})",
-                    run.reference, run.totals.reference_admitted
-                ))
-                .legend(move |(x, y)| Cross::new((x + 10, y), 6, style));
-        }
+        reference_marks(&mut chart, r)?;
         phase_marks(&mut chart, r, y_max, 0.0, false)?;
         chart
             .configure_series_labels()
@@ -172,6 +147,41 @@ impl Chart for Cumulative<'_> {
             .map_err(err)?;
         Ok(())
     }
+}
+
+/// The exact references at phase ends, as crosses: what a perfect limiter admits by
+/// then (once per distinct reference).
+fn reference_marks<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    r: &Results,
+) -> Result<(), String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for run in &r.runs {
+        if run.reference.is_empty() || seen.contains(&run.reference.as_str()) {
+            continue;
+        }
+        seen.push(&run.reference);
+        let mut sum = 0u64;
+        let points: Vec<(f64, f64)> = run
+            .phases
+            .iter()
+            .zip(&r.workload.phases)
+            .map(|(s, p)| {
+                sum += s.reference_admitted;
+                (p.start_s + p.duration_s, sum as f64)
+            })
+            .collect();
+        let style = BLACK.stroke_width(2);
+        chart
+            .draw_series(points.iter().map(|&p| Cross::new(p, 7, style)))
+            .map_err(err)?
+            .label(format!(
+                "{} at phase ends ({})",
+                run.reference, run.totals.reference_admitted
+            ))
+            .legend(move |(x, y)| Cross::new((x + 10, y), 6, style));
+    }
+    Ok(())
 }
 
 pub(super) struct LatencyChart<'a>(pub(super) &'a Results);
