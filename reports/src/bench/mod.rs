@@ -17,6 +17,7 @@
 
 mod ceiling;
 mod drill;
+mod tables;
 mod workload;
 
 use std::fmt::Write as _;
