@@ -26,7 +26,7 @@ use goose::prelude::{
     GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction,
 };
 
-use super::record::{Reply, Shared};
+use super::record::{Reply, RunState};
 use crate::drivers::http::plan::USER_HEADER;
 
 /// The goose version this driver is built and tested with (pinned in Cargo.toml).
@@ -166,7 +166,7 @@ const LAUNCH_LIMIT: Duration = Duration::from_secs(10);
 
 /// One goose user: waits until every user runs, then pulls arrivals from the shared
 /// schedule until it is exhausted.
-async fn play(shared: &Shared, user: &mut GooseUser, users: usize) {
+async fn play(shared: &RunState, user: &mut GooseUser, users: usize) {
     let cancelled = goose::is_killswitch_triggered;
     if shared.worker_ready() >= users {
         shared.start_at(Instant::now() + Duration::from_millis(50));
@@ -229,7 +229,7 @@ async fn play(shared: &Shared, user: &mut GooseUser, users: usize) {
 
 /// Runs goose until the shared schedule is exhausted or the run stops (Ctrl-C, a
 /// target that refuses every connection, a schedule hopelessly behind).
-pub async fn run(shared: Arc<Shared>, options: GooseOptions) -> Result<(), GooseDriverError> {
+pub async fn run(shared: Arc<RunState>, options: GooseOptions) -> Result<(), GooseDriverError> {
     check_configuration(&options.config)?;
     super::log_bridge::install();
     let attack = attack(&shared, options)?;
@@ -258,7 +258,7 @@ fn goose_err(e: goose::GooseError) -> GooseDriverError {
 /// defaults set so that only our records count (no metrics unless a goose report or
 /// log was asked for, no coordinated-omission mitigation, one iteration per user).
 fn attack(
-    shared: &Arc<Shared>,
+    shared: &Arc<RunState>,
     options: GooseOptions,
 ) -> Result<Box<GooseAttack>, GooseDriverError> {
     let wants_metrics = !options.config.report_file.is_empty()

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 
-use super::record::{Reply, Shared};
+use super::record::{Reply, RunState};
 use crate::drivers::http::client::{self, HttpClient};
 use crate::drivers::http::plan::USER_HEADER;
 
@@ -28,7 +28,7 @@ pub struct OpenLoopOptions {
     pub timeout: Duration,
 }
 
-async fn one(shared: &Shared, client: &HttpClient, i: usize, timeout: Duration) {
+async fn one(shared: &RunState, client: &HttpClient, i: usize, timeout: Duration) {
     let spec = shared.plan.request(i);
     let url = shared.url(i, &spec.path);
     let body = if spec.body {
@@ -61,7 +61,7 @@ async fn one(shared: &Shared, client: &HttpClient, i: usize, timeout: Duration) 
 
 /// Plays the schedule until it is exhausted, the run stops, or `cancelled` is set;
 /// returns when every request sent has finished.
-pub async fn run(shared: Arc<Shared>, options: OpenLoopOptions, cancelled: Arc<AtomicBool>) {
+pub async fn run(shared: Arc<RunState>, options: OpenLoopOptions, cancelled: Arc<AtomicBool>) {
     let max = options.max_in_flight.clamp(1, 1 << 20);
     let client = client::client(max);
     let slots = Arc::new(Semaphore::new(max));

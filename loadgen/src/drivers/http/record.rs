@@ -124,7 +124,7 @@ pub const CONNECT_STREAK_LIMIT: u64 = 200;
 
 /// The state every driver task shares: the plan, the slots, the clock.
 #[derive(Debug)]
-pub struct Shared {
+pub struct RunState {
     /// What is played.
     pub plan: Arc<LoadPlan>,
     /// Base URLs (`http://127.0.0.1:8080`, no trailing slash); arrival `i` goes to
@@ -147,9 +147,9 @@ pub struct Shared {
     reason: Mutex<Option<String>>,
 }
 
-impl Shared {
+impl RunState {
     /// State for playing `plan` over `targets`; the schedule starts `lead` after the
-    /// first call to [`Shared::start`].
+    /// first call to [`RunState::start`].
     pub fn new(plan: Arc<LoadPlan>, targets: Vec<String>, lead: Duration) -> Self {
         let n = plan.len();
         let duration = Duration::from_nanos(plan.workload.duration());
@@ -268,7 +268,7 @@ impl Shared {
         self.stopped.store(true, Ordering::Relaxed);
     }
 
-    /// True once [`Shared::stop`] was called.
+    /// True once [`RunState::stop`] was called.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
     }
@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn slots_record_once() {
         let plan = Arc::new(LoadPlan::new(Workload::load("seed").unwrap(), 1).unwrap());
-        let s = Shared::new(plan, vec!["http://x".into()], Duration::ZERO);
+        let s = RunState::new(plan, vec!["http://x".into()], Duration::ZERO);
         let i = s.next().unwrap();
         let j = s.next().unwrap();
         assert_eq!((i, j), (0, 1));
@@ -384,7 +384,7 @@ mod tests {
     #[test]
     fn refused_connections_stop_the_run() {
         let plan = Arc::new(LoadPlan::new(Workload::load("seed").unwrap(), 1).unwrap());
-        let s = Shared::new(plan, vec!["http://x".into()], Duration::ZERO);
+        let s = RunState::new(plan, vec!["http://x".into()], Duration::ZERO);
         for i in 0..CONNECT_STREAK_LIMIT as usize {
             s.mark_sent(i, s.start());
             s.finish(i, Duration::ZERO, Reply::Connect, false);

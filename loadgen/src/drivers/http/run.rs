@@ -16,7 +16,7 @@ use results::Results;
 
 use super::goose::{self as goose_driver, GooseDriverError, GooseOptions};
 use super::open_loop::{self, OpenLoopOptions};
-use super::record::Shared;
+use super::record::RunState;
 use super::targets::{self, After, Before};
 use super::watch;
 use crate::drivers::http::client::{self, ClientError};
@@ -113,7 +113,7 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
     }
 
     let lead = Duration::from_millis(300);
-    let shared = Arc::new(Shared::new(
+    let shared = Arc::new(RunState::new(
         Arc::clone(&spec.plan),
         before.targets.clone(),
         lead,
@@ -158,7 +158,7 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
 }
 
 /// Plays the plan with the chosen driver until it ends or is cancelled (Ctrl-C).
-async fn drive(driver: &Driver, shared: &Arc<Shared>) -> Result<(), GooseDriverError> {
+async fn drive(driver: &Driver, shared: &Arc<RunState>) -> Result<(), GooseDriverError> {
     match driver {
         Driver::Goose(options) => goose_driver::run(Arc::clone(shared), (**options).clone()).await,
         Driver::OpenLoop(options) => {
@@ -180,7 +180,7 @@ async fn drive(driver: &Driver, shared: &Arc<Shared>) -> Result<(), GooseDriverE
 
 /// What the analysis needs besides the records, as read before and after the load
 /// (the caller adds the unfinished count, the fallback samples and the notes).
-fn facts(spec: &LoadSpec, shared: &Shared, before: Before, after: After) -> RunFacts {
+fn facts(spec: &LoadSpec, shared: &RunState, before: Before, after: After) -> RunFacts {
     RunFacts {
         algorithm: before.algorithm(spec.algorithm.as_deref()),
         store: spec.store.clone(),

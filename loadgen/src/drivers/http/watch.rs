@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinHandle;
 
-use super::record::Shared;
+use super::record::RunState;
 use super::targets::gateway_sum;
 use crate::drivers::http::client;
 use crate::progress::ProgressLine;
 
 /// Seconds since the schedule started, when it has.
-fn since_start(shared: &Shared) -> Option<f64> {
+fn since_start(shared: &RunState) -> Option<f64> {
     shared
         .started()
         .map(|s| Instant::now().saturating_duration_since(s).as_secs_f64())
@@ -24,7 +24,7 @@ fn since_start(shared: &Shared) -> Option<f64> {
 
 /// The progress message: phase, time into the schedule, outcomes so far, the worst
 /// lateness and the achieved rate.
-fn progress_message(shared: &Shared, began: Instant) -> String {
+fn progress_message(shared: &RunState, began: Instant) -> String {
     let live = &shared.live;
     let duration = shared.plan.workload.duration() as f64 / 1e9;
     let elapsed = since_start(shared).unwrap_or(0.0);
@@ -51,7 +51,7 @@ fn progress_message(shared: &Shared, began: Instant) -> String {
 /// The progress line until `done`; its last state stays on screen as the run's tally.
 /// Nothing is drawn unless `enabled` and stderr is a terminal.
 pub(crate) fn progress(
-    shared: &Arc<Shared>,
+    shared: &Arc<RunState>,
     done: &Arc<AtomicBool>,
     enabled: bool,
 ) -> JoinHandle<()> {
@@ -78,7 +78,7 @@ pub(crate) fn progress(
 /// Samples the gateways' fallback counter once a second while the schedule runs:
 /// `(seconds since the start, fallbacks so far)`.
 pub(crate) fn scraper(
-    shared: &Arc<Shared>,
+    shared: &Arc<RunState>,
     done: &Arc<AtomicBool>,
     targets: Vec<String>,
 ) -> JoinHandle<Vec<(f64, u64)>> {
@@ -102,7 +102,7 @@ pub(crate) fn scraper(
 /// Says once on stderr when the schedule starts, in Unix time (the open loop starts at
 /// once, goose once its users run), so a script can time events — a Redis outage — by
 /// it.
-pub(crate) fn announce_start(shared: &Arc<Shared>, done: &Arc<AtomicBool>) -> JoinHandle<()> {
+pub(crate) fn announce_start(shared: &Arc<RunState>, done: &Arc<AtomicBool>) -> JoinHandle<()> {
     let shared = Arc::clone(shared);
     let done = Arc::clone(done);
     tokio::spawn(async move {
