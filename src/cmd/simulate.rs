@@ -19,8 +19,8 @@ pub struct Args {
     #[arg(short, long, default_value = "seed", value_name = "NAME|FILE")]
     workload: String,
 
-    /// `all`, or a comma-separated list of: fixed-window, sliding-log, sliding-window,
-    /// token-bucket, gcra, seed-replica.
+    /// `all`, or a comma-separated list of algorithm names (`ratelab algorithms` lists
+    /// them), and `seed-replica`, the original project's flawed Redis token bucket.
     #[arg(short, long, default_value = "all", value_name = "all|LIST")]
     algorithms: String,
 
