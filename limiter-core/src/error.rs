@@ -27,6 +27,16 @@ type Cause = Box<dyn StdError + Send + Sync>;
 /// assert_eq!(err.to_string(), "request cost 6 exceeds the limiter's capacity 5");
 /// ```
 pub struct Error {
+    /// Boxed, as hyper does: an `Error` is one pointer, so `Result<Decision>` is not
+    /// widened by the kind and cause, and the in-memory check's hot path does not
+    /// compute denied-decision fields only to share registers with the error's drop
+    /// (callgrind, GCRA at 10,000 `u64` keys: 210 instructions per denied check with
+    /// the kind inline, 176 boxed).
+    inner: Box<Inner>,
+}
+
+/// What an [`Error`] holds.
+struct Inner {
     kind: Kind,
     cause: Option<Cause>,
 }
@@ -44,7 +54,9 @@ enum Kind {
 
 impl Error {
     fn new(kind: Kind) -> Self {
-        Self { kind, cause: None }
+        Self {
+            inner: Box::new(Inner { kind, cause: None }),
+        }
     }
 
     /// A quota built from impossible numbers.
@@ -72,8 +84,10 @@ impl Error {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn store(cause: impl Into<Cause>) -> Self {
         Self {
-            kind: Kind::Store,
-            cause: Some(cause.into()),
+            inner: Box::new(Inner {
+                kind: Kind::Store,
+                cause: Some(cause.into()),
+            }),
         }
     }
 
@@ -91,18 +105,18 @@ impl Error {
 
     /// True when a quota was built from impossible numbers.
     pub fn is_invalid_quota(&self) -> bool {
-        matches!(self.kind, Kind::InvalidQuota(_))
+        matches!(self.inner.kind, Kind::InvalidQuota(_))
     }
 
     /// True when the request costs more than the limiter can ever admit at once:
     /// waiting will not help (a service answers `400`, not `429`).
     pub fn is_cost_exceeds_capacity(&self) -> bool {
-        matches!(self.kind, Kind::CostExceedsCapacity { .. })
+        matches!(self.inner.kind, Kind::CostExceedsCapacity { .. })
     }
 
     /// For a cost above the capacity, the cost and the capacity.
     pub fn cost_and_capacity(&self) -> Option<(u64, u64)> {
-        match self.kind {
+        match self.inner.kind {
             Kind::CostExceedsCapacity { cost, capacity } => Some((cost, capacity)),
             _ => None,
         }
@@ -110,25 +124,25 @@ impl Error {
 
     /// True when a policy id was used with a set that did not issue it.
     pub fn is_unknown_policy(&self) -> bool {
-        matches!(self.kind, Kind::UnknownPolicy(_))
+        matches!(self.inner.kind, Kind::UnknownPolicy(_))
     }
 
     /// True when the store did not answer within its timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, Kind::Timeout(_))
+        matches!(self.inner.kind, Kind::Timeout(_))
     }
 
     /// True when the circuit breaker is open (the store failed recently and is not
     /// being asked); see [`retry_after`](Self::retry_after).
     pub fn is_circuit_open(&self) -> bool {
-        matches!(self.kind, Kind::CircuitOpen(_))
+        matches!(self.inner.kind, Kind::CircuitOpen(_))
     }
 
     /// True for store failures (timeouts, connection errors, bad replies, open circuit),
     /// which a failure policy may answer; false for requests that can never succeed.
     pub fn is_store_failure(&self) -> bool {
         !matches!(
-            self.kind,
+            self.inner.kind,
             Kind::InvalidQuota(_) | Kind::CostExceedsCapacity { .. } | Kind::UnknownPolicy(_)
         )
     }
@@ -136,7 +150,7 @@ impl Error {
     /// For an open circuit, how long until the store is asked again: a useful
     /// `Retry-After`. `None` for every other error.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self.kind {
+        match self.inner.kind {
             Kind::CircuitOpen(wait) => Some(wait),
             _ => None,
         }
@@ -151,8 +165,8 @@ impl Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("limiter_core::Error");
-        d.field("kind", &self.kind);
-        if let Some(cause) = &self.cause {
+        d.field("kind", &self.inner.kind);
+        if let Some(cause) = &self.inner.cause {
             d.field("cause", cause);
         }
         d.finish()
@@ -161,7 +175,7 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
+        match &self.inner.kind {
             Kind::InvalidQuota(why) => write!(f, "invalid quota: {why}"),
             Kind::CostExceedsCapacity { cost, capacity } => write!(
                 f,
@@ -186,7 +200,8 @@ impl fmt::Display for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.cause
+        self.inner
+            .cause
             .as_deref()
             .map(|c| c as &(dyn StdError + 'static))
     }
