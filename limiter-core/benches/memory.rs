@@ -1,4 +1,4 @@
-//! Keyed in-memory checks: the five algorithms beside `governor`'s keyed limiter.
+//! Keyed in-memory checks: every algorithm beside `governor`'s keyed limiter.
 //!
 //! Every benchmark decides one request (cost 1) for a key taken in turn from a
 //! shuffled set of 1, 10,000 or 1,000,000 keys, on the limiter's own default clock
