@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::clock::Nanos;
+use crate::quota::Quota;
 
 /// One bound on admissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +69,16 @@ impl fmt::Display for Bound {
 }
 
 impl Bound {
+    /// `quota` read as a rate: at most `burst + limit × t / period` in any interval of
+    /// length `t` (the token bucket's and GCRA's promise, and the exact token bucket's).
+    pub fn rate(quota: &Quota) -> Self {
+        Bound::Rate {
+            burst: quota.burst(),
+            limit: quota.limit(),
+            period: quota.period_nanos(),
+        }
+    }
+
     /// Checks `admitted` — `(instant, cost)` pairs in time order — against the bound.
     pub fn check(&self, admitted: &[(Nanos, u64)]) -> Result<(), Breach> {
         match *self {

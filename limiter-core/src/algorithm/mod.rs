@@ -284,6 +284,18 @@ pub(crate) fn ensure_fits(cost: u64, capacity: u64) -> Result<()> {
     Ok(())
 }
 
+/// Stores the state a pure `decide` returned with an admission (a denial returns none and
+/// writes nothing): the `step` of every algorithm whose decision is "decision, next
+/// state".
+#[inline]
+pub(crate) fn keep<S>(state: &mut S, decided: Result<(Decision, Option<S>)>) -> Result<Decision> {
+    let (decision, next) = decided?;
+    if let Some(next) = next {
+        *state = next;
+    }
+    Ok(decision)
+}
+
 /// Nanoseconds as a `Duration`.
 #[inline]
 pub(crate) fn dur(n: Nanos) -> std::time::Duration {

@@ -46,11 +46,7 @@ impl Reference {
     /// an algorithm's excess is measured against.
     pub fn envelope(self, quota: &Quota) -> Envelope {
         Envelope::new([match self {
-            Reference::TokenBucket => Bound::Rate {
-                burst: quota.burst(),
-                limit: quota.limit(),
-                period: quota.period_nanos(),
-            },
+            Reference::TokenBucket => Bound::rate(quota),
             Reference::SlidingLog => Bound::Windows {
                 limit: quota.limit(),
                 length: quota.period_nanos(),

@@ -103,11 +103,7 @@ impl Algorithm for FixedWindow {
 
     #[inline]
     fn step(&self, state: &mut u64, now: Nanos, cost: u64) -> Result<Decision> {
-        let (decision, next) = self.decide(*state, now, cost)?;
-        if let Some(next) = next {
-            *state = next;
-        }
-        Ok(decision)
+        super::keep(state, self.decide(*state, now, cost))
     }
 
     fn is_idle(&self, &s: &u64, now: Nanos) -> bool {

@@ -186,11 +186,7 @@ impl Algorithm for SlidingWindow {
 
     #[inline]
     fn step(&self, state: &mut Counters, now: Nanos, cost: u64) -> Result<Decision> {
-        let (decision, next) = self.decide(*state, now, cost)?;
-        if let Some(next) = next {
-            *state = next;
-        }
-        Ok(decision)
+        super::keep(state, self.decide(*state, now, cost))
     }
 
     fn is_idle(&self, &c: &Counters, now: Nanos) -> bool {

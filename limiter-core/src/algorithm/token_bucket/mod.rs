@@ -145,11 +145,7 @@ impl Algorithm for TokenBucket {
 
     #[inline]
     fn step(&self, state: &mut u64, now: Nanos, cost: u64) -> Result<Decision> {
-        let (decision, next) = self.decide(*state, now, cost)?;
-        if let Some(next) = next {
-            *state = next;
-        }
-        Ok(decision)
+        super::keep(state, self.decide(*state, now, cost))
     }
 
     fn is_idle(&self, &state: &u64, now: Nanos) -> bool {
@@ -158,11 +154,7 @@ impl Algorithm for TokenBucket {
 
     fn envelope(&self) -> Envelope {
         let q = &self.quota;
-        Envelope::new([Bound::Rate {
-            burst: q.burst(),
-            limit: q.limit(),
-            period: q.period_nanos(),
-        }])
+        Envelope::new([Bound::rate(q)])
     }
 }
 
