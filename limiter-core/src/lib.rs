@@ -50,6 +50,7 @@ pub mod clock;
 pub mod decision;
 pub mod error;
 pub mod limiter;
+pub mod limits;
 pub mod quota;
 pub mod runtime;
 #[cfg(feature = "serde")]

@@ -8,7 +8,7 @@
 //! that abandoned keys vanish, at least a minute on the caller's time (TTLs run on
 //! Redis's clock). A reply is one integer or an array of at most four.
 
-use redis::Cmd;
+use redis::{Cmd, Value};
 
 use super::{Algorithm, Kind, registry};
 use crate::decision::Decision;
@@ -21,6 +21,11 @@ pub(crate) const MAX_REPLY: usize = 4;
 pub trait Mirror: Send + Sync + 'static {
     /// The script's source.
     const LUA: &'static str;
+
+    /// A Lua expression, true when the script's reply `r` (an integer or a table)
+    /// admitted: the multi-limit script ([`crate::limits`]) composes every algorithm's
+    /// script and needs to know. By default the reply's first integer is not negative.
+    const ADMITTED: &'static str = "(type(r) == 'table' and r[1] or r) >= 0";
 
     /// The mirror of `policy`, with its numbers worked out once.
     fn new(policy: &Policy) -> Self;
@@ -75,6 +80,27 @@ macro_rules! any_mirror {
                 match self {
                     $(AnyMirror::$variant(m) => m.push_args(cmd, cost),)*
                 }
+            }
+
+            /// The decision a script's reply stands for: its integers (one, or an array
+            /// of at most [`MAX_REPLY`]), decoded by the algorithm's mirror.
+            pub(crate) fn decode_value(&self, reply: &Value, cost: u64) -> Option<Decision> {
+                let mut buf = [0i64; MAX_REPLY];
+                let ints: &[i64] = match reply {
+                    Value::Int(x) => {
+                        buf[0] = *x;
+                        &buf[..1]
+                    }
+                    Value::Array(items) if items.len() <= buf.len() => {
+                        for (slot, v) in buf.iter_mut().zip(items) {
+                            let Value::Int(x) = v else { return None };
+                            *slot = *x;
+                        }
+                        &buf[..items.len()]
+                    }
+                    _ => return None,
+                };
+                self.decode(ints, cost)
             }
 
             /// See [`Mirror::decode`].

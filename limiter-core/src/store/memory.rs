@@ -248,6 +248,40 @@ where
         Ok(decision)
     }
 
+    /// Runs `f` on `key`'s shared state under its shard's read lock, inserting a fresh
+    /// state first if the key is not held (counted against the cap like any other key,
+    /// and swept once idle). For callers that decide several keys together: the
+    /// multi-limit module locks each key's state in a fixed order and runs the steps
+    /// itself ([`crate::limits`]).
+    pub fn with_state<Q, R>(&self, key: &Q, now: Nanos, f: impl FnOnce(&A::Shared) -> R) -> R
+    where
+        K: Borrow<Q> + From<Q::Owned>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let shard = self.shard(hash);
+        loop {
+            {
+                let table = shard.table.read().unwrap_or_else(PoisonError::into_inner);
+                if let Some((_, state)) = table.find(hash, |(k, _)| k.borrow() == key) {
+                    return f(state);
+                }
+            }
+            let mut table = shard.table.write().unwrap_or_else(PoisonError::into_inner);
+            if table.find(hash, |(k, _)| k.borrow() == key).is_none() {
+                if table.len() >= self.max_per_shard {
+                    self.make_room(&mut table, now);
+                }
+                let hasher = &self.hasher;
+                let fresh = (K::from(key.to_owned()), self.algorithm.new_shared());
+                table.insert_unique(hash, fresh, |(k, _)| hasher.hash_one(k));
+            }
+            // Back to the read lock: `f` may hold the state while it locks other keys,
+            // and must not keep this shard's writers out meanwhile. A sweep between
+            // the two locks (the fresh state is idle) just sends us round again.
+        }
+    }
+
     /// Forgets the keys of `table` that were idle at `at`; how many.
     fn forget_idle(&self, table: &mut HashTable<(K, A::Shared)>, at: Nanos) -> usize {
         let before = table.len();

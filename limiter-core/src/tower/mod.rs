@@ -92,6 +92,7 @@
 //! [`Policy`]: crate::Policy
 
 mod body;
+mod header_list;
 pub mod headers;
 mod key;
 mod keyed;
@@ -105,6 +106,7 @@ use std::sync::Arc;
 use http::{Request, StatusCode};
 
 pub use body::RateLimitBody;
+pub use header_list::HeaderList;
 pub use headers::PolicyHeaders;
 pub use key::{
     ClientIp, DEFAULT_MAX_IDENTITY, HeaderOrIp, Identity, KeyExtractor, KeyRejection, MissingPeer,
@@ -117,6 +119,7 @@ pub use service::{RateLimit, ResponseFuture};
 
 use crate::decision::Verdict;
 use crate::error::Result;
+use crate::limits::LimitsVerdict;
 
 /// What a [`RequestLimiter`] decided about one request.
 #[derive(Debug, Clone)]
@@ -132,6 +135,16 @@ pub enum RequestOutcome {
         verdict: Verdict,
         /// The policy's headers (precomputed once per policy).
         policy: Arc<PolicyHeaders>,
+    },
+    /// A set of limits decided all-or-nothing ([`crate::limits`]): as
+    /// [`Decided`](Self::Decided), with every limit a member of the rate-limit headers
+    /// and `Retry-After` the longest wait among the refusing limits.
+    DecidedAll {
+        /// Every limit's decision and who made it (boxed: it holds up to eight
+        /// decisions, and the single-limit outcomes stay small).
+        verdict: Box<LimitsVerdict>,
+        /// The set's headers (precomputed once per set).
+        headers: Arc<HeaderList>,
     },
     /// The request can never be admitted as sent (its identity is unusable, it costs
     /// more than the limit, the server passed no client address): answered with
@@ -161,6 +174,20 @@ impl RequestOutcome {
         }
     }
 
+    /// [`from_result`](Self::from_result) for a set of limits.
+    pub fn from_limits(result: Result<LimitsVerdict>, headers: &Arc<HeaderList>) -> Self {
+        match result {
+            Ok(verdict) => RequestOutcome::DecidedAll {
+                verdict: Box::new(verdict),
+                headers: Arc::clone(headers),
+            },
+            Err(_) => RequestOutcome::Rejected {
+                status: StatusCode::BAD_REQUEST,
+                reason: "request costs more than the rate limit ever admits",
+            },
+        }
+    }
+
     /// A request whose key could not be extracted.
     pub fn rejected(rejection: &KeyRejection) -> Self {
         RequestOutcome::Rejected {
@@ -179,6 +206,11 @@ impl RequestOutcome {
                 Some(StatusCode::SERVICE_UNAVAILABLE)
             }
             RequestOutcome::Decided { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
+            RequestOutcome::DecidedAll { verdict, .. } if verdict.decision.allowed => None,
+            RequestOutcome::DecidedAll { verdict, .. } if verdict.is_unavailable() => {
+                Some(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            RequestOutcome::DecidedAll { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
             RequestOutcome::Rejected { status, .. } => Some(*status),
         }
     }

@@ -12,10 +12,12 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::body::RateLimitBody;
+use super::header_list::HeaderList;
 use super::headers::{PolicyHeaders, retry_after_secs};
 use super::refusal::{JsonError, Refusal, RefusalResponse};
 use super::{Check, RequestLimiter, RequestOutcome};
 use crate::decision::Decision;
+use crate::limits::LimitsDecision;
 
 /// Rate-limits requests to `S` with a [`RequestLimiter`]; built by
 /// [`RateLimitLayer`](super::RateLimitLayer).
@@ -141,7 +143,7 @@ pin_project! {
         Calling {
             #[pin]
             call: S::Future,
-            headers: Option<(Decision, Arc<PolicyHeaders>)>,
+            headers: Option<Stamp>,
         },
         Refused {
             response: Option<http::Response<bytes::Bytes>>,
@@ -176,7 +178,13 @@ where
             RequestOutcome::Decided { verdict, policy } if verdict.decision.allowed => {
                 State::Calling {
                     call: inner.call(req),
-                    headers: Some((verdict.decision, policy)),
+                    headers: Some(Stamp::One(verdict.decision, policy)),
+                }
+            }
+            RequestOutcome::DecidedAll { verdict, headers } if verdict.decision.allowed => {
+                State::Calling {
+                    call: inner.call(req),
+                    headers: Some(Stamp::All(Box::new(verdict.decision), headers)),
                 }
             }
             refused => State::Refused {
@@ -209,8 +217,14 @@ where
                 }
                 StateProj::Calling { call, headers } => {
                     let mut response = std::task::ready!(call.poll(cx))?;
-                    if let Some((decision, policy)) = headers.take() {
-                        policy.apply(response.headers_mut(), &decision);
+                    match headers.take() {
+                        Some(Stamp::One(decision, policy)) => {
+                            policy.apply(response.headers_mut(), &decision);
+                        }
+                        Some(Stamp::All(decision, list)) => {
+                            list.apply(response.headers_mut(), &decision);
+                        }
+                        None => {}
                     }
                     return Poll::Ready(Ok(response.map(RateLimitBody::inner)));
                 }
@@ -224,6 +238,12 @@ where
             }
         }
     }
+}
+
+/// The headers an admitted response gets: one policy's, or a set of limits'.
+enum Stamp {
+    One(Decision, Arc<PolicyHeaders>),
+    All(Box<LimitsDecision>, Arc<HeaderList>),
 }
 
 /// The response to a refused request: shaped by `shape`, then the rate-limit headers and
@@ -240,7 +260,23 @@ fn refuse(outcome: &RequestOutcome, shape: &dyn RefusalResponse) -> Response<byt
                 "too many requests"
             };
             let retry = retry_after_secs(verdict.decision.retry_after);
-            (reason, Some(retry), Some(&**policy), Some(verdict))
+            (reason, Some(retry), Some(policy.name()), Some(*verdict))
+        }
+        RequestOutcome::DecidedAll { verdict, headers } => {
+            let reason = if verdict.is_unavailable() {
+                "rate limiter unavailable"
+            } else {
+                "too many requests"
+            };
+            let one = verdict.verdict();
+            let retry = retry_after_secs(one.decision.retry_after);
+            // The refusal names the limit that speaks for the request.
+            let speaker = verdict
+                .decision
+                .refusing()
+                .max_by_key(|&i| verdict.decision.decisions()[i].retry_after)
+                .and_then(|i| headers.names().nth(i));
+            (reason, Some(retry), speaker, Some(one))
         }
         RequestOutcome::Rejected { reason, .. } => (*reason, None, None, None),
         // Never refused; answered defensively rather than panicking.
@@ -250,13 +286,22 @@ fn refuse(outcome: &RequestOutcome, shape: &dyn RefusalResponse) -> Response<byt
         status,
         reason,
         retry_after,
-        policy: policy.map(PolicyHeaders::name),
-        verdict,
+        policy,
+        verdict: verdict.as_ref(),
     });
     let headers = response.headers_mut();
     match (outcome, retry_after) {
         (RequestOutcome::Decided { verdict, policy }, _) if !verdict.is_unavailable() => {
             policy.apply(headers, &verdict.decision);
+        }
+        (
+            RequestOutcome::DecidedAll {
+                verdict,
+                headers: list,
+            },
+            _,
+        ) if !verdict.is_unavailable() => {
+            list.apply(headers, &verdict.decision);
         }
         (_, Some(secs)) => {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));

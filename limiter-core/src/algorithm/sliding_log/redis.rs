@@ -18,6 +18,8 @@ pub struct Mirror {
 
 impl mirror::Mirror for Mirror {
     const LUA: &'static str = include_str!("sliding_log.lua");
+    // The reply is {allowed (1 or 0), remaining, reset, retry}.
+    const ADMITTED: &'static str = "r[1] == 1";
 
     fn new(policy: &Policy) -> Self {
         Self {

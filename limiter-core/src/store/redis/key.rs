@@ -60,6 +60,26 @@ pub(super) fn with_head(head: &str, identity: &str) -> String {
     key
 }
 
+/// The Redis key of one limit of a request (see [`crate::limits`]):
+/// `<prefix>:<algorithm>:{<tag>}:<id>`. Every limit of one request shares the hash tag
+/// `{<tag>}` (the identity), so on a cluster they live in one slot and one script call
+/// decides them all; `id` (the limit's, e.g. `/api/search burst`) is escaped like the
+/// tag, so it holds no brace and the key differs from every single-limit key (which
+/// ends with the tag's `}`).
+///
+/// ```
+/// use limiter_core::Kind;
+/// use limiter_core::store::redis::tagged_key;
+///
+/// assert_eq!(tagged_key("ratelab", Kind::Gcra, "u1", "/api/{id} burst"), "ratelab:gcra:{u1}:/api/%7Bid%7D burst");
+/// ```
+pub fn tagged_key(prefix: &str, kind: Kind, tag: &str, id: &str) -> String {
+    let mut key = with_head(&head(prefix, kind), tag);
+    key.push(':');
+    escape(&mut key, id, IDENTITY);
+    key
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +129,23 @@ mod tests {
         assert_eq!(
             redis_key("ratelab", Kind::Gcra, "é a\n~"),
             "ratelab:gcra:{%C3%A9 a%0A~}"
+        );
+    }
+
+    #[test]
+    fn tagged_keys_share_the_tag_and_never_meet_single_keys() {
+        let a = tagged_key("ratelab", Kind::Gcra, "u{1}", "/a burst");
+        let b = tagged_key("ratelab", Kind::FixedWindow, "u{1}", "/a} hourly");
+        assert_eq!(tag(&a), tag(&b));
+        assert_eq!(b.matches('{').count(), 1);
+        assert_eq!(b.matches('}').count(), 1);
+        assert_ne!(
+            tagged_key("ratelab", Kind::Gcra, "u", ""),
+            redis_key("ratelab", Kind::Gcra, "u")
+        );
+        assert_ne!(
+            tagged_key("ratelab", Kind::Gcra, "u", "x:y"),
+            tagged_key("ratelab", Kind::Gcra, "u:x", "y")
         );
     }
 

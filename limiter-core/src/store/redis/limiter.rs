@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 
 use super::{FailurePolicy, RedisStore, TimeSource, bump, key, script};
-use crate::algorithm::mirror::{AnyMirror, MAX_REPLY};
+use crate::algorithm::mirror::AnyMirror;
 use crate::clock::{Clock, MonotonicClock};
 use crate::decision::{DecidedBy, Decision, Verdict};
 use crate::error::{Error, Result};
@@ -133,52 +133,28 @@ impl RedisLimiter {
         Ok(Verdict::new(decision, source))
     }
 
-    async fn call(&self, cmd: &Cmd, cost: u64) -> Result<Decision> {
-        let mut conn = self.store.connection();
-        let reply = match cmd.query_async::<Value>(&mut conn).await {
-            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                // Redis restarted or flushed its scripts: load ours again, once.
-                redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(script::lua(self.policy.kind))
-                    .query_async::<Value>(&mut conn)
-                    .await
-                    .map_err(super::store_error)?;
-                cmd.query_async::<Value>(&mut conn).await
-            }
-            r => r,
-        }
-        .map_err(super::store_error)?;
-        self.decode(&reply, cost)
-            .ok_or_else(|| Error::bad_reply(format!("{reply:?}")))
-    }
-
-    /// The decision a script's reply stands for: its integers (one, or an array of at
-    /// most [`MAX_REPLY`]), decoded by the algorithm's mirror.
-    fn decode(&self, reply: &Value, cost: u64) -> Option<Decision> {
-        let mut buf = [0i64; MAX_REPLY];
-        let ints: &[i64] = match reply {
-            Value::Int(x) => {
-                buf[0] = *x;
-                &buf[..1]
-            }
-            Value::Array(items) if items.len() <= buf.len() => {
-                for (slot, v) in buf.iter_mut().zip(items) {
-                    let Value::Int(x) = v else { return None };
-                    *slot = *x;
-                }
-                &buf[..items.len()]
-            }
-            _ => return None,
-        };
-        self.mirror.decode(ints, cost)
-    }
-
     async fn check_store(&self, key: &str, cost: u64) -> Result<Decision> {
         if cost > self.capacity {
             return Err(Error::cost_exceeds_capacity(cost, self.capacity));
         }
-        let inner = &self.store.inner;
+        let cmd = self.command(key, cost);
+        let reply = self
+            .store
+            .guarded_call(&cmd, script::lua(self.policy.kind))
+            .await?;
+        self.mirror
+            .decode_value(&reply, cost)
+            .ok_or_else(|| Error::bad_reply(format!("{reply:?}")))
+    }
+}
+
+impl RedisStore {
+    /// Runs one script call `cmd` (an `EVALSHA` of the script `lua`) the way every
+    /// decision runs: not at all while the circuit is open, bounded by the timeout,
+    /// reloading the script once on `NOSCRIPT`, counted, and its failure reported to
+    /// the breaker.
+    pub(crate) async fn guarded_call(&self, cmd: &Cmd, lua: &str) -> Result<Value> {
+        let inner = &self.inner;
         let permit = match inner.breaker.admit() {
             Ok(p) => p,
             Err(wait) => {
@@ -187,9 +163,8 @@ impl RedisLimiter {
             }
         };
         bump(&inner.counters.calls);
-        let cmd = self.command(key, cost);
         let timeout = inner.opts.timeout;
-        let result = match tokio::time::timeout(timeout, self.call(&cmd, cost)).await {
+        let result = match tokio::time::timeout(timeout, self.call(cmd, lua)).await {
             Ok(r) => r,
             Err(_) => {
                 bump(&inner.counters.timeouts);
@@ -204,6 +179,35 @@ impl RedisLimiter {
             }
         }
         result
+    }
+
+    /// Counts a decision a failure policy made because the store could not.
+    pub(crate) fn count_fallback(&self, by: DecidedBy) {
+        let c = &self.inner.counters;
+        match by {
+            DecidedBy::Store => {}
+            DecidedBy::Local => bump(&c.fallback_local),
+            DecidedBy::FailOpen => bump(&c.fallback_open),
+            DecidedBy::FailClosed => bump(&c.fallback_closed),
+        }
+    }
+
+    async fn call(&self, cmd: &Cmd, lua: &str) -> Result<Value> {
+        let mut conn = self.connection();
+        match cmd.query_async::<Value>(&mut conn).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                // Redis restarted or flushed its scripts: load ours again, once.
+                redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(lua)
+                    .query_async::<Value>(&mut conn)
+                    .await
+                    .map_err(super::store_error)?;
+                cmd.query_async::<Value>(&mut conn).await
+            }
+            r => r,
+        }
+        .map_err(super::store_error)
     }
 }
 

@@ -50,7 +50,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisFuture, Value};
 
 pub use breaker::{BreakerOptions, CircuitState};
-pub use key::redis_key;
+pub use key::{redis_key, tagged_key};
 pub use limiter::RedisLimiter;
 
 use crate::clock::Clock;

@@ -1,0 +1,182 @@
+//! The in-memory side of several limits: each limit's keys in its own
+//! [`MemoryStore`], every key's state behind a lock (whatever form the algorithm uses
+//! alone), and the two-phase decision over them.
+
+use std::sync::{Mutex, PoisonError};
+
+use super::LimitSet;
+use crate::algorithm::{self, Algorithm, Envelope, Kind, Param, Reference, registry};
+use crate::clock::Nanos;
+use crate::decision::Decision;
+use crate::error::Result;
+use crate::limiter::Policy;
+use crate::quota::Quota;
+use crate::store::memory::{MemoryStore, StoreStats};
+
+/// An algorithm whose in-memory state is always behind a lock, so a request can hold
+/// several keys' states at once (a compare-and-swap word cannot be held). Everything
+/// else is the algorithm's own.
+#[derive(Debug, Clone)]
+pub(crate) struct Exclusive<A>(A);
+
+impl<A: Algorithm> Algorithm for Exclusive<A> {
+    type State = A::State;
+    type Shared = Mutex<A::State>;
+    #[cfg(feature = "redis")]
+    type Mirror = A::Mirror;
+    const KIND: Kind = A::KIND;
+    const NAME: &'static str = A::NAME;
+    const REFERENCE: Reference = A::REFERENCE;
+    const PARAMS: &'static [Param] = A::PARAMS;
+
+    fn from_policy(policy: &Policy) -> Self {
+        Exclusive(A::from_policy(policy))
+    }
+
+    fn quota(&self) -> &Quota {
+        self.0.quota()
+    }
+
+    fn policy(&self) -> Policy {
+        self.0.policy()
+    }
+
+    fn capacity(&self) -> u64 {
+        self.0.capacity()
+    }
+
+    fn fresh(&self) -> Self::State {
+        self.0.fresh()
+    }
+
+    #[inline]
+    fn step(&self, state: &mut Self::State, now: Nanos, cost: u64) -> Result<Decision> {
+        self.0.step(state, now, cost)
+    }
+
+    fn is_idle(&self, state: &Self::State, now: Nanos) -> bool {
+        self.0.is_idle(state, now)
+    }
+
+    fn heap_bytes(&self, state: &Self::State) -> usize {
+        self.0.heap_bytes(state)
+    }
+
+    fn envelope(&self) -> Envelope {
+        self.0.envelope()
+    }
+}
+
+/// Decides `key` in one store at one level of the lock order: locks its state, decides
+/// on a copy, lets `rest` decide the higher levels (holding this lock; it is told
+/// whether this limit admitted), and keeps the copy only if `rest` says every limit
+/// admitted. Returns this limit's decision and
+/// whether all admitted.
+#[inline]
+fn hold<A: Algorithm<Shared = Mutex<<A as Algorithm>::State>>>(
+    store: &MemoryStore<Box<str>, A>,
+    key: &str,
+    now: Nanos,
+    cost: u64,
+    rest: &mut dyn FnMut(bool) -> Result<bool>,
+) -> Result<(Decision, bool)> {
+    store.with_state(key, now, |shared| {
+        let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut probe = state.clone();
+        let decision = store.algorithm().step(&mut probe, now, cost)?;
+        let all = rest(decision.allowed)?;
+        if all {
+            *state = probe;
+        }
+        Ok((decision, all))
+    })
+}
+
+macro_rules! any_exclusive {
+    ($($variant:ident: $module:ident::$ty:ident,)*) => {
+        /// One limit's keyed in-memory state, its algorithm chosen at run time
+        /// (generated from the registration list; static dispatch).
+        pub(super) enum AnyExclusive {
+            $($variant(MemoryStore<Box<str>, Exclusive<algorithm::$ty>>),)*
+        }
+
+        impl AnyExclusive {
+            pub(super) fn new(policy: &Policy, max_keys: usize) -> Self {
+                match policy.kind {
+                    $(Kind::$variant => Self::$variant(MemoryStore::with_max_keys(
+                        Exclusive::from_policy(policy),
+                        max_keys,
+                    )),)*
+                }
+            }
+
+            fn hold(
+                &self,
+                key: &str,
+                now: Nanos,
+                cost: u64,
+                rest: &mut dyn FnMut(bool) -> Result<bool>,
+            ) -> Result<(Decision, bool)> {
+                match self {
+                    $(Self::$variant(s) => hold(s, key, now, cost, rest),)*
+                }
+            }
+
+            pub(super) fn sweep(&self, now: Nanos) -> usize {
+                match self {
+                    $(Self::$variant(s) => s.sweep(now),)*
+                }
+            }
+
+            pub(super) fn len(&self) -> usize {
+                match self {
+                    $(Self::$variant(s) => s.len(),)*
+                }
+            }
+
+            pub(super) fn stats(&self) -> StoreStats {
+                match self {
+                    $(Self::$variant(s) => s.stats(),)*
+                }
+            }
+        }
+    };
+}
+registry!(any_exclusive);
+
+/// Decides every limit of `set` for `key` at `now`, all-or-nothing, writing each limit's
+/// decision into `out` (the set's order). Locks are taken in rank order and released
+/// in reverse, after the last limit decided and every state was written or left.
+pub(super) fn decide_all(
+    set: &LimitSet,
+    key: &str,
+    now: Nanos,
+    cost: u64,
+    out: &mut [Decision],
+) -> Result<bool> {
+    level(set, 0, true, key, now, cost, out)
+}
+
+/// Level `i` of the lock order, every lower level having admitted if `so_far`: returns
+/// whether every limit admitted, which each level needs before it writes.
+fn level(
+    set: &LimitSet,
+    i: usize,
+    so_far: bool,
+    key: &str,
+    now: Nanos,
+    cost: u64,
+    out: &mut [Decision],
+) -> Result<bool> {
+    let Some(&index) = set.lock_order.get(i) else {
+        return Ok(so_far);
+    };
+    let limit = &set.limits[index].inner;
+    let (decision, all) = limit.memory.hold(key, now, cost, &mut |admitted| {
+        // Every higher level decides even after a refusal: Retry-After is the longest
+        // wait among all refusing limits.
+        level(set, i + 1, so_far && admitted, key, now, cost, out)
+    })?;
+    out[index] = decision;
+    Ok(all)
+}

@@ -1,0 +1,430 @@
+//! Several limits on one request, decided all-or-nothing: "10 per second with bursts of
+//! 20 *and* 1,000 per hour".
+//!
+//! The guarantee: a request is admitted only if every limit of its [`LimitSet`] admits
+//! it, and then it spends from every one; if any refuses, none is spent. Concurrent
+//! requests behave as if decided one after another, so each limit keeps its own
+//! algorithm's envelope whatever the others do.
+//!
+//! - **In memory** each limit keeps its keys in its own store, every key's state behind
+//!   a small lock. A request locks its key's state in every limit, in one global order
+//!   (each [`Limit`] gets a rank when it is created), decides each limit's step on a
+//!   copy, and writes the copies back only if all admitted — two-phase locking, so the
+//!   decisions are serialisable. The global order makes it deadlock-free: a request
+//!   waiting for a lock of rank `r` holds only locks of lower rank, so no cycle of
+//!   waits can form (a request holds at most one key per limit; a limit shared between
+//!   sets, such as a global one, has one rank everywhere).
+//! - **On Redis and Redis Cluster** it is one script call: a script generated from every
+//!   algorithm's own Lua step ([`redis`](self) module), which runs each limit's step,
+//!   snapshots a key before its first write, and restores the snapshots when any limit
+//!   refused. The keys of one request share a hash tag (its `tag`, the identity), so
+//!   on a cluster they live in one slot.
+//!
+//! The answer ([`LimitsDecision`]) holds every limit's decision and the combined one:
+//! `Retry-After` is the longest wait among the refusing limits; on an admission the
+//! limit with the least remaining speaks for the legacy single-limit headers. A limit
+//! that would have admitted a refused request reports what it has left, unspent.
+//!
+//! A route with one limit needs none of this: [`RateLimiter`](crate::RateLimiter) keeps
+//! its compare-and-swap fast path.
+//!
+//! ```
+//! use limiter_core::limits::{Limit, LimitSet, MultiLimiter};
+//! use limiter_core::{Kind, ManualClock, Policy, Quota};
+//! use std::time::Duration;
+//!
+//! # fn main() -> limiter_core::Result<()> {
+//! let burst = Limit::new("burst", "/api burst", Policy::new(Kind::Gcra, Quota::bucket(2, 1.0)?), 1_000);
+//! let hourly = Limit::new("hourly", "/api hourly",
+//!     Policy::new(Kind::FixedWindow, Quota::new(3, Duration::from_secs(3600))?), 1_000);
+//! let clock = ManualClock::new();
+//! let limiter = MultiLimiter::memory(LimitSet::new(vec![burst, hourly])?, clock.clone());
+//! let decide = |cost| limiter.decide_now("user:1", cost).expect("in memory").map(|v| v.decision);
+//! assert!(decide(1)?.allowed && decide(1)?.allowed);
+//! let refused = decide(1)?; // the burst is spent: refused, and the hour is not charged
+//! assert!(!refused.allowed);
+//! assert_eq!(refused.decisions()[1].remaining, 1);
+//! clock.advance(Duration::from_secs(1));
+//! assert!(decide(1)?.allowed); // the third of the hour
+//! clock.advance(Duration::from_secs(10));
+//! let hour = decide(1)?;
+//! assert!(!hour.allowed && hour.combined().retry_after > Duration::from_secs(3000));
+//! # Ok(()) }
+//! ```
+
+mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::clock::{Clock, MonotonicClock};
+use crate::decision::{DecidedBy, Decision, Verdict};
+use crate::error::{Error, Result};
+use crate::limiter::Policy;
+use crate::store::memory::StoreStats;
+use memory::AnyExclusive;
+
+#[cfg(feature = "redis")]
+use crate::store::redis::RedisStore;
+
+/// The most limits one request may carry.
+pub const MAX_LIMITS: usize = 8;
+
+/// Ranks limits in creation order: the global order in which a request locks them.
+static NEXT_RANK: AtomicU64 = AtomicU64::new(0);
+
+/// One named limit and its in-memory state. Cheap to clone: clones share the state, so
+/// one `Limit` in several sets (a global limit in every route's set) counts once.
+#[derive(Clone)]
+pub struct Limit {
+    inner: Arc<LimitInner>,
+}
+
+struct LimitInner {
+    name: Box<str>,
+    id: Box<str>,
+    policy: Policy,
+    rank: u64,
+    memory: AnyExclusive,
+}
+
+impl fmt::Debug for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limit")
+            .field("name", &self.name())
+            .field("id", &self.id())
+            .field("policy", &self.policy())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limit {
+    /// A limit enforcing `policy`, advertised as `name` (the `RateLimit` headers' list
+    /// member), its state kept under `id` — unique among every limit on one store (on
+    /// Redis it names the key after the request's tag, e.g. `"/api/search burst"`) —
+    /// and at most `max_keys` keys in memory.
+    pub fn new(name: &str, id: &str, policy: Policy, max_keys: usize) -> Self {
+        Self {
+            inner: Arc::new(LimitInner {
+                name: name.into(),
+                id: id.into(),
+                policy,
+                rank: NEXT_RANK.fetch_add(1, Ordering::Relaxed),
+                memory: AnyExclusive::new(&policy, max_keys),
+            }),
+        }
+    }
+
+    /// Its name in headers and metrics.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Where its state lives on a shared store.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The policy it enforces.
+    pub fn policy(&self) -> Policy {
+        self.inner.policy
+    }
+
+    /// True when `other` is this very limit (shares its state), not just an equal one.
+    pub fn same(&self, other: &Limit) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Forgets the in-memory keys idle at `now` (by `clock`); returns how many.
+    pub fn sweep(&self, clock: &impl Clock) -> usize {
+        self.inner.memory.sweep(clock.now())
+    }
+
+    /// Keys held in memory now, without walking them.
+    pub fn memory_keys(&self) -> usize {
+        self.inner.memory.len()
+    }
+
+    /// Size and evictions of its in-memory state (walks every key: for reports).
+    pub fn stats(&self) -> StoreStats {
+        self.inner.memory.stats()
+    }
+}
+
+/// The limits of one request: 1 to [`MAX_LIMITS`], distinct names, each limit once.
+#[derive(Debug, Clone)]
+pub struct LimitSet {
+    limits: Vec<Limit>,
+    /// Indices into `limits` by rank: the order in which a request locks them.
+    lock_order: Vec<usize>,
+    /// The most one request may cost: the least of the limits' capacities.
+    capacity: u64,
+}
+
+impl LimitSet {
+    /// The set of `limits`, reported in this order.
+    ///
+    /// Errors when it is empty, longer than [`MAX_LIMITS`], names two limits alike or
+    /// holds one limit twice.
+    pub fn new(limits: Vec<Limit>) -> Result<Self> {
+        if limits.is_empty() || limits.len() > MAX_LIMITS {
+            return Err(Error::invalid_quota(
+                "a request carries between 1 and 8 limits",
+            ));
+        }
+        for (i, a) in limits.iter().enumerate() {
+            for b in &limits[..i] {
+                if a.name() == b.name() || a.same(b) || a.id() == b.id() {
+                    return Err(Error::invalid_quota(
+                        "the limits of one request need distinct names and ids",
+                    ));
+                }
+            }
+        }
+        let mut lock_order: Vec<usize> = (0..limits.len()).collect();
+        lock_order.sort_by_key(|&i| limits[i].inner.rank);
+        let capacity = limits
+            .iter()
+            .map(|l| l.policy().capacity())
+            .min()
+            .unwrap_or(0);
+        Ok(Self {
+            limits,
+            lock_order,
+            capacity,
+        })
+    }
+
+    /// The limits, in the order they were given (and are reported).
+    pub fn limits(&self) -> &[Limit] {
+        &self.limits
+    }
+
+    /// The most one request may cost: what every limit can admit at once.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Refuses a cost some limit can never admit.
+    fn ensure_fits(&self, cost: u64) -> Result<()> {
+        if cost > self.capacity {
+            return Err(Error::cost_exceeds_capacity(cost, self.capacity));
+        }
+        Ok(())
+    }
+}
+
+/// Every limit's decision on one request, and whether it was admitted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LimitsDecision {
+    decisions: [Decision; MAX_LIMITS],
+    len: u8,
+    /// Admitted: every limit admitted, and each spent the cost.
+    pub allowed: bool,
+}
+
+impl fmt::Debug for LimitsDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LimitsDecision")
+            .field("allowed", &self.allowed)
+            .field("decisions", &self.decisions())
+            .finish()
+    }
+}
+
+const EMPTY: Decision = Decision {
+    allowed: false,
+    limit: 0,
+    remaining: 0,
+    reset_after: std::time::Duration::ZERO,
+    retry_after: std::time::Duration::ZERO,
+};
+
+impl LimitsDecision {
+    /// Combines each limit's decision (in the set's order): admitted when all admitted.
+    /// A limit that admitted a refused request did not spend, so its remaining is given
+    /// back the cost.
+    pub(crate) fn new(decisions: &[Decision], cost: u64) -> Self {
+        let mut all = [EMPTY; MAX_LIMITS];
+        let allowed = decisions.iter().all(|d| d.allowed);
+        for (slot, d) in all.iter_mut().zip(decisions) {
+            *slot = *d;
+            if !allowed && d.allowed {
+                slot.remaining = d.remaining.saturating_add(cost).min(d.limit);
+            }
+        }
+        Self {
+            decisions: all,
+            len: decisions.len() as u8,
+            allowed,
+        }
+    }
+
+    /// Every limit's decision, in the set's order.
+    pub fn decisions(&self) -> &[Decision] {
+        &self.decisions[..usize::from(self.len)]
+    }
+
+    /// The one decision a single-limit client reads (legacy `X-RateLimit-*`,
+    /// `Retry-After`): refused, the refusing limit with the longest wait, retrying after
+    /// that wait; admitted, the limit with the least remaining.
+    pub fn combined(&self) -> Decision {
+        let all = self.decisions();
+        let pick = if self.allowed {
+            all.iter()
+                .min_by_key(|d| (d.remaining, std::cmp::Reverse(d.reset_after)))
+        } else {
+            all.iter()
+                .filter(|d| !d.allowed)
+                .max_by_key(|d| (d.retry_after, d.reset_after))
+        };
+        pick.copied().unwrap_or(EMPTY)
+    }
+
+    /// The indices of the limits that refused.
+    pub fn refusing(&self) -> impl Iterator<Item = usize> + '_ {
+        self.decisions()
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.allowed)
+            .map(|(i, _)| i)
+    }
+
+    /// Everyone admitted (or everyone refused), as a failure policy answers.
+    fn uniform(set: &LimitSet, allowed: bool, retry_after: std::time::Duration, cost: u64) -> Self {
+        let ds: Vec<Decision> = set
+            .limits()
+            .iter()
+            .map(|l| {
+                let cap = l.policy().capacity();
+                if allowed {
+                    Decision::allow(cap, cap - cost.min(cap), std::time::Duration::ZERO)
+                } else {
+                    Decision::deny(cap, 0, std::time::Duration::ZERO, retry_after)
+                }
+            })
+            .collect();
+        Self::new(&ds, 0)
+    }
+}
+
+/// A [`LimitsDecision`] and who made it (the store, or its failure policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsVerdict {
+    /// The decision to act on.
+    pub decision: LimitsDecision,
+    /// The store, or the failure policy standing in for it.
+    pub decided_by: DecidedBy,
+}
+
+impl LimitsVerdict {
+    /// The combined decision as a single [`Verdict`] (for code that reads one).
+    pub fn verdict(&self) -> Verdict {
+        let mut decision = self.decision.combined();
+        decision.allowed = self.decision.allowed;
+        Verdict::new(decision, self.decided_by)
+    }
+
+    /// True for a refusal because the store failed and the policy fails closed (`503`).
+    pub fn is_unavailable(&self) -> bool {
+        !self.decision.allowed && self.decided_by == DecidedBy::FailClosed
+    }
+}
+
+/// A set of limits decided all-or-nothing, in memory or on Redis, chosen at run time.
+#[derive(Debug)]
+pub struct MultiLimiter<C = MonotonicClock> {
+    set: LimitSet,
+    clock: C,
+    #[cfg(feature = "redis")]
+    redis: Option<redis::RedisLimits>,
+}
+
+impl<C: Clock> MultiLimiter<C> {
+    /// The limits of `set`, kept in this process's memory (each limit's own store), on
+    /// `clock`.
+    pub fn memory(set: LimitSet, clock: C) -> Self {
+        Self {
+            set,
+            clock,
+            #[cfg(feature = "redis")]
+            redis: None,
+        }
+    }
+
+    /// The limits of `set` on Redis (or Redis Cluster), one script call per request,
+    /// answering store failures with the store's failure policy (`local`: the limits'
+    /// in-memory state on `clock`).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(store: &RedisStore, set: LimitSet, clock: C) -> Self {
+        Self {
+            redis: Some(redis::RedisLimits::new(store.clone(), &set)),
+            set,
+            clock,
+        }
+    }
+
+    /// The limits it decides.
+    pub fn set(&self) -> &LimitSet {
+        &self.set
+    }
+
+    /// True when the state lives in this process (decisions are synchronous).
+    pub fn is_memory(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if self.redis.is_some() {
+            return false;
+        }
+        true
+    }
+
+    /// Decides one request of `cost` units for `tag` (the identity: in memory each
+    /// limit's key, on Redis the hash tag every limit's key shares) now, if the state is
+    /// in memory; `None` on Redis (use [`decide`](Self::decide)).
+    ///
+    /// Errors only when `cost` exceeds what some limit can ever admit at once.
+    pub fn decide_now(&self, tag: &str, cost: u64) -> Option<Result<LimitsVerdict>> {
+        if !self.is_memory() {
+            return None;
+        }
+        Some(self.decide_memory(tag, cost).map(|decision| LimitsVerdict {
+            decision,
+            decided_by: DecidedBy::Store,
+        }))
+    }
+
+    /// Decides one request of `cost` units for `tag`, wherever the state lives. Store
+    /// failures are answered by the failure policy.
+    ///
+    /// Errors only when `cost` exceeds what some limit can ever admit at once.
+    pub async fn decide(&self, tag: &str, cost: u64) -> Result<LimitsVerdict> {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            self.set.ensure_fits(cost)?;
+            return redis.decide(self, tag, cost).await;
+        }
+        self.decide_memory(tag, cost).map(|decision| LimitsVerdict {
+            decision,
+            decided_by: DecidedBy::Store,
+        })
+    }
+
+    /// The in-memory decision: every limit's key locked in rank order.
+    fn decide_memory(&self, tag: &str, cost: u64) -> Result<LimitsDecision> {
+        self.set.ensure_fits(cost)?;
+        let mut decisions = [EMPTY; MAX_LIMITS];
+        let n = self.set.limits.len();
+        memory::decide_all(&self.set, tag, self.clock.now(), cost, &mut decisions[..n])?;
+        Ok(LimitsDecision::new(&decisions[..n], cost))
+    }
+
+    /// Forgets idle in-memory keys of every limit; returns how many. (A limit shared by
+    /// several limiters is swept by each: harmless, and cheap when nothing is idle.)
+    pub fn sweep(&self) -> usize {
+        self.set.limits().iter().map(|l| l.sweep(&self.clock)).sum()
+    }
+}
