@@ -90,10 +90,17 @@ algorithm      = "token-bucket"
 capacity       = 1000000
 refill_per_sec = 1000000
 '
-printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT" >"$WORK/nolimit.toml"
-{ printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"; echo "$limits"; } >"$WORK/memory.toml"
+# wrk on loopback names its users in x-user-id: trusted, so each user is its own key as
+# in production behind a proxy.
+identity='
+[identity]
+trusted_proxies = ["127.0.0.1"]
+'
+{ printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"; echo "$identity"; } >"$WORK/nolimit.toml"
+{ printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"; echo "$identity"; echo "$limits"; } >"$WORK/memory.toml"
 {
     printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"
+    echo "$identity"
     printf '[store]\nkind = "redis"\nurl = "redis://127.0.0.1:%s"\ntimeout = "100ms"\non_error = "fail-open"\n' "$REDIS_PORT"
     echo "$limits"
 } >"$WORK/redis.toml"
@@ -178,7 +185,8 @@ declare -A GW_PORT GW_PID
 start_gateway() {
     local port
     port=$(free_port)
-    taskset -c 0 "$RATELAB" gateway --config "$WORK/$1.toml" --listen "127.0.0.1:$port" --threads 1 \
+    taskset -c 0 "$RATELAB" gateway --config "$WORK/$1.toml" --listen "127.0.0.1:$port" \
+        --admin-listen 127.0.0.1:0 --threads 1 \
         >"$WORK/gateway-$1.log" 2>&1 &
     PIDS+=($!)
     GW_PID[$1]=$!

@@ -173,17 +173,28 @@ store_section() { # store key_prefix on_error timeout_ms
 }
 
 TARGETS=""
+ADMINS=""
 start_gateways() { # config count
-    local config=$1 count=$2 port urls=()
+    local config=$1 count=$2 port admin urls=() admins=()
     GATEWAYS=()
     for _ in $(seq 1 "$count"); do
         port=$(free_port)
-        "$RATELAB" gateway --config "$config" --listen "127.0.0.1:$port" --threads 1 >>"$WORK/gateway.log" 2>&1 &
+        admin=$(free_port)
+        "$RATELAB" gateway --config "$config" --listen "127.0.0.1:$port" \
+            --admin-listen "127.0.0.1:$admin" --threads 1 >>"$WORK/gateway.log" 2>&1 &
         GATEWAYS+=($!)
         urls+=("http://127.0.0.1:$port")
+        admins+=("http://127.0.0.1:$admin")
         wait_port "$port"
     done
     TARGETS=$(IFS=,; echo "${urls[*]}")
+    ADMINS=$(IFS=,; echo "${admins[*]}")
+}
+
+# The load generator is on loopback and names each simulated user in x-user-id: it is
+# the gateways' trusted proxy (without this, every user would share 127.0.0.1's quota).
+identity_section() {
+    printf '[identity]\ntrusted_proxies = ["127.0.0.1", "::1"]\n'
 }
 
 stop_gateways() {
@@ -228,6 +239,7 @@ for workload in $WORKLOADS; do
             config="$WORK/gw-$workload-$store-$alg.toml"
             {
                 printf 'backend = "%s"\n\n' "$BACKEND"
+                identity_section
                 store_section "$store" "bench:$workload:$alg:$STARTED" fail-open 200
                 printf '\n'
                 # shellcheck disable=SC2046
@@ -236,7 +248,7 @@ for workload in $WORKLOADS; do
             start_gateways "$config" "$count"
             log "$workload: $alg on $store ($count gateway(s))"
             # shellcheck disable=SC2046
-            load --target "$TARGETS" --backend "$BACKEND" --workload "$workload" $(scales "$workload") \
+            load --target "$TARGETS" --admin "$ADMINS" --backend "$BACKEND" --workload "$workload" $(scales "$workload") \
                 --store "$store" --algorithm "$alg" --out "$dir"
             stop_gateways
         done
@@ -257,6 +269,7 @@ if [ -n "$DRILL_POLICIES" ]; then
         config="$WORK/gw-drill-$policy.toml"
         {
             printf 'backend = "%s"\n\n' "$BACKEND"
+            identity_section
             store_section redis "bench:drill:$policy:$STARTED" "$policy" 50
             printf '\n'
             "$RATELAB" load --workload scripts/bench/drill.toml --emit-routes token-bucket
@@ -264,7 +277,7 @@ if [ -n "$DRILL_POLICIES" ]; then
         start_gateways "$config" 1
         log "drill: token-bucket on Redis, on_error = $policy; Redis down from 8 s to 13 s"
         drill_log="$WORK/drill-$policy.log"
-        "$RATELAB" load --target "$TARGETS" --backend "$BACKEND" --workload scripts/bench/drill.toml \
+        "$RATELAB" load --target "$TARGETS" --admin "$ADMINS" --backend "$BACKEND" --workload scripts/bench/drill.toml \
             --store redis --algorithm token-bucket --out "$dir" >"$drill_log" 2>&1 &
         LOAD_PID=$!
         # Time the outage against the schedule's own start, which `ratelab load` prints.

@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Proc, TempDir, backend, gateway, get, post, raw, stats};
+use support::{Proc, TRUST_LOOPBACK, TempDir, backend, gateway, get, post, raw, stats};
 
 /// Two routes of 10 each (no refill worth mentioning during a test).
 const TEN_PER_ROUTE: &str = r#"
@@ -33,7 +33,7 @@ window    = "1h"
 #[test]
 fn a_memory_store_admits_exactly_the_capacity_per_user_and_route() {
     let dir = TempDir::new("a");
-    let config = dir.write("gw.toml", TEN_PER_ROUTE);
+    let config = dir.write("gw.toml", &format!("{TEN_PER_ROUTE}{TRUST_LOOPBACK}"));
     let be = backend(&[]);
     let gw = gateway(&config, &be);
 
@@ -99,7 +99,7 @@ fn a_memory_store_admits_exactly_the_capacity_per_user_and_route() {
     assert_eq!(s["total"], 13, "{s}");
 
     // Metrics count the decisions.
-    let m = get(gw.addr, "/metrics", None);
+    let m = get(gw.admin(), "/metrics", None);
     assert!(m.body.contains(
         "ratelab_gateway_decisions_total{route=\"/api/orders/{id}\",algorithm=\"token-bucket\",outcome=\"denied\"} 5"
     ), "{}", m.body);
@@ -122,7 +122,7 @@ path           = "/api/orders/{{id}}"
 algorithm      = "token-bucket"
 capacity       = {capacity}
 refill_per_sec = 0.001
-"#
+{TRUST_LOOPBACK}"#
     )
 }
 
@@ -214,7 +214,7 @@ fn c_redis_down_fails_open_or_closed_and_recovers() {
         assert!(res.body.contains("unavailable"), "{}", res.body);
         assert!(t.elapsed() < margin, "fail-closed took {:?}", t.elapsed());
     }
-    let m = get(closed.addr, "/metrics", None).body;
+    let m = get(closed.admin(), "/metrics", None).body;
     assert!(m.contains("policy=\"fail-closed\"} 5"), "{m}");
 
     // Redis back (empty): the limit is enforced again — within a few seconds, 429s return
@@ -303,7 +303,8 @@ fn e_slow_and_oversized_clients_are_refused_without_hurting_others() {
     let config = dir.write(
         "gw.toml",
         "[server]\nheader_read_timeout = \"3s\"\nmax_header_bytes = 8192\nmax_body_bytes = 1000\n\n\
-         [default]\nalgorithm = \"fixed-window\"\nlimit = 100000\nwindow = \"1s\"\n",
+         [default]\nalgorithm = \"fixed-window\"\nlimit = 100000\nwindow = \"1s\"\n\
+         [identity]\ntrusted_proxies = [\"127.0.0.1\"]\n",
     );
     let be = backend(&[]);
     let gw = gateway(&config, &be);
@@ -368,7 +369,7 @@ fn e_slow_and_oversized_clients_are_refused_without_hurting_others() {
         assert_eq!(res.status, 400);
     }
     assert_eq!(get(gw.addr, "/ok", Some("u")).status, 200);
-    assert_eq!(get(gw.addr, "/healthz", None).status, 200);
+    assert_eq!(get(gw.admin(), "/healthz", None).status, 200);
 }
 
 #[test]

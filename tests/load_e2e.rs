@@ -40,7 +40,11 @@ fn load_through_a_gateway_agrees_with_the_backend_and_the_policy() {
         "token-bucket",
     ]);
     assert!(routes.status.success(), "{}", text(&routes.stderr));
-    let config = dir.write("gw.toml", &text(&routes.stdout));
+    // goose sends each simulated user's `x-user-id` from loopback: trusted here.
+    let config = dir.write(
+        "gw.toml",
+        &format!("{}{}", text(&routes.stdout), support::TRUST_LOOPBACK),
+    );
     let be = backend(&[]);
     let gw = gateway(&config, &be);
     let out = dir.0.join("out");
@@ -50,6 +54,8 @@ fn load_through_a_gateway_agrees_with_the_backend_and_the_policy() {
         "load",
         "--target",
         &gw.url(),
+        "--admin",
+        &gw.admin_url(),
         "--backend",
         &be.url(),
         "--workload",

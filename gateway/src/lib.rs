@@ -8,20 +8,25 @@
 //! - [`contract`]: the wire contract shared with the load driver — [`routes`] (path
 //!   templates matched on normalised paths), the identity header, metric names, the
 //!   `/stats` document and the config file's words;
-//! - [`limits`]: one limiter per route, keyed by identity (a header, else the client
-//!   IP), as `limiter-core`'s tower [`RequestLimiter`](limiter_core::tower::RequestLimiter);
+//! - [`identity`]: whose quota a request spends — a verified API key, a header believed
+//!   only from trusted proxies, else the client IP (IPv6 by prefix);
+//! - [`limits`]: one limiter per route (and an optional per-IP limit), keyed by
+//!   identity, as `limiter-core`'s tower [`RequestLimiter`](limiter_core::tower::RequestLimiter);
 //! - [`store`]: memory or Redis, with fail-open, fail-closed or local fallback;
 //! - [`proxy`]: the streaming reverse proxy (502, 504, 413) over [`upstream`], its
 //!   keep-alive connection pool and HTTP/1.1 client to the backend;
 //! - [`server`]: hyper, hardening (header timeout and size, body size) and graceful
-//!   shutdown, `/healthz` and `/metrics` ([`metrics`]);
+//!   shutdown; [`admin`]: `/metrics` ([`metrics`]), `/healthz` and `/readyz` on their
+//!   own listener;
 //! - [`backend`]: the mock backend with latency, errors and `/stats`.
 //!
 //! The rate-limit layer the gateway runs is `limiter_core::tower::RateLimitLayer`,
 //! the same one any tower or axum service can reuse.
 
+pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod identity;
 pub mod limits;
 pub mod metrics;
 pub mod proxy;
@@ -37,7 +42,7 @@ pub use gateway_contract::routes;
 
 pub use backend::{Backend, BackendConfig, Latency};
 pub use config::{Config, ConfigError};
-pub use server::{Gateway, shutdown_signal};
+pub use server::{Gateway, Listeners, shutdown_signal};
 
 /// Why the gateway could not start or run.
 #[derive(Debug, thiserror::Error)]

@@ -1,17 +1,22 @@
 //! The gateway's rate limiting: one limiter per route, keyed by identity, plugged into
 //! `limiter-core`'s tower layer as a [`RequestLimiter`].
 //!
-//! The guarantee: a request is counted against exactly one limit — the first route
-//! whose template matches its normalised path, else the default — under the key
+//! The guarantee: a request is counted against exactly one route limit — the first
+//! route whose template matches its normalised path, else the default — under the key
 //! *identity + route template*, never the raw path; paths no route matches pass
-//! unlimited when there is no default. The in-memory path decides synchronously (no
+//! unlimited when there is no default. The identity is the server's
+//! [`Identity`](crate::identity::Identity) (never a header read here). With
+//! `[identity.per_ip]`, every request first passes a limit keyed by its client IP,
+//! whatever its identity; a request refused there is not counted on its route. A route
+//! (or `[identity]`) with `require_api_key` answers `401` to requests without a
+//! verified key, before any limit. The in-memory path decides synchronously (no
 //! allocation beyond the key, no future); a remote store's decision is awaited.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
-use limiter_core::tower::{Check, HeaderOrIp, PolicyHeaders, RequestLimiter, RequestOutcome};
+use limiter_core::tower::{Check, PolicyHeaders, RequestLimiter, RequestOutcome};
 use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -19,6 +24,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use crate::Error;
 use crate::config::{Config, LimitConfig};
 use crate::contract::metrics as names;
+use crate::identity::{Identity, IdentitySource};
 use crate::metrics::{Counter, DECISION_BUCKETS, DescriptorEncoder, Histogram, encode_family};
 use crate::routes::{Template, normalise};
 use crate::store::Stores;
@@ -59,12 +65,14 @@ impl Default for RouteStats {
     }
 }
 
-/// One limited route (or the default).
+/// One limited route (or the default, or the per-IP limit).
 #[derive(Debug)]
 pub struct Route {
     template: Option<Template>,
     name: String,
     limit: LimitConfig,
+    /// Whether its requests need a valid API key.
+    requires_key: bool,
     headers: Arc<PolicyHeaders>,
     limiter: RateLimiter,
     /// Its counters.
@@ -102,48 +110,68 @@ impl Route {
     }
 }
 
-/// Every route's limiter, the identity extractor and the stores: the gateway's
-/// [`RequestLimiter`].
+/// Every route's limiter, the per-IP limit and the stores: the gateway's
+/// [`RequestLimiter`]. Requests are keyed by the [`Identity`] the server put in their
+/// extensions.
 #[derive(Debug)]
 pub struct GatewayLimiter {
     routes: Vec<Arc<Route>>,
     default: Option<Arc<Route>>,
-    identity: HeaderOrIp,
+    /// `[identity.per_ip]`: passed by every request before its route's limit.
+    per_ip: Option<Arc<Route>>,
+    /// Whether paths no route (and no default) matches need an API key.
+    unmatched_requires_key: bool,
     stores: Stores,
 }
 
+/// The name of the per-IP limit in headers, keys and metrics.
+pub const PER_IP: &str = "per-ip";
+
 impl GatewayLimiter {
-    /// Builds the limiters of `config`, connecting to Redis when configured.
-    pub async fn new(config: &Config) -> Result<Self, Error> {
-        let identity = HeaderOrIp::new(&config.identity_header)
-            .map_err(|e| Error::Invalid(format!("identity header: {e}")))?
-            .with_max_len(config.identity_max_len);
-        let stores = Stores::connect(&config.store).await?;
-        let build = |template: Option<Template>, limit: LimitConfig| {
-            let name = template
-                .as_ref()
-                .map_or_else(|| "*".to_owned(), |t| t.as_str().to_owned());
-            Arc::new(Route {
-                headers: Arc::new(PolicyHeaders::new(&name, &limit.policy)),
-                limiter: stores.limiter(limit.policy),
-                template,
-                name,
-                limit,
-                stats: RouteStats::default(),
-            })
-        };
+    /// Builds the limiters of `config` on its store (Redis is connected in the
+    /// background: see [`Stores::open`]).
+    pub fn new(config: &Config) -> Result<Self, Error> {
+        let stores = Stores::open(&config.store)?;
+        let global_key = config.identity.require_api_key;
+        let build =
+            |template: Option<Template>, name: String, limit: LimitConfig, key: Option<bool>| {
+                Arc::new(Route {
+                    headers: Arc::new(PolicyHeaders::new(&name, &limit.policy)),
+                    limiter: stores.limiter(limit.policy),
+                    template,
+                    name,
+                    limit,
+                    requires_key: key.unwrap_or(global_key),
+                    stats: RouteStats::default(),
+                })
+            };
         let routes = config
             .routes
             .iter()
-            .map(|r| build(Some(r.path.clone()), r.limit))
+            .map(|r| {
+                let name = r.path.as_str().to_owned();
+                build(Some(r.path.clone()), name, r.limit, r.require_api_key)
+            })
             .collect();
-        let default = config.default.map(|limit| build(None, limit));
+        let default = config
+            .default
+            .map(|limit| build(None, "*".to_owned(), limit, config.default_requires_key));
+        let per_ip = config
+            .identity
+            .per_ip
+            .map(|limit| build(None, PER_IP.to_owned(), limit, Some(false)));
         Ok(Self {
             routes,
             default,
-            identity,
+            per_ip,
+            unmatched_requires_key: global_key,
             stores,
         })
+    }
+
+    /// The stores, for readiness.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     /// The route that limits `path`, if any.
@@ -155,20 +183,17 @@ impl GatewayLimiter {
             .or(self.default.as_ref())
     }
 
-    /// Every route, then the default.
+    /// Every route, then the default, then the per-IP limit.
     pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
-        self.routes.iter().chain(self.default.iter())
-    }
-
-    /// True when `req` would be keyed by the client's IP (no identity header), so the
-    /// limiter needs the [`PeerAddr`](limiter_core::tower::PeerAddr) extension.
-    pub fn identifies_by_ip<B>(&self, req: &Request<B>) -> bool {
-        self.identity.needs_peer(req)
+        self.routes
+            .iter()
+            .chain(self.default.iter())
+            .chain(self.per_ip.iter())
     }
 
     /// True when no request is ever limited.
     pub fn is_unlimited(&self) -> bool {
-        self.routes.is_empty() && self.default.is_none()
+        self.routes.is_empty() && self.default.is_none() && self.per_ip.is_none()
     }
 
     /// Forgets idle in-memory keys; returns how many went.
@@ -262,38 +287,81 @@ impl GatewayLimiter {
     }
 }
 
-impl<B> RequestLimiter<B> for GatewayLimiter {
-    type Future = std::pin::Pin<Box<dyn Future<Output = RequestOutcome> + Send>>;
+/// The future of a decision a remote store makes.
+type Pending = std::pin::Pin<Box<dyn Future<Output = RequestOutcome> + Send>>;
 
-    fn check(&self, req: &Request<B>) -> Check<Self::Future> {
-        let Some(route) = self.route_for(req.uri().path()) else {
-            return Check::Ready(RequestOutcome::Unlimited);
-        };
-        let identity = match self.identity.identity(req) {
-            Ok(identity) => identity,
-            Err(rejection) => {
-                route.stats.rejected.inc();
-                return Check::Ready(RequestOutcome::rejected(&rejection));
-            }
-        };
+impl Route {
+    /// Decides one request of `key` (an identity's key) on this route. Key = identity +
+    /// route: each route has its own in-memory limiter, so the identity alone keys it
+    /// (no allocation); a shared store gets `<route> <identity>` (a route name holds no
+    /// space before its end, so the pair is unambiguous).
+    fn check(self: &Arc<Self>, key: &Arc<str>) -> Check<Pending> {
         let started = Instant::now();
-        let cost = route.limit.cost;
-        // Key = identity + route. Each route has its own in-memory limiter, so the
-        // identity alone keys it (on the stack, no allocation); a shared store gets
-        // `<route> <identity>` (a template holds no space, so the pair is unambiguous).
-        if route.limiter.is_memory()
-            && let Some(result) = identity.with_key(|key| route.limiter.decide_now(key, cost))
-        {
-            return Check::Ready(route.record(result, started));
+        let cost = self.limit.cost;
+        if let Some(result) = self.limiter.decide_now(key, cost) {
+            return Check::Ready(self.record(result, started));
         }
-        let mut key = String::with_capacity(route.name.len() + 48);
-        key.push_str(&route.name);
-        key.push(' ');
-        identity.write_key(&mut key);
-        let route = Arc::clone(route);
+        let mut full = String::with_capacity(self.name.len() + 1 + key.len());
+        full.push_str(&self.name);
+        full.push(' ');
+        full.push_str(key);
+        let route = Arc::clone(self);
         Check::Pending(Box::pin(async move {
-            let result = route.limiter.decide(&key, cost).await;
+            let result = route.limiter.decide(&full, cost).await;
             route.record(result, started)
         }))
+    }
+}
+
+impl<B> RequestLimiter<B> for GatewayLimiter {
+    type Future = Pending;
+
+    fn check(&self, req: &Request<B>) -> Check<Self::Future> {
+        let Some(identity) = req.extensions().get::<Identity>() else {
+            // The server resolves every request; a caller that did not is refused
+            // rather than counted against someone.
+            return Check::Ready(RequestOutcome::Rejected {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                reason: "request identity not resolved",
+            });
+        };
+        let route = self.route_for(req.uri().path());
+        let requires_key = route.map_or(self.unmatched_requires_key, |r| r.requires_key);
+        if requires_key && identity.source != IdentitySource::ApiKey {
+            if let Some(r) = route {
+                r.stats.rejected.inc();
+            }
+            return Check::Ready(RequestOutcome::Rejected {
+                status: StatusCode::UNAUTHORIZED,
+                reason: "API key required",
+            });
+        }
+        let Some(per_ip) = &self.per_ip else {
+            return match route {
+                Some(route) => route.check(&identity.key),
+                None => Check::Ready(RequestOutcome::Unlimited),
+            };
+        };
+        // The per-IP limit first: a refusal there ends it, whatever the identity.
+        let Some(route) = route else {
+            return per_ip.check(&identity.ip_key);
+        };
+        match per_ip.check(&identity.ip_key) {
+            Check::Ready(outcome) if outcome.refusal_status().is_some() => Check::Ready(outcome),
+            Check::Ready(_) => route.check(&identity.key),
+            Check::Pending(by_ip) => {
+                let (route, key) = (Arc::clone(route), Arc::clone(&identity.key));
+                Check::Pending(Box::pin(async move {
+                    let outcome = by_ip.await;
+                    if outcome.refusal_status().is_some() {
+                        return outcome;
+                    }
+                    match route.check(&key) {
+                        Check::Ready(outcome) => outcome,
+                        Check::Pending(by_route) => by_route.await,
+                    }
+                }))
+            }
+        }
     }
 }

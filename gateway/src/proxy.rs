@@ -3,7 +3,8 @@
 //!
 //! The guarantee: every request gets a response. Bodies stream both ways without being
 //! buffered; hop-by-hop headers (and any named in `Connection`) are dropped both ways;
-//! `x-forwarded-for` gains the client's IP. A body over the limit gets `413`, an
+//! the forwarding headers are the gateway's ([`Forwarding`]: a client that is not a
+//! trusted proxy cannot forge them). A body over the limit gets `413`, an
 //! unreachable or failing backend `502`, a backend slower than the upstream timeout
 //! `504` — each with a short JSON body saying so.
 
@@ -23,6 +24,7 @@ use hyper::body::Incoming;
 use tower::Service;
 
 use crate::config::{Config, ServerConfig};
+use crate::identity::{Forwarding, Identity};
 use crate::metrics::{GatewayAnswer, Metrics};
 use crate::upstream::{self, Pool, PooledBody};
 
@@ -42,8 +44,6 @@ pub fn json_response(status: StatusCode, body: &str) -> Response<ProxyBody> {
     );
     res
 }
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers that concern one connection only (RFC 9110 §7.6.1), never forwarded.
 static HOP_BY_HOP: [HeaderName; 8] = [
@@ -139,29 +139,29 @@ impl Proxy {
         }
     }
 
-    /// This proxy for one client connection: the service the rate-limit layer wraps.
-    pub fn for_client(&self, peer: std::net::SocketAddr) -> ClientProxy {
-        let ip = peer.ip().to_string();
+    /// This proxy for one client connection (its forwarding headers): the service the
+    /// rate-limit layer wraps.
+    pub fn for_client(&self, forwarding: Forwarding) -> ClientProxy {
         ClientProxy {
             proxy: self.clone(),
-            ip: HeaderValue::from_str(&ip).unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            forwarding,
         }
     }
 
-    /// Forwards `req` from the client at `client_ip` (its `x-forwarded-for` entry) and
+    /// Forwards `req` from the client whose forwarding headers are `forwarding` and
     /// returns the backend's response, or the gateway's own error response: it never
     /// fails (a tower service's `Infallible` error).
     pub fn forward(
         &self,
         req: Request<Incoming>,
-        client_ip: &HeaderValue,
+        forwarding: &Forwarding,
     ) -> impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static {
         // The request is rewritten now; the future holds only the exchange, a smaller
         // state to allocate and move for every request.
         let inner = Arc::clone(&self.inner);
         Forward {
             exchange: self
-                .prepare(req, client_ip)
+                .prepare(req, forwarding)
                 .map(|req| tokio::time::timeout(inner.timeout, Arc::clone(&inner.pool).send(req))),
             started: Instant::now(),
             inner,
@@ -169,11 +169,11 @@ impl Proxy {
     }
 
     /// The request for the backend: origin-form, hop-by-hop headers gone, `Host` and
-    /// `x-forwarded-for` set, body capped; `None` for a body declared too large.
+    /// the forwarding headers set, body capped; `None` for a body declared too large.
     fn prepare(
         &self,
         req: Request<Incoming>,
-        client_ip: &HeaderValue,
+        forwarding: &Forwarding,
     ) -> Option<Request<UpstreamBody>> {
         let inner = &self.inner;
         let too_large = req
@@ -201,7 +201,7 @@ impl Proxy {
         {
             parts.headers.insert(header::HOST, host);
         }
-        append_forwarded_for(&mut parts.headers, client_ip);
+        forwarding.apply(&mut parts.headers, parts.extensions.get::<Identity>());
         parts.extensions = http::Extensions::new();
         let body = Limited::new(body, usize::try_from(inner.max_body).unwrap_or(usize::MAX));
         Some(Request::from_parts(parts, body))
@@ -298,36 +298,6 @@ impl Inner {
     }
 }
 
-/// Adds the client's IP to `x-forwarded-for`, as one list (several lines collapse into
-/// one; blank entries go).
-fn append_forwarded_for(headers: &mut HeaderMap, ip: &HeaderValue) {
-    let mut prev = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let value = match (prev.next(), prev.next()) {
-        // The usual case: the client is the first hop, and the value was built once
-        // for its connection.
-        (None, _) => ip.clone(),
-        (Some(one), None) => joined(&[one], ip),
-        (Some(a), Some(b)) => {
-            let mut all = vec![a, b];
-            all.extend(prev);
-            joined(&all, ip)
-        }
-    };
-    headers.insert(X_FORWARDED_FOR.clone(), value);
-}
-
-fn joined(prev: &[&str], ip: &HeaderValue) -> HeaderValue {
-    let mut v = prev.join(", ").into_bytes();
-    v.extend_from_slice(b", ");
-    v.extend_from_slice(ip.as_bytes());
-    HeaderValue::from_bytes(&v).unwrap_or_else(|_| ip.clone())
-}
-
 /// True when the request failed because its body exceeded the limit.
 fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(err);
@@ -340,12 +310,12 @@ fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The proxy serving one client connection: what it needs of the client (its IP for
-/// `x-forwarded-for`) is worked out once per connection, not per request.
+/// The proxy serving one client connection: what it needs of the client (its
+/// forwarding headers) is worked out once per connection, not per request.
 #[derive(Clone, Debug)]
 pub struct ClientProxy {
     proxy: Proxy,
-    ip: HeaderValue,
+    forwarding: Forwarding,
 }
 
 impl Service<Request<Incoming>> for ClientProxy {
@@ -358,7 +328,7 @@ impl Service<Request<Incoming>> for ClientProxy {
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        Box::pin(self.proxy.forward(req, &self.ip))
+        Box::pin(self.proxy.forward(req, &self.forwarding))
     }
 }
 
@@ -384,28 +354,5 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-user-id"], "u1");
-    }
-
-    #[test]
-    fn forwarded_for_appends() {
-        let ip = |s| HeaderValue::from_static(s);
-        let mut h = HeaderMap::new();
-        append_forwarded_for(&mut h, &ip("10.0.0.1"));
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
-        append_forwarded_for(&mut h, &ip("127.0.0.1"));
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
-        // Several lines become one list, blank ones dropped.
-        let mut h = HeaderMap::new();
-        h.append("x-forwarded-for", ip("1.1.1.1"));
-        h.append("x-forwarded-for", ip(" "));
-        h.append("x-forwarded-for", ip("2.2.2.2, 3.3.3.3"));
-        append_forwarded_for(&mut h, &ip("127.0.0.1"));
-        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
-        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1");
-        // A blank one is replaced.
-        let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", ip(""));
-        append_forwarded_for(&mut h, &ip("127.0.0.1"));
-        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     }
 }

@@ -1,34 +1,41 @@
-//! The gateway server: hyper 1.x over HTTP/1.1, the rate-limit layer in front of the
-//! proxy, `/healthz` and `/metrics` beside them.
+//! The gateway server: hyper 1.x over HTTP/1.1, each request's identity resolved, the
+//! rate-limit layer in front of the proxy; the admin listener ([`crate::admin`]) beside
+//! it.
 //!
 //! The guarantee: a client that is slow to send its request head is cut off after the
 //! header read timeout; an over-long head gets `431`; no input makes the server panic;
-//! and on shutdown the listener closes at once while requests already in flight finish
-//! (within the grace period) before [`Gateway::serve`] returns.
+//! every path on the proxy port goes through identity, limits and the proxy (nothing is
+//! answered specially there: `/metrics`, `/healthz` and `/readyz` live on
+//! `admin_listen`); and on shutdown the listener closes at once, `/readyz` turns `503`,
+//! and requests already in flight finish (within the grace period) before
+//! [`Gateway::serve`] returns. SIGHUP reloads the API keys file.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use limiter_core::tower::{PeerAddr, RateLimit, RateLimitBody, RateLimitLayer};
+use limiter_core::tower::{
+    JsonError, ProblemJson, RateLimit, RateLimitBody, RateLimitLayer, Refusal, RefusalResponse,
+};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
 use crate::Error;
+use crate::admin::{self, Admin};
 use crate::config::Config;
+use crate::identity::{self, Resolver};
 use crate::limits::GatewayLimiter;
 use crate::metrics::{CollectFn, DescriptorEncoder, Exposition, Metrics};
 use crate::proxy::{ClientProxy, Proxy, ProxyBody};
@@ -46,22 +53,37 @@ pub struct Gateway {
     config: Config,
     limiter: Arc<GatewayLimiter>,
     metrics: Arc<Metrics>,
-    /// What `/metrics` answers: the routes' and the gateway's families, process metrics
-    /// and build info.
-    exposition: Arc<Exposition>,
+    /// Who each request is.
+    resolver: Arc<Resolver>,
+    /// `/metrics`, `/healthz`, `/readyz` on `admin_listen`.
+    admin: Arc<Admin>,
     /// `limiter-core`'s rate-limit layer, the one other services reuse; it wraps each
     /// connection's proxy.
     layer: RateLimitLayer<GatewayLimiter>,
     proxy: Proxy,
 }
 
+/// The gateway's two sockets: the proxy (`listen`) and the admin endpoints
+/// (`admin_listen`).
+#[derive(Debug)]
+pub struct Listeners {
+    /// Where clients connect.
+    pub proxy: TcpListener,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub admin: TcpListener,
+}
+
 impl Gateway {
-    /// Builds the gateway of `config`: its limiters (connecting to Redis when
-    /// configured), the rate-limit layer and the proxy.
+    /// Builds the gateway of `config`: its identity resolver (reading the API keys
+    /// file), its limiters (a Redis store connects in the background: the gateway
+    /// starts while Redis is down), the rate-limit layer and the proxy.
     pub async fn new(config: Config) -> Result<Self, Error> {
         let metrics = Arc::new(Metrics::default());
-        let limiter = Arc::new(GatewayLimiter::new(&config).await?);
-        let layer = RateLimitLayer::shared(Arc::clone(&limiter));
+        let resolver = Arc::new(Resolver::new(&config.identity)?);
+        let limiter = Arc::new(GatewayLimiter::new(&config)?);
+        let layer = RateLimitLayer::shared(Arc::clone(&limiter)).with_refusal(GatewayRefusal {
+            api_key_header: resolver.api_key_header().map(|h| h.as_str().to_owned()),
+        });
         let proxy = Proxy::new(&config, Arc::clone(&metrics));
         let exposition = {
             let (routes, gateway) = (Arc::clone(&limiter), Arc::clone(&metrics));
@@ -75,10 +97,11 @@ impl Gateway {
             ]))
         };
         Ok(Self {
+            admin: Arc::new(Admin::new(exposition, Arc::clone(&limiter))),
             config,
             limiter,
             metrics,
-            exposition,
+            resolver,
             layer,
             proxy,
         })
@@ -89,26 +112,39 @@ impl Gateway {
         &self.limiter
     }
 
+    /// The identity resolver (to reload its keys).
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
     /// The configuration it runs.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// Binds the configured listen address.
-    pub async fn bind(&self) -> Result<TcpListener, Error> {
-        TcpListener::bind(self.config.listen)
+    /// Binds the configured listen and admin addresses.
+    pub async fn bind(&self) -> Result<Listeners, Error> {
+        let proxy = TcpListener::bind(self.config.listen)
             .await
-            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", self.config.listen)))
+            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", self.config.listen)))?;
+        let admin = admin::bind(self.config.admin_listen).await?;
+        Ok(Listeners { proxy, admin })
     }
 
-    /// Serves connections from `listener` until `shutdown` completes, then stops
+    /// Serves connections from `listeners` until `shutdown` completes, then stops
     /// accepting and waits (at most the grace period) for in-flight requests.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        listeners: Listeners,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
+        let Listeners {
+            proxy: listener,
+            admin: admin_listener,
+        } = listeners;
         let sweeper = self.limiter.spawn_sweeper(self.config.store.sweep_interval);
+        let admin = tokio::spawn(Arc::clone(&self.admin).serve(admin_listener));
+        let reloader = spawn_key_reloader(Arc::clone(&self.resolver));
         let server = &self.config.server;
         let mut builder = http1::Builder::new();
         builder
@@ -119,9 +155,8 @@ impl Gateway {
         let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(server.max_connections));
         let app = Arc::new(App {
-            limiter: Arc::clone(&self.limiter),
             metrics: Arc::clone(&self.metrics),
-            exposition: Arc::clone(&self.exposition),
+            resolver: Arc::clone(&self.resolver),
         });
         tokio::pin!(shutdown);
         loop {
@@ -147,10 +182,12 @@ impl Gateway {
             let _ = stream.set_nodelay(true);
             self.metrics.connections_total.inc();
             self.metrics.connections_open.inc();
+            let identity = self.resolver.peer(peer);
+            let forwarding = identity.forwarding(peer.port());
             let conn = Connection {
                 app: Arc::clone(&app),
-                stack: RefCell::new(self.layer.layer(self.proxy.for_client(peer))),
-                peer,
+                stack: RefCell::new(self.layer.layer(self.proxy.for_client(forwarding))),
+                identity,
             };
             let service = hyper::service::service_fn(move |req| conn.handle(req));
             let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
@@ -164,51 +201,108 @@ impl Gateway {
             });
         }
         drop(listener);
+        self.admin.start_draining();
         tracing::info!("shutting down: draining in-flight requests");
         let drained = tokio::time::timeout(server.shutdown_grace, graceful.shutdown()).await;
         if drained.is_err() {
             tracing::warn!(grace = ?server.shutdown_grace, "grace period over; closing remaining connections");
         }
         sweeper.abort();
+        admin.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         Ok(())
     }
 }
 
-/// What every connection shares.
-struct App {
-    limiter: Arc<GatewayLimiter>,
-    metrics: Arc<Metrics>,
-    exposition: Arc<Exposition>,
+/// Reloads the API keys file on every SIGHUP (Unix, with a keys file); a file that does
+/// not validate is logged and the keys in use stay.
+fn spawn_key_reloader(resolver: Arc<Resolver>) -> Option<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if !resolver.has_keys() {
+            return None;
+        }
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP: API keys will not reload");
+                return None;
+            }
+        };
+        Some(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match resolver.reload_keys() {
+                    Ok(n) => tracing::info!(keys = n, "API keys reloaded"),
+                    Err(err) => {
+                        tracing::error!(error = %err, "API keys file invalid; keeping the keys in use");
+                    }
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = resolver;
+        None
+    }
 }
 
-/// One client connection: its peer, and its service stack built once for it.
+/// The gateway's refusals: `401` as RFC 9457 problem details with `WWW-Authenticate`,
+/// everything else as the layer's JSON error (unchanged).
+#[derive(Debug, Clone)]
+struct GatewayRefusal {
+    api_key_header: Option<String>,
+}
+
+impl RefusalResponse for GatewayRefusal {
+    fn respond(&self, refusal: &Refusal<'_>) -> Response<Bytes> {
+        if refusal.status != StatusCode::UNAUTHORIZED {
+            return JsonError.respond(refusal);
+        }
+        let mut res = ProblemJson::new().respond(refusal);
+        res.headers_mut()
+            .insert(WWW_AUTHENTICATE, challenge(self.api_key_header.as_deref()));
+        res
+    }
+}
+
+/// The `WWW-Authenticate` challenge of a `401`: the header a key goes in.
+fn challenge(api_key_header: Option<&str>) -> HeaderValue {
+    let header = api_key_header.unwrap_or("x-api-key");
+    HeaderValue::from_str(&format!("ApiKey header=\"{header}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("ApiKey"))
+}
+
+/// What every connection shares.
+struct App {
+    metrics: Arc<Metrics>,
+    resolver: Arc<Resolver>,
+}
+
+/// One client connection: its peer's part of every identity, and its service stack
+/// built once for it.
 struct Connection {
     app: Arc<App>,
     /// Called for one request at a time (HTTP/1.1 answers in order), and only while
     /// the request is handed over: its futures own what they need.
     stack: RefCell<Stack>,
-    peer: SocketAddr,
+    identity: identity::Peer,
 }
 
 impl Connection {
     fn handle(&self, mut req: Request<Incoming>) -> Handled {
         let app = &*self.app;
         let in_flight = InFlight::new(Arc::clone(&app.metrics));
-        let state = match (req.method(), req.uri().path()) {
-            (&Method::GET | &Method::HEAD, "/healthz") => {
-                State::answered(text(StatusCode::OK, "text/plain", "ok\n".to_owned()))
-            }
-            (&Method::GET | &Method::HEAD, "/metrics") => {
-                let accept = req.headers().get(ACCEPT).map(HeaderValue::as_bytes);
-                let (content_type, out) = app.exposition.render(accept);
-                State::answered(text(StatusCode::OK, content_type, out))
-            }
-            _ => {
-                // The limiter keys by IP only without the identity header; an extension
-                // costs allocations, so it is added only then.
-                if app.limiter.identifies_by_ip(&req) {
-                    req.extensions_mut().insert(PeerAddr(self.peer));
-                }
+        let state = match app.resolver.resolve(&self.identity, req.headers()) {
+            Err(rejection) => State::answered(identity_refusal(
+                &rejection,
+                app.resolver.api_key_header().map(|h| h.as_str()),
+            )),
+            Ok(identity) => {
+                req.extensions_mut().insert(identity);
                 // The proxy is always ready (`poll_ready` is `Ready`), so it is called
                 // straight away.
                 match self.stack.try_borrow_mut() {
@@ -228,8 +322,29 @@ impl Connection {
     }
 }
 
+/// The answer to a request without a usable identity: RFC 9457 problem details (`401`
+/// with `WWW-Authenticate` for an unknown API key, `400` otherwise), before any limit.
+fn identity_refusal(
+    rejection: &identity::Rejection,
+    api_key_header: Option<&str>,
+) -> Response<GatewayBody> {
+    let status = rejection.status();
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Request refused"),
+        "status": status.as_u16(),
+        "detail": rejection.to_string(),
+    });
+    let mut res = text(status, "application/problem+json", body.to_string());
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut()
+            .insert(WWW_AUTHENTICATE, challenge(api_key_header));
+    }
+    res
+}
+
 pin_project_lite::pin_project! {
-    /// A request being answered: by the stack, or already (health, metrics).
+    /// A request being answered: by the stack, or already (no usable identity).
     struct Handled {
         #[pin]
         state: State,

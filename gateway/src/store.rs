@@ -4,10 +4,11 @@
 //! The guarantee: a decision never fails and never hangs. A remote store answers within
 //! its timeout or the configured failure policy answers for it (`fail-open` admits,
 //! `fail-closed` refuses with `503`, `local` decides in memory), and every fallback is
-//! counted.
+//! counted. Redis being down at start-up is one more failure, not a reason not to
+//! start: the store connects in the background and takes over when Redis answers.
 
 use limiter_core::store::redis::CircuitState;
-use limiter_core::{MonotonicClock, Policy, RateLimiter, RedisOptions, RedisStore};
+use limiter_core::{FailurePolicy, MonotonicClock, Policy, RateLimiter, RedisOptions, RedisStore};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
@@ -15,6 +16,15 @@ use crate::Error;
 use crate::config::{StoreConfig, StoreKind};
 use crate::contract::metrics as names;
 use crate::metrics::{DescriptorEncoder, encode_one};
+
+/// Whether a gateway can take traffic (`/readyz`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// `200` when true, `503` when false.
+    pub ready: bool,
+    /// One line saying why.
+    pub detail: String,
+}
 
 /// The stores a gateway's routes use.
 #[derive(Debug)]
@@ -24,37 +34,81 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Opens the configured store: connects to Redis (or the cluster) and loads the
-    /// scripts, failing when it cannot be reached within the timeout (at least 1 s).
-    pub async fn connect(config: &StoreConfig) -> Result<Self, Error> {
+    /// Opens the configured store. Redis (or the cluster) is connected in the
+    /// background: the gateway starts and serves by its failure policy while Redis is
+    /// unreachable, and uses Redis as soon as it answers. Fails only for a URL that
+    /// cannot be used at all.
+    pub fn open(config: &StoreConfig) -> Result<Self, Error> {
         let opts = || RedisOptions {
             key_prefix: config.key_prefix.clone(),
             timeout: config.timeout,
             on_error: config.on_error,
+            // The `local` fallback is capped like the memory store and swept by the
+            // gateway's sweeper (through `RateLimiter::sweep`).
+            local_max_keys: config.max_keys,
             ..RedisOptions::default()
         };
         let redis = match &config.kind {
             StoreKind::Memory => None,
-            StoreKind::Redis { url } => {
-                Some(RedisStore::connect(url, opts()).await.map_err(|e| {
-                    Error::Store(format!("cannot connect to {url}: {}", e.report()))
-                })?)
-            }
+            StoreKind::Redis { url } => Some(
+                RedisStore::connect_lazy(url, opts())
+                    .map_err(|e| Error::Store(format!("{url}: {}", e.report())))?,
+            ),
             StoreKind::RedisCluster { urls } => Some(
-                RedisStore::connect_cluster(urls, opts())
-                    .await
-                    .map_err(|e| {
-                        Error::Store(format!(
-                            "cannot connect to cluster {urls:?}: {}",
-                            e.report()
-                        ))
-                    })?,
+                RedisStore::connect_cluster_lazy(urls, opts())
+                    .map_err(|e| Error::Store(format!("cluster {urls:?}: {}", e.report())))?,
             ),
         };
         Ok(Self {
             config: config.clone(),
             redis,
         })
+    }
+
+    /// Waits at most `timeout` for Redis's first connection (`Ok` at once for the
+    /// memory store); tests and scripts that want a warm start use it.
+    pub async fn wait_connected(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        match &self.redis {
+            Some(store) => store
+                .wait_connected(timeout)
+                .await
+                .map_err(|e| Error::Store(e.report().to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the gateway can take traffic now, and why: the memory store always; a
+    /// Redis store when Redis answers `PING` within the store timeout, or when it does
+    /// not but the failure policy (`fail-open`, `local`) serves without it.
+    pub async fn readiness(&self) -> Readiness {
+        let Some(store) = &self.redis else {
+            return Readiness {
+                ready: true,
+                detail: "store: memory".to_owned(),
+            };
+        };
+        match store.ping().await {
+            Ok(()) => Readiness {
+                ready: true,
+                detail: "store: redis reachable".to_owned(),
+            },
+            Err(e) => {
+                let policy = self.config.on_error;
+                let ready = policy != FailurePolicy::FailClosed;
+                let verdict = if ready {
+                    "serving by the failure policy (degraded)"
+                } else {
+                    "refusing requests with 503"
+                };
+                Readiness {
+                    ready,
+                    detail: format!(
+                        "store: redis unreachable ({}); on_error = {policy}: {verdict}",
+                        e.report()
+                    ),
+                }
+            }
+        }
     }
 
     /// A limiter for `policy` on this store.

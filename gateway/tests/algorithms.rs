@@ -48,7 +48,7 @@ async fn admits_three_then_refuses(store: &str) {
             3,
             "{kind}: the backend counts what was admitted"
         );
-        let metrics = get(gw.addr, "/metrics", "alice").await.body;
+        let metrics = get(gw.admin, "/metrics", "alice").await.body;
         let needle = format!("algorithm=\"{kind}\",outcome=\"denied\"}} 2");
         assert!(
             metrics.contains(&needle),

@@ -41,7 +41,7 @@ async fn backend_down_is_502_and_slow_is_504() {
         "{:?}",
         t.elapsed()
     );
-    let metrics = get(gw.addr, "/metrics", "u").await.body;
+    let metrics = get(gw.admin, "/metrics", "u").await.body;
     assert!(
         metrics.contains("ratelab_gateway_upstream_errors_total{kind=\"timeout\"} 1"),
         "{metrics}"
@@ -112,18 +112,40 @@ async fn headers_are_forwarded_and_hop_by_hop_ones_dropped() {
     assert_eq!(res.header("keep-alive"), None);
 }
 
+/// `/metrics`, `/healthz` and `/readyz` answer on the admin listener only; on the proxy
+/// port they are ordinary paths, proxied to the backend (which counts them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthz_and_metrics() {
-    let (be, _) = backend(BackendConfig::default()).await;
+async fn admin_endpoints_answer_only_on_admin_listen() {
+    let (be, backend) = backend(BackendConfig::default()).await;
     let gw = gateway(
         "[[route]]\npath = \"/a/{id}\"\nalgorithm = \"sliding-log\"\nlimit = 1\nwindow = \"1h\"\n",
         &format!("http://{}", be.addr),
     )
     .await;
-    assert_eq!(get(gw.addr, "/healthz", "u").await.body, "ok\n");
+    assert_eq!(get(gw.admin, "/healthz", "u").await.body, "ok\n");
+    let ready = get(gw.admin, "/readyz", "u").await;
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (200, "ready: store: memory\n")
+    );
+    assert_eq!(get(gw.admin, "/a/1", "u").await.status, 404);
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        let res = get(gw.addr, path, "u").await;
+        assert_eq!(res.status, 200, "{path}: {res:?}");
+        assert!(
+            !res.body.contains("ratelab_gateway"),
+            "{path}: {}",
+            res.body
+        );
+        assert_eq!(
+            backend.stats().count("u", path),
+            1,
+            "{path} reached the backend"
+        );
+    }
     assert_eq!(get(gw.addr, "/a/1", "u").await.status, 200);
     assert_eq!(get(gw.addr, "/a/2", "u").await.status, 429);
-    let res = get(gw.addr, "/metrics", "u").await;
+    let res = get(gw.admin, "/metrics", "u").await;
     assert_eq!(
         res.header("content-type").as_deref(),
         Some("text/plain; version=0.0.4; charset=utf-8")
@@ -134,7 +156,7 @@ async fn healthz_and_metrics() {
         "ratelab_gateway_decisions_total{route=\"/a/{id}\",algorithm=\"sliding-log\",outcome=\"denied\"} 1",
         "ratelab_gateway_decision_seconds_count{route=\"/a/{id}\",algorithm=\"sliding-log\"} 2",
         "ratelab_gateway_limiter_keys{route=\"/a/{id}\",algorithm=\"sliding-log\"} 1",
-        "ratelab_gateway_upstream_seconds_count 1",
+        "ratelab_gateway_upstream_seconds_count 4",
         "ratelab_gateway_responses_total{class=\"4xx\"} 1",
         "# TYPE ratelab_gateway_decision_seconds histogram",
         "# TYPE process_resident_memory_bytes gauge",
@@ -185,7 +207,7 @@ async fn local_fallback_enforces_the_policy_per_instance() {
         v
     };
     assert_eq!(statuses, [200, 200, 429]);
-    let m = get(gw.addr, "/metrics", "u").await.body;
+    let m = get(gw.admin, "/metrics", "u").await.body;
     assert!(m.contains("policy=\"local\"} 3"), "{m}");
     assert!(m.contains("ratelab_gateway_store_errors_total"), "{m}");
 }

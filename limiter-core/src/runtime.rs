@@ -106,23 +106,25 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
-    /// Forgets idle in-memory keys now; returns how many went (0 on Redis, whose keys
-    /// expire by their TTL).
+    /// Forgets idle in-memory keys now — the memory store's, or on Redis those of the
+    /// `local` failure policy's stand-in (Redis's own keys expire by their TTL); returns
+    /// how many went.
     pub fn sweep(&self) -> usize {
         match &self.store {
             Store::Memory(l) => l.sweep(),
             #[cfg(feature = "redis")]
-            Store::Redis(_) => 0,
+            Store::Redis(l) => l.sweep_local(),
         }
     }
 
     /// Keys held in this process's memory (a maintained count, no walk over the keys,
-    /// so a metrics scrape may ask often); `None` on Redis.
+    /// so a metrics scrape may ask often): the memory store's, or on Redis those of the
+    /// `local` failure policy's stand-in; `None` on Redis without one.
     pub fn memory_keys(&self) -> Option<usize> {
         match &self.store {
             Store::Memory(l) => Some(l.keys()),
             #[cfg(feature = "redis")]
-            Store::Redis(_) => None,
+            Store::Redis(l) => l.local_keys(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
@@ -19,6 +20,14 @@ pub struct Args {
     /// Forward to this backend instead of the config's `backend` (http://host:port).
     #[arg(long, value_name = "URL")]
     backend: Option<String>,
+    /// Serve /metrics, /healthz and /readyz here instead of the config's
+    /// `admin_listen` (port 0: any free port).
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<String>,
+    /// Validate the configuration (and its API keys file), print the verdict and exit:
+    /// 0 when valid, 2 when not (like `nginx -t`).
+    #[arg(long)]
+    check: bool,
     /// Worker threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -34,6 +43,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if args.check {
+        println!(
+            "{}: configuration ok ({} routes{}{})",
+            args.config.display(),
+            config.routes.len(),
+            if config.default.is_some() {
+                ", a default limit"
+            } else {
+                ""
+            },
+            if config.identity.per_ip.is_some() {
+                ", a per-IP limit"
+            } else {
+                ""
+            },
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(admin) = &args.admin_listen {
+        config
+            .set_admin_listen(admin)
+            .map_err(anyhow::Error::msg)
+            .context("--admin-listen")?;
+    }
     if let Some(listen) = &args.listen {
         config
             .set_listen(listen)
@@ -49,20 +82,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = runtime(args.threads)?;
     runtime.block_on(async move {
         let gateway = Gateway::new(config).await?;
-        let listener = gateway.bind().await?;
-        let addr = listener.local_addr().context("listener address")?;
+        // Give Redis a moment so a normal start is warm; a Redis that is down does not
+        // stop the gateway: it serves by `on_error` and connects when Redis comes.
+        if let Err(err) = gateway
+            .limiter()
+            .stores()
+            .wait_connected(Duration::from_secs(2))
+            .await
+        {
+            tracing::warn!(
+                error = %err,
+                on_error = %gateway.config().store.on_error,
+                "redis unreachable at start-up: serving by the failure policy, connecting in the background"
+            );
+        }
+        let listeners = gateway.bind().await?;
+        let addr = listeners.proxy.local_addr().context("listener address")?;
+        let admin = listeners.admin.local_addr().context("admin address")?;
         let cfg = gateway.config();
         tracing::info!(
             %addr,
+            %admin,
             backend = %cfg.backend,
             routes = cfg.routes.len(),
             default = cfg.default.is_some(),
             store = ?cfg.store.kind,
             "gateway listening"
         );
-        // A line on stdout that scripts and tests wait for.
+        // Lines on stdout that scripts and tests wait for (the admin one first).
+        println!("ratelab gateway admin on http://{admin}");
         println!("ratelab gateway listening on http://{addr}");
-        gateway.serve(listener, gateway::shutdown_signal()).await?;
+        gateway.serve(listeners, gateway::shutdown_signal()).await?;
         tracing::info!("gateway stopped");
         Ok(ExitCode::SUCCESS)
     })

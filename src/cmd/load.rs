@@ -51,6 +51,11 @@ pub struct Args {
     #[arg(short, long, default_value = "ratelab-load", value_name = "DIR")]
     out: PathBuf,
 
+    /// The gateways' admin base URLs (their `admin_listen`), comma-separated, one per
+    /// --target in the same order: where their /metrics is read.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    admin: Vec<String>,
+
     /// The mock backend's base URL: its /stats before and after is the ground truth.
     #[arg(long, value_name = "URL")]
     backend: Option<String>,
@@ -140,10 +145,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(name) = &args.algorithm {
         kind(name)?;
     }
+    if !args.admin.is_empty() && args.admin.len() != args.target.len() {
+        bail!(
+            "--admin lists {} URL(s) for {} target(s): give one per --target, in the same order",
+            args.admin.len(),
+            args.target.len()
+        );
+    }
     let spec = LoadSpec {
         plan: Arc::clone(&plan),
         scale,
         targets: args.target.clone(),
+        admin: args.admin.clone(),
         backend: args.backend.clone(),
         store: args.store.clone(),
         algorithm: args.algorithm.clone(),

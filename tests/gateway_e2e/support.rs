@@ -16,6 +16,8 @@ pub struct Proc {
     child: Child,
     /// The address it printed it listens on.
     pub addr: SocketAddr,
+    /// The admin address it printed (a gateway's `/metrics`, `/healthz`, `/readyz`).
+    pub admin: Option<SocketAddr>,
 }
 
 impl Proc {
@@ -31,9 +33,13 @@ impl Proc {
             .expect("spawn ratelab");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let (admin_tx, admin_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             while let Some(Ok(line)) = lines.next() {
+                if let Some(url) = line.split("admin on http://").nth(1) {
+                    let _ = admin_tx.send(url.trim().to_owned());
+                }
                 if let Some(url) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(url.trim().to_owned());
                 }
@@ -47,7 +53,29 @@ impl Proc {
                 panic!("ratelab {args:?} did not start (exit: {status})");
             }
         };
-        Proc { child, addr }
+        // Printed before the listening line, when there is one.
+        let admin = admin_rx.try_recv().ok().map(|a| a.parse().unwrap());
+        Proc { child, addr, admin }
+    }
+
+    /// The admin address (panics for a process that printed none).
+    pub fn admin(&self) -> SocketAddr {
+        self.admin.expect("this process printed no admin address")
+    }
+
+    /// The admin base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin())
+    }
+
+    /// Sends SIGHUP (reload).
+    pub fn hangup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP failed");
     }
 
     /// The base URL.
@@ -106,10 +134,16 @@ pub fn gateway(config: &Path, backend: &Proc) -> Proc {
         "127.0.0.1:0",
         "--backend",
         &backend_url,
+        "--admin-listen",
+        "127.0.0.1:0",
         "--threads",
         "1",
     ])
 }
+
+/// The identity table the tests' configs use to believe `x-user-id` from loopback
+/// (the test client is the trusted proxy).
+pub const TRUST_LOOPBACK: &str = "\n[identity]\ntrusted_proxies = [\"127.0.0.1\"]\n";
 
 /// A directory removed on drop.
 pub struct TempDir(pub PathBuf);

@@ -45,6 +45,10 @@ pub struct ConfigFile {
     /// `[default]`: the limit of paths no route matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Spanned<LimitTable>>,
+    /// `admin_listen = "127.0.0.1:9901"`: the admin listener (`/metrics`, `/healthz`,
+    /// `/readyz`), never served on `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<Spanned<String>>,
 }
 
 /// `[identity]`: who a request is.
@@ -57,6 +61,67 @@ pub struct IdentityTable {
     /// `max_len = 256`: the longest identity accepted, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_len: Option<Spanned<i64>>,
+    /// `api_keys = "keys.toml"`: the keys file ([`KeysFile`]), relative to the config
+    /// file; reloaded on SIGHUP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_keys: Option<Spanned<String>>,
+    /// `api_key_header = "x-api-key"`: where a client presents its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_header: Option<Spanned<String>>,
+    /// `require_api_key = false`: whether a request without a valid key is refused
+    /// (`401`); a route's own `require_api_key` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_api_key: Option<Spanned<bool>>,
+    /// `trusted_proxies = ["10.0.0.0/8"]`: CIDRs (or single addresses) whose identity
+    /// header and forwarding headers are believed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `client_ip_header = "x-forwarded-for" | "forwarded"`: which forwarding header a
+    /// trusted proxy appends the client's address to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip_header: Option<Spanned<String>>,
+    /// `ipv6_prefix = 64`: IPv6 clients are grouped by this prefix length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_prefix: Option<Spanned<i64>>,
+    /// `[identity.per_ip]`: a limit keyed by client IP that every request passes,
+    /// whatever its identity (a limit table without `path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_ip: Option<Spanned<LimitTable>>,
+}
+
+/// The API keys file (`[identity] api_keys`): keys stored as SHA-256 digests, never in
+/// plain text.
+///
+/// ```toml
+/// [[key]]
+/// sha256   = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+/// identity = "acme"
+/// tier     = "pro"
+/// ```
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysFile {
+    /// `[[key]]`, one per key.
+    #[serde(default)]
+    pub key: Vec<Spanned<KeyEntry>>,
+}
+
+/// One `[[key]]` of a [`KeysFile`].
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    /// `sha256 = "<64 hex digits>"`: the SHA-256 of the key as the client sends it.
+    pub sha256: Spanned<String>,
+    /// `identity = "acme"`: whose quota the key spends.
+    pub identity: Spanned<String>,
+    /// `tier = "pro"`: the tier whose limits apply (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Spanned<String>>,
+}
+
+/// Parses a keys file, keeping the parser's span and key path of the first error.
+pub fn parse_keys(text: &str) -> Result<KeysFile, FileError> {
+    parse_with(text)
 }
 
 /// `[store]`: where the limiters' state lives.
@@ -149,6 +214,10 @@ pub struct LimitTable {
     /// `cost = 1`: units one request costs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Spanned<i64>>,
+    /// `require_api_key = true`: this route's requests need a valid API key (`401`
+    /// otherwise); overrides `[identity] require_api_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_api_key: Option<Spanned<bool>>,
 }
 
 fn unspanned<T>(value: T) -> Spanned<T> {
@@ -175,6 +244,7 @@ impl LimitTable {
             window: (!bucket).then(|| unspanned(duration::format(q.period()))),
             buckets: None,
             cost: (policy.cost != 1).then(|| int(policy.cost)),
+            require_api_key: None,
         }
     }
 }
@@ -203,6 +273,11 @@ pub struct FileError {
 /// Parses `text` into a [`ConfigFile`], keeping the parser's span and the key path of
 /// the first error.
 pub fn parse(text: &str) -> Result<ConfigFile, FileError> {
+    parse_with(text)
+}
+
+/// Parses `text` into any of the file types, keeping span and key path of an error.
+fn parse_with<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FileError> {
     let de = toml::Deserializer::parse(text).map_err(|e| FileError {
         span: e.span(),
         key: String::new(),

@@ -9,8 +9,11 @@
 //! listen  = "127.0.0.1:8080"
 //! backend = "http://127.0.0.1:9000"
 //!
+//! admin_listen = "127.0.0.1:9901"   # /metrics, /healthz, /readyz
+//!
 //! [identity]
-//! header = "x-user-id"          # missing header -> client IP
+//! header          = "x-user-id"     # believed only from trusted_proxies
+//! trusted_proxies = ["10.0.0.0/8"]  # else the client IP is the identity
 //!
 //! [store]
 //! kind     = "memory"           # memory | redis | redis-cluster
@@ -38,10 +41,11 @@ mod error;
 mod validate;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::Uri;
+use ipnet::IpNet;
 use limiter_core::tower::DEFAULT_MAX_IDENTITY;
 use limiter_core::{FailurePolicy, Policy};
 
@@ -118,6 +122,55 @@ impl Default for ServerConfig {
     }
 }
 
+/// Which forwarding header a trusted proxy appends the client's address to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// The `[identity]` table: whose quota a request spends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityConfig {
+    /// The identity header (lowercase), believed only from `trusted_proxies`.
+    pub header: String,
+    /// The longest identity accepted, in bytes (longer gets `400`).
+    pub max_len: usize,
+    /// The API keys file (relative paths already joined to the config's folder).
+    pub api_keys: Option<PathBuf>,
+    /// The header a client presents its API key in (lowercase).
+    pub api_key_header: String,
+    /// Whether requests need a valid API key by default (a route may override).
+    pub require_api_key: bool,
+    /// Peers whose identity header and forwarding headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Which forwarding header names the client behind a trusted proxy.
+    pub client_ip_header: ClientIpHeader,
+    /// IPv6 clients are grouped by this prefix length (0..=128).
+    pub ipv6_prefix: u8,
+    /// A limit keyed by client IP that every request passes, whatever its identity.
+    pub per_ip: Option<LimitConfig>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            header: gateway_contract::USER_HEADER.to_owned(),
+            max_len: DEFAULT_MAX_IDENTITY,
+            api_keys: None,
+            api_key_header: "x-api-key".to_owned(),
+            require_api_key: false,
+            trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::default(),
+            ipv6_prefix: 64,
+            per_ip: None,
+        }
+    }
+}
+
 /// One limit: a policy and the cost of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitConfig {
@@ -135,6 +188,8 @@ pub struct RouteConfig {
     pub path: Template,
     /// The limit.
     pub limit: LimitConfig,
+    /// Whether its requests need a valid API key (`None`: `[identity] require_api_key`).
+    pub require_api_key: Option<bool>,
 }
 
 /// The whole configuration.
@@ -144,10 +199,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The backend every request is forwarded to (`http://host:port`).
     pub backend: Uri,
-    /// The header that identifies a user (else the client IP is used).
-    pub identity_header: String,
-    /// The longest identity accepted, in bytes (longer gets `400`).
-    pub identity_max_len: usize,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (never on `listen`).
+    pub admin_listen: SocketAddr,
+    /// Whose quota a request spends.
+    pub identity: IdentityConfig,
     /// The store.
     pub store: StoreConfig,
     /// Server limits.
@@ -156,6 +211,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// The limit of paths no route matches (`None`: not limited).
     pub default: Option<LimitConfig>,
+    /// `require_api_key` of the `[default]` table (`None`: `[identity]`'s).
+    pub default_requires_key: Option<bool>,
 }
 
 /// The default listen address.
@@ -186,6 +243,12 @@ impl Config {
         Ok(())
     }
 
+    /// Replaces the admin listen address (the `--admin-listen` flag).
+    pub fn set_admin_listen(&mut self, addr: &str) -> Result<(), String> {
+        self.admin_listen = parse_listen(addr)?;
+        Ok(())
+    }
+
     /// Replaces the backend (the `--backend` flag).
     pub fn set_backend(&mut self, url: &str) -> Result<(), String> {
         self.backend = parse_backend(url)?;
@@ -199,8 +262,8 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             backend: Uri::from_static(DEFAULT_BACKEND),
-            identity_header: gateway_contract::USER_HEADER.to_owned(),
-            identity_max_len: DEFAULT_MAX_IDENTITY,
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9901)),
+            identity: IdentityConfig::default(),
             store: StoreConfig {
                 kind: StoreKind::Memory,
                 timeout: Duration::from_millis(50),
@@ -212,6 +275,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             routes: Vec::new(),
             default: None,
+            default_requires_key: None,
         }
     }
 }

@@ -5,9 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gateway_contract::config::{
-    ConfigFile, IdentityTable, LimitTable, ServerTable, Spanned, StoreTable,
-};
+use gateway_contract::config::{ConfigFile, LimitTable, ServerTable, Spanned, StoreTable};
 use gateway_contract::duration;
 use gateway_contract::policy::PolicySpec;
 use limiter_core::store::redis::UnknownFailurePolicy;
@@ -19,10 +17,17 @@ use super::{
 };
 use crate::routes::Template;
 
+mod identity;
+
 /// Validation context: the file and its text, to locate errors.
 pub(super) struct Cx<'a> {
     file: &'a Path,
     src: &'a str,
+}
+
+/// A boolean key's value, if set.
+fn flag(v: &Option<Spanned<bool>>) -> Option<bool> {
+    v.as_ref().map(|b| *b.get_ref())
 }
 
 /// Checks a Redis URL with the `redis` crate's own parser (the one the store opens
@@ -74,6 +79,15 @@ impl<'a> Cx<'a> {
         if let Some(b) = &raw.backend {
             config.backend = parse_backend(b.get_ref()).map_err(|e| self.err(b, "backend", e))?;
         }
+        if let Some(a) = &raw.admin_listen {
+            config.admin_listen =
+                parse_listen(a.get_ref()).map_err(|e| self.err(a, "admin_listen", e))?;
+            if config.admin_listen == config.listen && config.listen.port() != 0 {
+                let message =
+                    "admin_listen must differ from listen: the proxy port proxies every path";
+                return Err(self.err(a, "admin_listen", message));
+            }
+        }
         if let Some(id) = &raw.identity {
             self.identity(id, &mut config)?;
         }
@@ -99,6 +113,7 @@ impl<'a> Cx<'a> {
             config.routes.push(RouteConfig {
                 path: template,
                 limit,
+                require_api_key: flag(&route.get_ref().require_api_key),
             });
         }
         if let Some(default) = &raw.default {
@@ -107,25 +122,9 @@ impl<'a> Cx<'a> {
                 return Err(self.err(path, "default.path", message));
             }
             config.default = Some(self.limit(default.get_ref(), "default")?);
+            config.default_requires_key = flag(&default.get_ref().require_api_key);
         }
         Ok(config)
-    }
-
-    fn identity(&self, id: &IdentityTable, config: &mut Config) -> Result<(), ConfigError> {
-        if let Some(h) = &id.header {
-            http::HeaderName::try_from(h.get_ref().as_str()).map_err(|_| {
-                self.err(
-                    h,
-                    "identity.header",
-                    format!("{:?} is not a header name", h.get_ref()),
-                )
-            })?;
-            config.identity_header = h.get_ref().to_ascii_lowercase();
-        }
-        if let Some(m) = &id.max_len {
-            config.identity_max_len = self.count(m, "identity.max_len")?;
-        }
-        Ok(())
     }
 
     fn store_kind(&self, raw: &StoreTable) -> Result<StoreKind, ConfigError> {

@@ -16,6 +16,9 @@ use tokio::task::JoinHandle;
 /// A server task stopped (gracefully) by `stop`, or aborted on drop.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The gateway's admin listener (`/metrics`, `/healthz`, `/readyz`); the backend's
+    /// own address for a backend.
+    pub admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -67,6 +70,7 @@ pub async fn backend(config: BackendConfig) -> (Running, Arc<Backend>) {
     (
         Running {
             addr,
+            admin: addr,
             stop: Some(tx),
             task: Some(task),
         },
@@ -74,17 +78,42 @@ pub async fn backend(config: BackendConfig) -> (Running, Arc<Backend>) {
     )
 }
 
-/// Starts a gateway for `toml` (listen and backend overridden).
+/// Starts a gateway for `toml` (listen, admin and backend overridden). Without an
+/// `[identity]` table in `toml`, 127.0.0.1 is a trusted proxy, so the tests' `x-user-id`
+/// counts; with one, the table is used as written.
 pub async fn gateway(toml: &str, backend: &str) -> Running {
+    start_gateway(toml, backend, true).await
+}
+
+/// [`gateway`] without waiting for Redis: it serves at once, by its failure policy
+/// until Redis answers.
+pub async fn gateway_cold(toml: &str, backend: &str) -> Running {
+    start_gateway(toml, backend, false).await
+}
+
+async fn start_gateway(toml: &str, backend: &str, warm: bool) -> Running {
     let mut config = Config::parse("test.toml", toml).unwrap();
     config.set_listen("127.0.0.1:0").unwrap();
+    config.set_admin_listen("127.0.0.1:0").unwrap();
     config.set_backend(backend).unwrap();
+    if !toml.contains("[identity") {
+        config.identity.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    }
     let gw = Gateway::new(config).await.unwrap();
-    let listener = gw.bind().await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    // A warm start: Redis (when configured and up) connected before the first request.
+    if warm {
+        let _ = gw
+            .limiter()
+            .stores()
+            .wait_connected(Duration::from_secs(5))
+            .await;
+    }
+    let listeners = gw.bind().await.unwrap();
+    let addr = listeners.proxy.local_addr().unwrap();
+    let admin = listeners.admin.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        gw.serve(listener, async {
+        gw.serve(listeners, async {
             let _ = rx.await;
         })
         .await
@@ -92,6 +121,7 @@ pub async fn gateway(toml: &str, backend: &str) -> Running {
     });
     Running {
         addr,
+        admin,
         stop: Some(tx),
         task: Some(task),
     }
@@ -142,4 +172,31 @@ pub async fn get(addr: SocketAddr, path: &str, user: &str) -> Res {
     let req =
         format!("GET {path} HTTP/1.1\r\nhost: x\r\nx-user-id: {user}\r\nconnection: close\r\n\r\n");
     raw(addr, req.as_bytes()).await.unwrap()
+}
+
+/// Sends `request` (a whole HTTP/1.1 request, `connection: close`) from the loopback
+/// address `source` (any 127.x.y.z on Linux) and reads the response.
+pub async fn raw_from(source: [u8; 4], addr: SocketAddr, request: &str) -> Res {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    Res {
+        status: head[9..12].parse().unwrap(),
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// `GET path` from `source` with extra header lines (each ending in `\r\n`).
+pub async fn get_from(source: [u8; 4], addr: SocketAddr, path: &str, headers: &str) -> Res {
+    let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\n{headers}connection: close\r\n\r\n");
+    raw_from(source, addr, &req).await
 }

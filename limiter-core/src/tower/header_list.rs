@@ -93,9 +93,16 @@ impl HeaderList {
             X_RATELIMIT_REMAINING.clone(),
             HeaderValue::from(sf_integer(combined.remaining)),
         );
+        // On a refusal the reset is the wait, as `Retry-After` says (one number, two
+        // headers that agree).
+        let reset = if decision.allowed {
+            ceil_secs(combined.reset_after)
+        } else {
+            retry_after_secs(combined.retry_after)
+        };
         headers.insert(
             X_RATELIMIT_RESET.clone(),
-            HeaderValue::from(sf_integer(ceil_secs(combined.reset_after))),
+            HeaderValue::from(sf_integer(reset)),
         );
         if !decision.allowed {
             headers.insert(

@@ -4,7 +4,10 @@
 //!
 //! Every number of seconds is rounded **up**: a client that waits `Retry-After` seconds
 //! and retries is admitted (if nothing else spent the allowance meanwhile), and a
-//! `Retry-After` on a denial is never 0.
+//! `Retry-After` on a denial is never 0. On a refusal the `RateLimit` `t` (and the
+//! legacy reset) is exactly `Retry-After`; on an admission it is the time until the
+//! full allowance is back, capped at the advertised window `w`, so the headers never
+//! disagree with each other or with the policy they advertise.
 //!
 //! How a [`Policy`] maps to the draft's quota `q` and window `w`: the windowed
 //! algorithms admit `q = limit` per window `w = period`; the token bucket and GCRA hold
@@ -34,9 +37,10 @@
 //! let mut map = http::HeaderMap::new();
 //! let denied = Decision::deny(100, 0, Duration::from_millis(1500), Duration::from_millis(200));
 //! headers.apply(&mut map, &denied);
-//! assert_eq!(map["ratelimit"], "\"search\";r=0;t=2");
+//! // A refusal's `t` is its `Retry-After`.
+//! assert_eq!(map["ratelimit"], "\"search\";r=0;t=1");
 //! assert_eq!(map["retry-after"], "1");
-//! assert_eq!(map["x-ratelimit-reset"], "2");
+//! assert_eq!(map["x-ratelimit-reset"], "1");
 //! ```
 
 use std::time::Duration;
@@ -164,6 +168,19 @@ impl PolicyHeaders {
         self.state_values(decision).ratelimit
     }
 
+    /// The `t` of a decision, in whole seconds: on a refusal exactly `Retry-After` (the
+    /// wait after which the request is admitted); on an admission the time until the
+    /// full allowance is back, never more than the advertised window `w` (a sliding
+    /// window's state may take up to two windows to drain, but the draft's `t` is the
+    /// reset of the quota `q` per `w`, and a client told `w=60` must not read `t=115`).
+    fn reset_secs(&self, decision: &Decision) -> u64 {
+        if decision.allowed {
+            sf_integer(ceil_secs(decision.reset_after)).min(self.window_secs)
+        } else {
+            sf_integer(retry_after_secs(decision.retry_after))
+        }
+    }
+
     /// The three values that change with each decision. They share one buffer: the
     /// legacy remaining and reset values are the digits of `r=` and `t=` inside the
     /// `RateLimit` value (one allocation per response, not three).
@@ -177,11 +194,7 @@ impl PolicyHeaders {
         let remaining = remaining..s.len();
         s.extend_from_slice(b";t=");
         let reset = s.len();
-        s.extend_from_slice(
-            digits
-                .format(sf_integer(ceil_secs(decision.reset_after)))
-                .as_bytes(),
-        );
+        s.extend_from_slice(digits.format(self.reset_secs(decision)).as_bytes());
         let reset = reset..s.len();
         let all = s.freeze();
         let value = |b: bytes::Bytes| {
@@ -299,10 +312,11 @@ mod tests {
                     let d = Decision::allow(100, r, Duration::from_secs(t));
                     let ours = h.ratelimit_value(&d);
                     let mut list = ListSerializer::new();
+                    // An admission's `t` is capped at the window (60 s here).
                     let _ = list
                         .bare_item(StringRef::from_str(h.name()).unwrap())
                         .parameter(KeyRef::constant("r"), int(r))
-                        .parameter(KeyRef::constant("t"), int(t));
+                        .parameter(KeyRef::constant("t"), int(t.min(60)));
                     let theirs = list.finish().unwrap();
                     assert_eq!(ours.to_str().unwrap(), theirs, "{name:?} r={r} t={t}");
                     let parsed: sfv::List = sfv::Parser::new(&theirs).parse().unwrap();
@@ -325,13 +339,48 @@ mod tests {
         assert_eq!(map["x-ratelimit-remaining"], "4");
         assert_eq!(map["x-ratelimit-reset"], "1");
         assert!(map.get("retry-after").is_none());
-        // Numbers of every width land in their own values, capped at 15 digits.
+        // Numbers of every width land in their own values, capped at 15 digits; the
+        // reset of an admission at the window.
         h.apply(
             &mut map,
             &Decision::allow(5, u64::MAX, Duration::from_secs(1_000_000)),
         );
-        assert_eq!(map["ratelimit"], "\"p\";r=999999999999999;t=1000000");
+        assert_eq!(map["ratelimit"], "\"p\";r=999999999999999;t=1");
         assert_eq!(map["x-ratelimit-remaining"], "999999999999999");
-        assert_eq!(map["x-ratelimit-reset"], "1000000");
+        assert_eq!(map["x-ratelimit-reset"], "1");
+    }
+
+    /// On a refusal `t` is `Retry-After` (the token bucket said `t=2` beside
+    /// `Retry-After: 1`); on an admission no `t` exceeds the advertised window (the
+    /// sliding window said `t=115` on a 60 s window).
+    #[test]
+    fn reset_agrees_with_retry_after_and_the_window() {
+        let bucket = Policy::new(Kind::TokenBucket, Quota::bucket(5, 2.5).unwrap());
+        let h = PolicyHeaders::new("b", &bucket);
+        assert_eq!(h.window_secs(), 2);
+        let mut map = HeaderMap::new();
+        let denied = Decision::deny(
+            5,
+            0,
+            Duration::from_millis(2000),
+            Duration::from_millis(400),
+        );
+        h.apply(&mut map, &denied);
+        assert_eq!(map["retry-after"], "1");
+        assert_eq!(map["ratelimit"], "\"b\";r=0;t=1");
+        assert_eq!(map["x-ratelimit-reset"], "1");
+
+        let sliding = Policy::new(Kind::SlidingWindow, Quota::per_minute(10).unwrap());
+        let h = PolicyHeaders::new("s", &sliding);
+        assert_eq!(h.policy_value(), "\"s\";q=10;w=60");
+        let mut map = HeaderMap::new();
+        h.apply(&mut map, &Decision::allow(10, 3, Duration::from_secs(115)));
+        assert_eq!(map["ratelimit"], "\"s\";r=3;t=60");
+        assert!(map.get("retry-after").is_none());
+        // A refusal may honestly ask for more than a window: t follows Retry-After.
+        let long = Decision::deny(10, 0, Duration::from_secs(115), Duration::from_secs(75));
+        h.apply(&mut map, &long);
+        assert_eq!(map["retry-after"], "75");
+        assert_eq!(map["ratelimit"], "\"s\";r=0;t=75");
     }
 }

@@ -127,7 +127,8 @@ pub enum RequestOutcome {
     /// No limit applies: the request passes through and its response is left untouched.
     Unlimited,
     /// A limiter decided. Allowed: the request goes on and its response gets the
-    /// rate-limit headers. Denied: `429 Too Many Requests` with the same headers and
+    /// rate-limit headers (none when `fail-open` admitted it because the store failed:
+    /// no limiter decided, so the headers would invent a state). Denied: `429 Too Many Requests` with the same headers and
     /// `Retry-After` — or, when the store failed and the limiter fails closed
     /// ([`Verdict::is_unavailable`]), `503 Service Unavailable` with `Retry-After`.
     Decided {

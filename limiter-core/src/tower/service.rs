@@ -16,7 +16,7 @@ use super::header_list::HeaderList;
 use super::headers::{PolicyHeaders, retry_after_secs};
 use super::refusal::{JsonError, Refusal, RefusalResponse};
 use super::{Check, RequestLimiter, RequestOutcome};
-use crate::decision::Decision;
+use crate::decision::{DecidedBy, Decision};
 use crate::limits::LimitsDecision;
 
 /// Rate-limits requests to `S` with a [`RequestLimiter`]; built by
@@ -176,15 +176,20 @@ where
                 headers: None,
             },
             RequestOutcome::Decided { verdict, policy } if verdict.decision.allowed => {
+                // Admitted by `fail-open` because the store failed: no limiter decided,
+                // so no rate-limit state is claimed.
+                let decided = verdict.decided_by != DecidedBy::FailOpen;
                 State::Calling {
                     call: inner.call(req),
-                    headers: Some(Stamp::One(verdict.decision, policy)),
+                    headers: decided.then_some(Stamp::One(verdict.decision, policy)),
                 }
             }
             RequestOutcome::DecidedAll { verdict, headers } if verdict.decision.allowed => {
+                // The same for a set of limits: fail-open decided none of them.
+                let decided = verdict.decided_by != DecidedBy::FailOpen;
                 State::Calling {
                     call: inner.call(req),
-                    headers: Some(Stamp::All(Box::new(verdict.decision), headers)),
+                    headers: decided.then(|| Stamp::All(Box::new(verdict.decision), headers)),
                 }
             }
             refused => State::Refused {

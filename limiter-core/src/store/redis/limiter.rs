@@ -14,7 +14,6 @@ use crate::clock::{Clock, MonotonicClock};
 use crate::decision::{DecidedBy, Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::limiter::{Limiter, MemoryLimiter, Policy};
-use crate::store::memory::DEFAULT_MAX_KEYS;
 
 /// A limiter for one policy whose state lives in Redis. [`Limiter::check`] reports store
 /// failures as errors; [`decide`](Self::decide) answers them with the store's
@@ -49,7 +48,7 @@ impl RedisLimiter {
                 TimeSource::Caller(clock) => clock.clone(),
                 TimeSource::Redis => Arc::new(MonotonicClock::new()),
             };
-            MemoryLimiter::new(policy, clock, DEFAULT_MAX_KEYS)
+            MemoryLimiter::new(policy, clock, opts.local_max_keys)
         });
         Self {
             mirror: AnyMirror::new(&policy),
@@ -64,6 +63,17 @@ impl RedisLimiter {
     /// The policy it enforces.
     pub fn policy(&self) -> Policy {
         self.policy
+    }
+
+    /// Forgets the idle keys of the `local` failure policy's in-memory limiter; returns
+    /// how many went (0 without one).
+    pub fn sweep_local(&self) -> usize {
+        self.local.as_ref().map_or(0, MemoryLimiter::sweep)
+    }
+
+    /// Keys held by the `local` failure policy's in-memory limiter (`None` without one).
+    pub fn local_keys(&self) -> Option<usize> {
+        self.local.as_ref().map(MemoryLimiter::keys)
     }
 
     /// The store it runs on.

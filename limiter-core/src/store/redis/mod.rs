@@ -34,6 +34,7 @@
 //! ```
 
 mod breaker;
+mod connect;
 mod key;
 mod limiter;
 mod script;
@@ -44,18 +45,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisFuture, Value};
 
 pub use breaker::{BreakerOptions, CircuitState};
+pub use connect::StoreConnection;
 pub use key::{redis_key, tagged_key};
 pub use limiter::RedisLimiter;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::limiter::Policy;
+use crate::store::memory::DEFAULT_MAX_KEYS;
 use breaker::Breaker;
 
 /// How a [`RedisStore`] names keys, bounds calls and answers when Redis fails.
@@ -72,6 +75,9 @@ pub struct RedisOptions {
     pub time: TimeSource,
     /// When to stop asking a failing Redis, and when to ask again.
     pub breaker: BreakerOptions,
+    /// The most keys the `local` failure policy's in-memory limiter holds per policy
+    /// (default [`DEFAULT_MAX_KEYS`]); swept by [`RateLimiter::sweep`](crate::RateLimiter::sweep).
+    pub local_max_keys: usize,
 }
 
 impl Default for RedisOptions {
@@ -82,6 +88,7 @@ impl Default for RedisOptions {
             on_error: FailurePolicy::FailOpen,
             time: TimeSource::Redis,
             breaker: BreakerOptions::default(),
+            local_max_keys: DEFAULT_MAX_KEYS,
         }
     }
 }
@@ -257,39 +264,49 @@ pub struct RedisStore {
 
 #[derive(Debug)]
 struct Inner {
-    conn: Connection,
+    /// The connection, once the background task has opened it.
+    link: connect::Link,
     opts: RedisOptions,
     breaker: Breaker,
     counters: Counters,
 }
 
 impl RedisStore {
-    /// Connects to one Redis server (`redis://host:port/`) and loads the scripts.
+    /// Connects to one Redis server (`redis://host:port/`) and loads the scripts,
+    /// waiting for the first connection.
     ///
     /// Errors when the server cannot be reached within the options' timeout (at least
-    /// one second, for the first connection); later disconnections are repaired in the
-    /// background.
+    /// one second); later disconnections are repaired in the background. To start
+    /// without waiting (Redis may come later), use [`connect_lazy`](Self::connect_lazy).
     pub async fn connect(url: &str, opts: RedisOptions) -> Result<RedisStore> {
-        let client = redis::Client::open(url).map_err(store_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(opts.timeout.max(Duration::from_millis(10))))
-            .set_response_timeout(None)
-            // Reconnect quickly once Redis is back: never wait more than 100 ms between
-            // attempts (the breaker, not the backoff, protects a dead server).
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(100))
-            .set_number_of_retries(3);
-        let conn = first_connection(
-            opts.timeout,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await?;
-        Self::with_connection(Connection::Single(conn), opts).await
+        let wait = opts.timeout.max(Duration::from_secs(1));
+        let store = Self::connect_lazy(url, opts)?;
+        store.wait_connected(wait).await?;
+        Ok(store)
     }
 
     /// Connects to a Redis Cluster through any of its nodes (`redis://host:port/`) and
-    /// loads the scripts on every master.
+    /// loads the scripts on every master, waiting for the first connection (see
+    /// [`connect`](Self::connect)).
     pub async fn connect_cluster(urls: &[String], opts: RedisOptions) -> Result<RedisStore> {
+        let wait = opts.timeout.max(Duration::from_secs(1));
+        let store = Self::connect_cluster_lazy(urls, opts)?;
+        store.wait_connected(wait).await?;
+        Ok(store)
+    }
+
+    /// A store for one Redis server that connects in the background: it returns at
+    /// once, its limiters answer with the failure policy until Redis is reachable, and
+    /// it keeps trying (pauses growing to a second) until it is. Errors only for a URL
+    /// the redis crate cannot read, or outside a tokio runtime.
+    pub fn connect_lazy(url: &str, opts: RedisOptions) -> Result<RedisStore> {
+        let client = redis::Client::open(url).map_err(store_error)?;
+        Self::spawn(connect::Connector::Single(client), opts)
+    }
+
+    /// A Redis Cluster store that connects in the background (see
+    /// [`connect_lazy`](Self::connect_lazy)).
+    pub fn connect_cluster_lazy(urls: &[String], opts: RedisOptions) -> Result<RedisStore> {
         let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
             .connection_timeout(opts.timeout.max(Duration::from_millis(10)))
             .response_timeout(opts.timeout)
@@ -298,30 +315,59 @@ impl RedisStore {
             .max_retry_wait(50)
             .build()
             .map_err(store_error)?;
-        let conn = first_connection(opts.timeout, client.get_async_connection()).await?;
-        Self::with_connection(Connection::Cluster(conn), opts).await
+        Self::spawn(connect::Connector::Cluster(Box::new(client)), opts)
     }
 
-    async fn with_connection(conn: Connection, opts: RedisOptions) -> Result<RedisStore> {
+    fn spawn(connector: connect::Connector, opts: RedisOptions) -> Result<RedisStore> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::store(format!("a Redis store needs a tokio runtime: {e}")))?;
         let store = RedisStore {
             inner: Arc::new(Inner {
                 breaker: Breaker::new(opts.breaker),
-                conn,
+                link: connect::Link::new(),
                 opts,
                 counters: Counters::default(),
             }),
         };
-        let timeout = store.inner.opts.timeout.max(Duration::from_secs(1));
-        for source in script::SOURCES {
-            let mut conn = store.connection();
-            let mut load = redis::cmd("SCRIPT");
-            load.arg("LOAD").arg(source);
-            tokio::time::timeout(timeout, load.query_async::<Value>(&mut conn))
-                .await
-                .map_err(|_| Error::timeout(timeout))?
-                .map_err(store_error)?;
-        }
+        runtime.spawn(connect::keep_connecting(
+            Arc::downgrade(&store.inner),
+            connector,
+        ));
         Ok(store)
+    }
+
+    /// Waits at most `timeout` for the first connection (with the scripts loaded).
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
+        self.inner.link.wait(timeout).await
+    }
+
+    /// True once the store has connected (it may be disconnected again now: ask
+    /// [`ping`](Self::ping) for that).
+    pub fn is_connected(&self) -> bool {
+        self.inner.link.get().is_some()
+    }
+
+    /// Why the last connection attempt failed, while the store has not connected.
+    pub fn connect_error(&self) -> Option<String> {
+        self.inner.link.last_error()
+    }
+
+    /// Asks Redis for `PING` within the options' timeout: is it reachable now? (A
+    /// readiness probe; no breaker applies.)
+    pub async fn ping(&self) -> Result<()> {
+        if !self.is_connected() {
+            return Err(Error::store(
+                self.connect_error()
+                    .unwrap_or_else(|| "not connected yet".to_owned()),
+            ));
+        }
+        let mut conn = self.connection();
+        let timeout = self.inner.opts.timeout;
+        tokio::time::timeout(timeout, redis::cmd("PING").query_async::<Value>(&mut conn))
+            .await
+            .map_err(|_| Error::timeout(timeout))?
+            .map(|_| ())
+            .map_err(store_error)
     }
 
     /// A limiter enforcing `policy` on this store's connection.
@@ -353,22 +399,11 @@ impl RedisStore {
 
     /// The underlying connection, for commands of your own (benchmarks compare the
     /// limiter with raw `EVALSHA` and `PING` over it; tests read keys). No timeout or
-    /// breaker applies. Multiplexed and reconnecting; cheap to clone.
+    /// breaker applies. Multiplexed and reconnecting; cheap to clone. Before the store
+    /// has connected, its commands fail at once.
     pub fn connection(&self) -> impl redis::aio::ConnectionLike + Clone + Send + Sync + 'static {
-        self.inner.conn.clone()
+        self.inner.link.handle()
     }
-}
-
-/// The first connection: bounded, but allowed at least a second.
-async fn first_connection<T>(
-    timeout: Duration,
-    connect: impl Future<Output = redis::RedisResult<T>>,
-) -> Result<T> {
-    let timeout = timeout.max(Duration::from_secs(1));
-    tokio::time::timeout(timeout, connect)
-        .await
-        .map_err(|_| Error::timeout(timeout))?
-        .map_err(store_error)
 }
 
 fn store_error(e: redis::RedisError) -> Error {

@@ -58,6 +58,9 @@ pub struct LoadSpec {
     pub scale: Scale,
     /// Gateway base URLs.
     pub targets: Vec<String>,
+    /// The gateways' admin base URLs (`admin_listen`, where `/metrics` is served), one
+    /// per target in the same order; empty: `/metrics` is read from the targets.
+    pub admin: Vec<String>,
     /// The backend's base URL, for ground truth.
     pub backend: Option<String>,
     /// Store label for the results.
@@ -100,6 +103,7 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
     let before = targets::before(
         &http,
         &spec.targets,
+        &spec.admin,
         spec.backend.as_deref(),
         spec.check_gateway,
     )
@@ -121,7 +125,7 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
     let done = Arc::new(AtomicBool::new(false));
     let scraper = before
         .is_gateway
-        .then(|| watch::scraper(&shared, &done, before.targets.clone()));
+        .then(|| watch::scraper(&shared, &done, before.metrics.clone()));
     let progress = watch::progress(&shared, &done, spec.progress);
     if let Driver::OpenLoop(_) = &spec.driver {
         shared.start();

@@ -14,6 +14,8 @@ use crate::drivers::http::client::{self, BackendStats, ClientError, GatewaySnaps
 pub(crate) struct Before {
     /// Base URLs of the targets.
     pub targets: Vec<String>,
+    /// Where the targets' `/metrics` is read: their admin URLs, else the targets.
+    pub metrics: Vec<String>,
     /// The backend's base URL, when given.
     pub backend: Option<String>,
     /// The targets' counters summed (empty when they are not gateways).
@@ -47,6 +49,7 @@ impl Before {
 pub(crate) async fn before(
     http: &HttpClient,
     targets: &[String],
+    admin: &[String],
     backend: Option<&str>,
     check_gateway: bool,
 ) -> Result<Before, ClientError> {
@@ -54,10 +57,18 @@ pub(crate) async fn before(
         .iter()
         .map(|t| client::base_url(t))
         .collect::<Result<Vec<_>, _>>()?;
+    let metrics = if admin.is_empty() {
+        targets.clone()
+    } else {
+        admin
+            .iter()
+            .map(|t| client::base_url(t))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let backend = backend.map(client::base_url).transpose()?;
     let mut gateways = GatewaySnapshot::default();
     let mut is_gateway = true;
-    for t in &targets {
+    for t in &metrics {
         if check_gateway {
             gateways.add(&client::probe_gateway(http, t).await?);
         } else {
@@ -73,6 +84,7 @@ pub(crate) async fn before(
     };
     Ok(Before {
         targets,
+        metrics,
         backend,
         gateways,
         is_gateway,
@@ -117,7 +129,7 @@ pub(crate) async fn after(http: &HttpClient, before: &Before, notes: &mut Vec<St
         None => None,
     };
     let gateways = if before.is_gateway {
-        let sum = gateway_sum(http, &before.targets).await;
+        let sum = gateway_sum(http, &before.metrics).await;
         if sum.is_none() {
             notes.push("could not read the gateways' /metrics after the run".to_owned());
         }

@@ -1,0 +1,207 @@
+//! Reaching Redis: a store exists before its first connection, connects in the
+//! background, and keeps trying until Redis answers.
+//!
+//! The guarantee: a process that starts while Redis is down does not fail or block; its
+//! limiters answer with their failure policy meanwhile (a call on a store that has not
+//! connected fails at once, like a call on an open circuit), and the first moment Redis
+//! accepts a connection and our scripts, the store uses it — nobody has to restart
+//! anything. Once connected, the redis crate's connection repairs itself after
+//! disconnections; a Redis that restarts empty gets the scripts again on `NOSCRIPT`.
+
+use std::sync::{Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::{Cmd, ErrorKind, RedisError, RedisFuture, Value};
+use tokio::sync::watch;
+
+use super::{Connection, Inner, script};
+use crate::error::{Error, Result};
+
+/// How to open the connection: the client of one server or of a cluster.
+pub(super) enum Connector {
+    /// One Redis server.
+    Single(redis::Client),
+    /// A Redis Cluster (boxed: its client is several times the size of one server's).
+    Cluster(Box<ClusterClient>),
+}
+
+impl Connector {
+    /// One attempt to open the connection, bounded by `timeout`.
+    async fn open(&self, timeout: Duration) -> Result<Connection> {
+        let connecting = async {
+            match self {
+                Connector::Single(client) => {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(timeout))
+                        .set_response_timeout(None)
+                        // Reconnect quickly once Redis is back: never wait more than
+                        // 100 ms between attempts (the breaker, not the backoff,
+                        // protects a dead server).
+                        .set_min_delay(Duration::from_millis(10))
+                        .set_max_delay(Duration::from_millis(100))
+                        .set_number_of_retries(3);
+                    ConnectionManager::new_with_config(client.clone(), config)
+                        .await
+                        .map(Connection::Single)
+                }
+                Connector::Cluster(client) => {
+                    client.get_async_connection().await.map(Connection::Cluster)
+                }
+            }
+        };
+        tokio::time::timeout(timeout, connecting)
+            .await
+            .map_err(|_| Error::timeout(timeout))?
+            .map_err(Error::store)
+    }
+}
+
+/// The store's connection: empty until the background task's first success.
+#[derive(Debug)]
+pub(super) struct Link {
+    conn: OnceLock<Connection>,
+    /// `true` once connected, for those waiting.
+    connected: watch::Sender<bool>,
+    /// Why the last attempt failed, for logs, readiness and `connect`'s error.
+    last_error: Mutex<Option<String>>,
+}
+
+impl Link {
+    pub(super) fn new() -> Self {
+        Self {
+            conn: OnceLock::new(),
+            connected: watch::Sender::new(false),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// The connection, once there is one.
+    pub(super) fn get(&self) -> Option<&Connection> {
+        self.conn.get()
+    }
+
+    /// Why the last connection attempt failed (`None` once connected or before any).
+    pub(super) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
+    }
+
+    /// Waits at most `timeout` for the first connection.
+    pub(super) async fn wait(&self, timeout: Duration) -> Result<()> {
+        let mut rx = self.connected.subscribe();
+        match tokio::time::timeout(timeout, rx.wait_for(|c| *c)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(match self.last_error() {
+                Some(why) => Error::store(format!("not connected within {timeout:?}: {why}")),
+                None => Error::timeout(timeout),
+            }),
+        }
+    }
+
+    /// A handle for commands: the connection when there is one, else one that fails
+    /// every command at once.
+    pub(super) fn handle(&self) -> StoreConnection {
+        StoreConnection {
+            conn: self.conn.get().cloned(),
+        }
+    }
+}
+
+/// Keeps trying to connect `store` (and load the scripts) until it succeeds or the
+/// store is dropped: a short pause after each failure, growing to at most a second.
+pub(super) async fn keep_connecting(store: Weak<Inner>, connector: Connector) {
+    let mut pause = Duration::from_millis(50);
+    let mut attempts: u64 = 0;
+    loop {
+        let Some(inner) = store.upgrade() else { return };
+        let timeout = inner.opts.timeout.max(Duration::from_secs(1));
+        let result = match connector.open(timeout).await {
+            Ok(conn) => load_scripts(&conn, timeout).await.map(|()| conn),
+            Err(e) => Err(e),
+        };
+        attempts += 1;
+        match result {
+            Ok(conn) => {
+                let _ = inner.link.conn.set(conn);
+                inner.link.set_error(None);
+                inner.link.connected.send_replace(true);
+                if attempts > 1 {
+                    tracing::info!(attempts, "redis reachable: the store is connected");
+                }
+                return;
+            }
+            Err(e) => {
+                let why = e.report().to_string();
+                if attempts == 1 || attempts.is_power_of_two() {
+                    tracing::warn!(attempts, error = %why, "redis unreachable; retrying in the background");
+                }
+                inner.link.set_error(Some(why));
+            }
+        }
+        drop(inner);
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Loads every algorithm's script (on every master of a cluster).
+async fn load_scripts(conn: &Connection, timeout: Duration) -> Result<()> {
+    for source in script::SOURCES {
+        let mut conn = conn.clone();
+        let mut load = redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(source);
+        tokio::time::timeout(timeout, load.query_async::<Value>(&mut conn))
+            .await
+            .map_err(|_| Error::timeout(timeout))?
+            .map_err(Error::store)?;
+    }
+    Ok(())
+}
+
+/// A connection handle for commands of a store's own or of callers': multiplexed and
+/// reconnecting once the store has connected; before, every command fails at once with
+/// an I/O error ("not connected"). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StoreConnection {
+    conn: Option<Connection>,
+}
+
+fn not_connected() -> RedisError {
+    RedisError::from((ErrorKind::Io, "redis store not connected yet"))
+}
+
+impl ConnectionLike for StoreConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match &mut self.conn {
+            Some(c) => c.req_packed_command(cmd),
+            None => Box::pin(async { Err(not_connected()) }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match &mut self.conn {
+            Some(c) => c.req_packed_commands(pipeline, offset, count),
+            None => Box::pin(async { Err(not_connected()) }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.as_ref().map_or(0, ConnectionLike::get_db)
+    }
+}
