@@ -72,7 +72,8 @@ wait_port() {
 
 # --- the backend, Redis -----------------------------------------------------------
 BACKEND_PORT=$(free_port)
-taskset -c 1 "$RATELAB" backend --listen "127.0.0.1:$BACKEND_PORT" --threads 1 >"$WORK/backend.log" 2>&1 &
+taskset -c 1 "$RATELAB" backend --listen "127.0.0.1:$BACKEND_PORT" --stats-listen 127.0.0.1:0 \
+    --threads 1 >"$WORK/backend.log" 2>&1 &
 PIDS+=($!)
 BACKEND_PID=$!
 REDIS_PORT=$(free_port)

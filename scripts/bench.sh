@@ -130,9 +130,13 @@ start_redis() { # port [extra args...]; prints the pid
 
 # --- backend, Redis, Redis Cluster --------------------------------------------------
 BACKEND_PORT=$(free_port)
-"$RATELAB" backend --listen "127.0.0.1:$BACKEND_PORT" --threads 1 >"$WORK/backend.log" 2>&1 &
+BACKEND_STATS_PORT=$(free_port)
+"$RATELAB" backend --listen "127.0.0.1:$BACKEND_PORT" --stats-listen "127.0.0.1:$BACKEND_STATS_PORT" \
+    --threads 1 >"$WORK/backend.log" 2>&1 &
 PIDS+=($!)
 BACKEND="http://127.0.0.1:$BACKEND_PORT"
+# Its /stats (the ground truth) is on a listener of its own, not on the data port.
+BACKEND_STATS="http://127.0.0.1:$BACKEND_STATS_PORT"
 
 REDIS_PORT=$(free_port)
 REDIS_PID=$(start_redis "$REDIS_PORT")
@@ -248,7 +252,7 @@ for workload in $WORKLOADS; do
             start_gateways "$config" "$count"
             log "$workload: $alg on $store ($count gateway(s))"
             # shellcheck disable=SC2046
-            load --target "$TARGETS" --admin "$ADMINS" --backend "$BACKEND" --workload "$workload" $(scales "$workload") \
+            load --target "$TARGETS" --admin "$ADMINS" --backend "$BACKEND_STATS" --workload "$workload" $(scales "$workload") \
                 --store "$store" --algorithm "$alg" --out "$dir"
             stop_gateways
         done
@@ -277,7 +281,7 @@ if [ -n "$DRILL_POLICIES" ]; then
         start_gateways "$config" 1
         log "drill: token-bucket on Redis, on_error = $policy; Redis down from 8 s to 13 s"
         drill_log="$WORK/drill-$policy.log"
-        "$RATELAB" load --target "$TARGETS" --admin "$ADMINS" --backend "$BACKEND" --workload scripts/bench/drill.toml \
+        "$RATELAB" load --target "$TARGETS" --admin "$ADMINS" --backend "$BACKEND_STATS" --workload scripts/bench/drill.toml \
             --store redis --algorithm token-bucket --out "$dir" >"$drill_log" 2>&1 &
         LOAD_PID=$!
         # Time the outage against the schedule's own start, which `ratelab load` prints.

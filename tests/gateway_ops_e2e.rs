@@ -43,6 +43,10 @@ fn check_validates_the_config_and_its_keys_file_and_exits() {
         stdout.contains("configuration ok (1 routes, a per-IP limit)"),
         "{stdout}"
     );
+    // The shipped example (and its keys file) is valid.
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gateway.toml");
+    let (code, stdout, stderr) = check(&example);
+    assert_eq!(code, 0, "{stdout}{stderr}");
 
     let bad = dir.write(
         "bad.toml",

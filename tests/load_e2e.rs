@@ -57,7 +57,7 @@ fn load_through_a_gateway_agrees_with_the_backend_and_the_policy() {
         "--admin",
         &gw.admin_url(),
         "--backend",
-        &be.url(),
+        &be.admin_url(),
         "--workload",
         "seed",
         "--time-scale",

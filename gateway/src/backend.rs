@@ -2,9 +2,12 @@
 //! configurable share of them, and counts what reached it per user and path — the
 //! ground truth for how much a gateway admitted.
 //!
-//! The guarantee: every request that reaches the backend (except `/stats` itself) is
-//! counted exactly once, before it is answered, so `GET /stats` after the responses
-//! have arrived is exact. `POST /stats/reset` zeroes the counts. Memory stays bounded:
+//! The guarantee: every request that reaches the backend's data port is counted exactly
+//! once, before it is answered, so `GET /stats` after the responses have arrived is
+//! exact. `/stats` and `POST /stats/reset` (which zeroes the counts) are served on a
+//! listener of their own ([`Backend::serve_stats`]), never on the data port: there
+//! `/stats` is an ordinary path like any other, so a client of a gateway in front
+//! cannot read every user id or reset the ground truth. Memory stays bounded:
 //! past [`MAX_TRACKED`] distinct user+path pairs, new pairs are counted only in the
 //! totals (and in `untracked`).
 
@@ -249,16 +252,23 @@ impl Backend {
         &self.stats
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
-        let (parts, body) = req.into_parts();
-        match (&parts.method, parts.uri.path()) {
-            (&Method::GET, "/stats") => return respond(StatusCode::OK, self.stats.to_json()),
+    /// The stats listener's answer: the counts, or zeroing them.
+    fn stats_answer<B>(&self, req: &Request<B>) -> Response<Body> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/stats") => respond(StatusCode::OK, self.stats.to_json()),
             (&Method::POST, "/stats/reset") => {
                 self.stats.reset();
-                return respond(StatusCode::OK, "{\"reset\":true}\n");
+                respond(StatusCode::OK, "{\"reset\":true}\n")
             }
-            _ => {}
+            _ => respond(
+                StatusCode::NOT_FOUND,
+                "{\"error\":\"GET /stats or POST /stats/reset\"}\n",
+            ),
         }
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
         // Read (and discard) the body, so the connection stays reusable.
         let _ = http_body_util::Limited::new(body, 16 * 1024 * 1024)
             .collect()
@@ -292,9 +302,28 @@ impl Backend {
         }
     }
 
-    /// Serves `listener` until `shutdown` completes, then drains in-flight requests
-    /// (for at most 10 seconds).
+    /// Serves the data port on `listener` (every path answered and counted) until
+    /// `shutdown` completes, then drains in-flight requests (for at most 10 seconds).
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        self.serve_as(listener, shutdown, false).await;
+    }
+
+    /// Serves `GET /stats` and `POST /stats/reset` on `listener` (and nothing else) until
+    /// `shutdown` completes.
+    pub async fn serve_stats(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        self.serve_as(listener, shutdown, true).await;
+    }
+
+    async fn serve_as(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        stats: bool,
+    ) {
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).keep_alive(true);
         let graceful = GracefulShutdown::new();
@@ -315,7 +344,13 @@ impl Backend {
             let this = Arc::clone(&self);
             let service = hyper::service::service_fn(move |req| {
                 let this = Arc::clone(&this);
-                async move { Ok::<_, Infallible>(this.handle(req).await) }
+                async move {
+                    Ok::<_, Infallible>(if stats {
+                        this.stats_answer(&req)
+                    } else {
+                        this.handle(req).await
+                    })
+                }
             });
             let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {

@@ -90,6 +90,6 @@ async fn garbage_on_the_wire_never_takes_the_gateway_down() {
         );
     }
     // The absolute-form target went to the backend, not to evil.example.
-    let stats = support::get(be.addr, "/stats", "-").await.body;
+    let stats = support::get(be.admin, "/stats", "-").await.body;
     assert!(stats.contains("/steal"), "{stats}");
 }

@@ -113,7 +113,8 @@ async fn headers_are_forwarded_and_hop_by_hop_ones_dropped() {
 }
 
 /// `/metrics`, `/healthz` and `/readyz` answer on the admin listener only; on the proxy
-/// port they are ordinary paths, proxied to the backend (which counts them).
+/// port they — and the backend's `/stats` — are ordinary paths, proxied to the backend
+/// (which counts them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_answer_only_on_admin_listen() {
     let (be, backend) = backend(BackendConfig::default()).await;
@@ -129,7 +130,7 @@ async fn admin_endpoints_answer_only_on_admin_listen() {
         (200, "ready: store: memory\n")
     );
     assert_eq!(get(gw.admin, "/a/1", "u").await.status, 404);
-    for path in ["/metrics", "/healthz", "/readyz"] {
+    for path in ["/metrics", "/healthz", "/readyz", "/stats"] {
         let res = get(gw.addr, path, "u").await;
         assert_eq!(res.status, 200, "{path}: {res:?}");
         assert!(
@@ -156,7 +157,7 @@ async fn admin_endpoints_answer_only_on_admin_listen() {
         "ratelab_gateway_decisions_total{route=\"/a/{id}\",algorithm=\"sliding-log\",outcome=\"denied\"} 1",
         "ratelab_gateway_decision_seconds_count{route=\"/a/{id}\",algorithm=\"sliding-log\"} 2",
         "ratelab_gateway_limiter_keys{route=\"/a/{id}\",algorithm=\"sliding-log\"} 1",
-        "ratelab_gateway_upstream_seconds_count 4",
+        "ratelab_gateway_upstream_seconds_count 5",
         "ratelab_gateway_responses_total{class=\"4xx\"} 1",
         "# TYPE ratelab_gateway_decision_seconds histogram",
         "# TYPE process_resident_memory_bytes gauge",

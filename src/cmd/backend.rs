@@ -1,6 +1,7 @@
 //! `ratelab backend`: the mock backend the gateway is measured against.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
@@ -12,6 +13,10 @@ pub struct Args {
     /// Listen address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
     listen: String,
+    /// Where `GET /stats` and `POST /stats/reset` are served (never on --listen, where
+    /// /stats is an ordinary path); port 0 picks a free one and prints it.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9001")]
+    stats_listen: String,
     /// Response latency in ms: `5` (fixed), `uniform:2,8` or `lognormal:MEDIAN,SIGMA`.
     #[arg(long, value_name = "SPEC", default_value = "0")]
     latency: Latency,
@@ -45,9 +50,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr().context("listener address")?;
-        tracing::info!(%addr, latency = %config.latency, error_rate = config.error_rate, "backend listening");
+        let stats_listener = tokio::net::TcpListener::bind(&args.stats_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (--stats-listen)", args.stats_listen))?;
+        let stats_addr = stats_listener.local_addr().context("stats address")?;
+        tracing::info!(%addr, %stats_addr, latency = %config.latency, error_rate = config.error_rate, "backend listening");
+        // Lines on stdout that scripts and tests wait for (the stats one first).
+        println!("ratelab backend stats on http://{stats_addr}");
         println!("ratelab backend listening on http://{addr}");
-        Backend::new(config).serve(listener, gateway::shutdown_signal()).await;
+        let backend = Backend::new(config);
+        let stats = tokio::spawn(Arc::clone(&backend).serve_stats(stats_listener, std::future::pending()));
+        backend.serve(listener, gateway::shutdown_signal()).await;
+        stats.abort();
         Ok(ExitCode::SUCCESS)
     })
 }

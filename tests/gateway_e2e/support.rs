@@ -16,7 +16,8 @@ pub struct Proc {
     child: Child,
     /// The address it printed it listens on.
     pub addr: SocketAddr,
-    /// The admin address it printed (a gateway's `/metrics`, `/healthz`, `/readyz`).
+    /// The admin address it printed (a gateway's `/metrics`, `/healthz`, `/readyz`; a
+    /// backend's `/stats`).
     pub admin: Option<SocketAddr>,
 }
 
@@ -37,7 +38,11 @@ impl Proc {
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             while let Some(Ok(line)) = lines.next() {
-                if let Some(url) = line.split("admin on http://").nth(1) {
+                let admin = line
+                    .split("admin on http://")
+                    .nth(1)
+                    .or_else(|| line.split("stats on http://").nth(1));
+                if let Some(url) = admin {
                     let _ = admin_tx.send(url.trim().to_owned());
                 }
                 if let Some(url) = line.split("listening on http://").nth(1) {
@@ -118,7 +123,15 @@ impl Drop for Proc {
 
 /// Starts the mock backend on a free port.
 pub fn backend(extra: &[&str]) -> Proc {
-    let mut args = vec!["backend", "--listen", "127.0.0.1:0", "--threads", "1"];
+    let mut args = vec![
+        "backend",
+        "--listen",
+        "127.0.0.1:0",
+        "--stats-listen",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+    ];
     args.extend_from_slice(extra);
     Proc::start(&args)
 }
@@ -264,7 +277,7 @@ fn dechunk(mut s: &str) -> String {
 
 /// The backend's `/stats` as JSON.
 pub fn stats(backend: &Proc) -> serde_json::Value {
-    let res = get(backend.addr, "/stats", None);
+    let res = get(backend.admin(), "/stats", None);
     assert_eq!(res.status, 200, "{res:?}");
     serde_json::from_str(&res.body).unwrap()
 }

@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 /// A server task stopped (gracefully) by `stop`, or aborted on drop.
 pub struct Running {
     pub addr: SocketAddr,
-    /// The gateway's admin listener (`/metrics`, `/healthz`, `/readyz`); the backend's
-    /// own address for a backend.
+    /// The gateway's admin listener (`/metrics`, `/healthz`, `/readyz`); a backend's
+    /// stats listener (`/stats`).
     pub admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -58,19 +58,23 @@ impl Drop for Running {
 pub async fn backend(config: BackendConfig) -> (Running, Arc<Backend>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let stats = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = stats.local_addr().unwrap();
     let backend = Backend::new(config);
     let (tx, rx) = oneshot::channel::<()>();
     let b = Arc::clone(&backend);
     let task = tokio::spawn(async move {
+        let stats = tokio::spawn(Arc::clone(&b).serve_stats(stats, std::future::pending()));
         b.serve(listener, async {
             let _ = rx.await;
         })
         .await;
+        stats.abort();
     });
     (
         Running {
             addr,
-            admin: addr,
+            admin,
             stop: Some(tx),
             task: Some(task),
         },
