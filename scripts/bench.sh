@@ -46,6 +46,24 @@ fi
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
+# Progress: `step WHAT` counts run k of STEPS_TOTAL and says about how long is left,
+# from the mean time of the steps done so far (they are of similar length).
+STEP=0
+STEPS_TOTAL=0
+STEPS_STARTED=$(date +%s)
+step() {
+    local now elapsed left=""
+    STEP=$((STEP + 1))
+    now=$(date +%s)
+    elapsed=$((now - STEPS_STARTED))
+    if [ "$STEP" -gt 1 ]; then
+        left=$(( elapsed * (STEPS_TOTAL - STEP + 1) / (STEP - 1) ))
+        left=$(printf ', about %dm%02ds left' $((left / 60)) $((left % 60)))
+    fi
+    log "[$STEP/$STEPS_TOTAL, $((elapsed / 60))m$(printf '%02d' $((elapsed % 60)))s$left] $*"
+}
+count_words() { set -- $1; echo $#; }
+
 # --- what the benchmark needs, from Debian's packages -------------------------------
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
@@ -230,6 +248,12 @@ RUNS="$OUT/runs"
 rm -rf "$RUNS" "$OUT/sim"
 mkdir -p "$RUNS"
 STARTED=$(date +%s)
+# Steps: every (workload, store, algorithm) run, one simulation per workload, one drill
+# per policy, the three ceiling runs and the report.
+n_workloads=$(count_words "$WORKLOADS")
+STEPS_TOTAL=$(( n_workloads * ($(count_words "$STORES") * $(count_words "$ALGORITHMS") + 1) \
+    + $(count_words "$DRILL_POLICIES") + 3 + 1 ))
+STEPS_STARTED=$STARTED
 
 # --- 1. every algorithm on every store, seed and api-mix -----------------------------
 for workload in $WORKLOADS; do
@@ -250,7 +274,7 @@ for workload in $WORKLOADS; do
                 "$RATELAB" load --workload "$workload" $(scales "$workload") --emit-routes "$alg"
             } >"$config"
             start_gateways "$config" "$count"
-            log "$workload: $alg on $store ($count gateway(s))"
+            step "$workload: $alg on $store ($count gateway(s))"
             # shellcheck disable=SC2046
             load --target "$TARGETS" --admin "$ADMINS" --backend "$BACKEND_STATS" --workload "$workload" $(scales "$workload") \
                 --store "$store" --algorithm "$alg" --out "$dir"
@@ -260,7 +284,7 @@ for workload in $WORKLOADS; do
     # --- 2. the same arrivals in the simulator ---------------------------------------
     played=$(find "$RUNS/$workload" -name workload.toml | head -n 1)
     if [ -n "$played" ]; then
-        log "$workload: simulating the workload as played"
+        step "$workload: simulating the workload as played"
         "$RATELAB" simulate --workload "$played" --algorithms all --out "$OUT/sim/$workload" >"$WORK/sim-$workload.log"
     fi
 done
@@ -279,7 +303,7 @@ if [ -n "$DRILL_POLICIES" ]; then
             "$RATELAB" load --workload scripts/bench/drill.toml --emit-routes token-bucket
         } >"$config"
         start_gateways "$config" 1
-        log "drill: token-bucket on Redis, on_error = $policy; Redis down from 8 s to 13 s"
+        step "drill: token-bucket on Redis, on_error = $policy; Redis down from 8 s to 13 s"
         drill_log="$WORK/drill-$policy.log"
         "$RATELAB" load --target "$TARGETS" --admin "$ADMINS" --backend "$BACKEND_STATS" --workload scripts/bench/drill.toml \
             --store redis --algorithm token-bucket --out "$dir" >"$drill_log" 2>&1 &
@@ -316,13 +340,13 @@ fi
 
 # --- 4. the load generator's ceiling, beside wrk --------------------------------------
 mkdir -p "$RUNS/ceiling"
-log "ceiling: goose against the backend directly"
+step "ceiling: goose against the backend directly"
 load --target "$BACKEND" --no-gateway-check --workload scripts/bench/ceiling.toml --store none \
     --algorithm token-bucket --out "$RUNS/ceiling/goose"
-log "ceiling: open-loop driver against the backend directly"
+step "ceiling: open-loop driver against the backend directly"
 load --target "$BACKEND" --no-gateway-check --workload scripts/bench/ceiling.toml --store none \
     --algorithm token-bucket --driver open --out "$RUNS/ceiling/open"
-log "ceiling: wrk (2 threads, 64 connections, 5 s) against the backend"
+step "ceiling: wrk (2 threads, 64 connections, 5 s) against the backend"
 wrk -t2 -c64 -d5s --latency "$BACKEND/api/orders" >"$RUNS/ceiling/wrk.txt" 2>&1
 
 # --- 5. the report -------------------------------------------------------------------
@@ -331,7 +355,7 @@ wrk -t2 -c64 -d5s --latency "$BACKEND/api/orders" >"$RUNS/ceiling/wrk.txt" 2>&1
 # workload as played) per run, and the merged plots the README embeds.
 mkdir -p "$OUT/sim"
 find "$RUNS" "$OUT/sim" \( -name '*.png' -o -name '*.svg' -o -name report.md \) -delete
-log "rendering $OUT/README.md"
+step "rendering $OUT/README.md"
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 "$RATELAB" bench-report --dir "$OUT" --elapsed "$(( $(date +%s) - STARTED ))" --commit "$COMMIT"
 log "done in $(( $(date +%s) - STARTED )) s: $OUT/README.md"

@@ -2,15 +2,14 @@
 
 mod cli;
 mod cmd;
+mod exit;
+mod values;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => exit::report(&err),
     }
 }

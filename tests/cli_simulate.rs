@@ -68,9 +68,21 @@ fn default_simulate_compares_every_algorithm_on_the_seed_workload() {
     // Piped: no progress bar on stderr.
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     let out_dir = dir.path().join("ratelab-out");
-    for f in ["results.json", "report.md"] {
+    for f in ["results.json", "report.md", "report.html"] {
         assert!(out_dir.join(f).is_file(), "{f}");
     }
+    // The HTML report is the Markdown one, self-contained: plots inline as SVG.
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h1>ratelab report: workload <code>seed</code></h1>"),
+        "{}",
+        &html[..html.len().min(2000)]
+    );
+    assert!(html.matches("<figure><svg").count() >= 4, "plots inline");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("admitted.png"),
+        "nothing fetched"
+    );
     for plot in ["throughput", "admitted", "accuracy", "burst"] {
         for ext in ["png", "svg"] {
             let p = out_dir.join(format!("{plot}.{ext}"));
@@ -102,10 +114,15 @@ fn default_simulate_compares_every_algorithm_on_the_seed_workload() {
         std::fs::read_to_string(again.join("report.md")).unwrap(),
         report
     );
+    assert_eq!(
+        std::fs::read_to_string(again.join("report.html")).unwrap(),
+        html,
+        "the HTML report renders from results.json alone too"
+    );
 }
 
 #[test]
-fn json_is_the_results_file_and_the_same_seed_gives_the_same_bytes() {
+fn json_is_a_digest_of_the_results_and_the_same_seed_gives_the_same_bytes() {
     let dir = Scratch::new("json");
     let args = |out: &str| {
         [
@@ -127,7 +144,22 @@ fn json_is_the_results_file_and_the_same_seed_gives_the_same_bytes() {
     assert!(a.status.success(), "{}", text(&a.stderr));
     let b = ratelab(&args("b").each_ref().map(String::as_str), dir.path());
     assert!(b.status.success(), "{}", text(&b.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let digest: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(digest["schema"], "ratelab.digest/1");
+    assert_eq!(digest["seed"], 42);
+    assert_eq!(digest["complete"], true);
+    assert!(
+        digest["files"]["results"]
+            .as_str()
+            .unwrap()
+            .ends_with("results.json")
+    );
+    assert!(digest["files"].get("report").is_none(), "--no-report");
+
+    let file_a = std::fs::read(dir.path().join("a/results.json")).unwrap();
+    let file_b = std::fs::read(dir.path().join("b/results.json")).unwrap();
+    assert_eq!(file_a, file_b, "same seed, same bytes");
+    let json: serde_json::Value = serde_json::from_slice(&file_a).unwrap();
     assert_eq!(json["schema"], "ratelab.results/1");
     assert_eq!(json["workload"]["seed"], 42);
     let runs = json["runs"].as_array().unwrap();
@@ -135,6 +167,14 @@ fn json_is_the_results_file_and_the_same_seed_gives_the_same_bytes() {
     assert_eq!(runs[0]["algorithm"], "fixed-window");
     assert_eq!(runs[0]["totals"]["burst_ratio"], 2.0);
     assert_eq!(runs[1]["totals"]["envelope_excess"], 0.0);
+    // The digest's totals are the results' totals, run for run.
+    let digest_runs = digest["runs"].as_array().unwrap();
+    assert_eq!(digest_runs.len(), 2);
+    for (d, r) in digest_runs.iter().zip(runs) {
+        assert_eq!(d["algorithm"], r["algorithm"]);
+        assert_eq!(d["totals"], r["totals"]);
+        assert!(d["ns_per_decision"].as_f64().is_some());
+    }
     for field in [
         "name",
         "offered",
@@ -148,10 +188,6 @@ fn json_is_the_results_file_and_the_same_seed_gives_the_same_bytes() {
     ] {
         assert!(runs[0]["phases"][0].get(field).is_some(), "{field}");
     }
-    let file_a = std::fs::read(dir.path().join("a/results.json")).unwrap();
-    let file_b = std::fs::read(dir.path().join("b/results.json")).unwrap();
-    assert_eq!(file_a, a.stdout, "--json prints the results file");
-    assert_eq!(file_a, file_b, "same seed, same bytes");
     assert!(!dir.path().join("a/report.md").exists(), "--no-report");
 }
 
@@ -206,7 +242,10 @@ fn bad_input_is_a_clear_error() {
     fails_with(
         &["simulate", "--algorithms", "gcra,leaky-bucket"],
         d,
-        &["unknown algorithm \"leaky-bucket\"", "seed-replica"],
+        &[
+            "invalid value 'leaky-bucket' for '--algorithms",
+            "seed-replica",
+        ],
     );
     std::fs::write(
         d.join("w.toml"),
@@ -237,6 +276,12 @@ fn bad_input_is_a_clear_error() {
     fails_with(
         &["report", "--in", "missing-dir"],
         d,
-        &["missing-dir", "results.json"],
+        &["missing-dir: no such directory"],
+    );
+    std::fs::create_dir_all(d.join("empty-dir")).unwrap();
+    fails_with(
+        &["report", "--in", "empty-dir"],
+        d,
+        &["empty-dir: no results.json here"],
     );
 }

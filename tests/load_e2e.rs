@@ -189,6 +189,7 @@ fn bad_targets_are_refused_with_a_clear_message() {
         "--workload",
         "seed",
     ]);
+    assert_eq!(run.status.code(), Some(2), "a usage mistake");
     assert!(
         text(&run.stderr).contains("https is not supported"),
         "{}",
@@ -200,9 +201,9 @@ fn bad_targets_are_refused_with_a_clear_message() {
         &be.url(),
         "--workload",
         "seed",
-        "--co-mitigation",
-        "average",
+        "--goose-arg=--co-mitigation=average",
     ]);
+    assert_eq!(run.status.code(), Some(2), "a usage mistake");
     assert!(
         text(&run.stderr).contains("synthetic requests"),
         "{}",

@@ -71,6 +71,16 @@ impl ProgressLine {
         self.bar.set_message(message);
     }
 
+    /// Prints `message` on its own line of stderr: above the bar when it is drawn (so
+    /// the bar is not overwritten), plainly when it is hidden (scripts still read it).
+    pub fn say(&self, message: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{message}");
+        } else {
+            self.bar.suspend(|| eprintln!("{message}"));
+        }
+    }
+
     /// True when nothing is drawn (stderr is not a terminal, or the bar is off).
     pub fn is_hidden(&self) -> bool {
         self.bar.is_hidden()

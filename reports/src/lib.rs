@@ -10,7 +10,9 @@
 //! no fonts installed.
 
 pub mod bench;
+pub mod digest;
 pub mod format;
+pub mod html;
 pub mod markdown;
 pub mod measured;
 pub mod plots;
@@ -57,10 +59,13 @@ pub struct Rendered {
     pub plots: Vec<plots::Plot>,
     /// `report.md`.
     pub report: PathBuf,
+    /// `report.html`: the same report, self-contained.
+    pub html: PathBuf,
 }
 
-/// Renders `results` into `dir`: every plot as PNG and SVG, and `report.md` embedding
-/// them with the tables (and, for measured runs, their HTTP section).
+/// Renders `results` into `dir`: every plot as PNG and SVG, `report.md` embedding them
+/// with the tables (and, for measured runs, their HTTP section), and `report.html`, the
+/// same report in one self-contained page.
 pub fn render(results: &Results, dir: &Path) -> Result<Rendered, Error> {
     results.check()?;
     let plots = plots::render_all(results, dir)?;
@@ -69,9 +74,15 @@ pub fn render(results: &Results, dir: &Path) -> Result<Rendered, Error> {
     // from results.json alone is the one `ratelab load` wrote.
     let mut text = markdown::report(results, &plots);
     text.push_str(&measured::markdown(results));
-    std::fs::write(&report, text).map_err(|source| Error::Io {
+    std::fs::write(&report, &text).map_err(|source| Error::Io {
         path: report.clone(),
         source,
     })?;
-    Ok(Rendered { plots, report })
+    let title = format!("ratelab report: workload {}", results.workload.name);
+    let html = html::write(&text, dir, html::HTML_FILE, &title)?;
+    Ok(Rendered {
+        plots,
+        report,
+        html,
+    })
 }

@@ -1,6 +1,6 @@
 //! `report.md`: the tables and the plots of one results file, in Markdown.
 
-use crate::format::{seconds, thousands};
+use crate::format::{deviation, ratio, seconds, thousands};
 use crate::plots::Plot;
 use crate::summary;
 use results::{ResultSource, Results};
@@ -14,6 +14,7 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
         out.push_str(&format!("> {}\n\n", w.description));
     }
     out.push_str(&played(results));
+    out.push_str(&headline(results));
 
     out.push_str("## Policies\n\n");
     out.push_str(
@@ -48,6 +49,62 @@ pub fn report(results: &Results, plots: &[Plot]) -> String {
 
     out.push_str(READING);
     out
+}
+
+/// The headline: which run kept closest to its exact reference, which admitted most
+/// beyond it, and the worst burst — read from the runs' totals.
+pub fn headline(results: &Results) -> String {
+    let runs = &results.runs;
+    let Some(first) = runs.first() else {
+        return String::new();
+    };
+    let label = |r: &results::Run| summary::run_label(results, r);
+    let miss = |r: &results::Run| r.totals.over_admission + r.totals.under_admission;
+    // Fewest admissions off the reference, then the smallest envelope excess.
+    let closest = runs
+        .iter()
+        .min_by(|a, b| {
+            miss(a).cmp(&miss(b)).then(
+                a.totals
+                    .envelope_excess
+                    .total_cmp(&b.totals.envelope_excess),
+            )
+        })
+        .unwrap_or(first);
+    let mut parts = vec![format!(
+        "closest to its exact reference: **{}** ({} over, {} under of {})",
+        label(closest),
+        thousands(closest.totals.over_admission),
+        thousands(closest.totals.under_admission),
+        thousands(closest.totals.reference_admitted),
+    )];
+    if let Some(worst) = runs
+        .iter()
+        .filter(|r| r.totals.over_admission > 0)
+        .max_by_key(|r| r.totals.over_admission)
+    {
+        parts.push(format!(
+            "most admitted beyond it: **{}** ({})",
+            label(worst),
+            deviation(
+                worst.totals.over_admission,
+                worst.totals.reference_admitted,
+                '+'
+            ),
+        ));
+    }
+    if let Some(bursty) = runs
+        .iter()
+        .filter(|r| r.totals.burst_ratio > 1.0)
+        .max_by(|a, b| a.totals.burst_ratio.total_cmp(&b.totals.burst_ratio))
+    {
+        parts.push(format!(
+            "worst burst: **{}**, {} the limit in one window",
+            label(bursty),
+            ratio(bursty.totals.burst_ratio)
+        ));
+    }
+    format!("**Headline** — {}.\n\n", parts.join("; "))
 }
 
 /// What was played and how: source, seed, traffic, users, arrivals and deployment.

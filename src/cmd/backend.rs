@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use clap::Args as ClapArgs;
 use gateway::{Backend, BackendConfig, Latency};
 
+use crate::exit::usage_bail;
+
 /// Run the mock backend.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -34,11 +36,12 @@ pub struct Args {
 /// Serves until SIGINT or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::gateway::init_tracing();
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.error_rate),
-        "--error-rate must be between 0 and 1, got {}",
-        args.error_rate
-    );
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        usage_bail!(
+            "--error-rate must be between 0 and 1, got {}",
+            args.error_rate
+        );
+    }
     let config = BackendConfig {
         latency: args.latency,
         error_rate: args.error_rate,

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use reports::bench::{BenchInfo, render_bench};
 
+use crate::exit::usage_bail;
+
 /// Options of `ratelab bench-report`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,11 +26,12 @@ pub struct Args {
 
 /// Runs `ratelab bench-report`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.dir.join("runs").is_dir(),
-        "{} has no runs/ directory: run scripts/bench.sh first",
-        args.dir.display()
-    );
+    if !args.dir.join("runs").is_dir() {
+        usage_bail!(
+            "{} has no runs/ directory: run scripts/bench.sh first",
+            args.dir.display()
+        );
+    }
     let info = BenchInfo {
         elapsed_s: args.elapsed,
         commit: args.commit,

@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use clap::Args as ClapArgs;
 use gateway::{Config, Gateway};
 
+use crate::exit::{UsageContext as _, usage_bail};
+
 /// Run the gateway.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -36,13 +38,7 @@ pub struct Args {
 /// Loads the configuration and serves until SIGINT or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_tracing();
-    let mut config = match Config::load(&args.config) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("error: invalid configuration: {err}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+    let mut config = Config::load(&args.config).usage_context("invalid configuration")?;
     if args.check {
         println!(
             "{}: configuration ok ({} routes{}{})",
@@ -65,19 +61,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config
             .set_admin_listen(admin)
             .map_err(anyhow::Error::msg)
-            .context("--admin-listen")?;
+            .usage_context("--admin-listen")?;
     }
     if let Some(listen) = &args.listen {
         config
             .set_listen(listen)
             .map_err(anyhow::Error::msg)
-            .context("--listen")?;
+            .usage_context("--listen")?;
     }
     if let Some(backend) = &args.backend {
         config
             .set_backend(backend)
             .map_err(anyhow::Error::msg)
-            .context("--backend")?;
+            .usage_context("--backend")?;
     }
     let runtime = runtime(args.threads)?;
     runtime.block_on(async move {
@@ -122,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// the current thread, which spares the work-stealing machinery (wake-ups stay local).
 pub(crate) fn runtime(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
     let mut builder = match threads {
-        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(0) => usage_bail!("--threads must be at least 1"),
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         Some(n) => {
             let mut b = tokio::runtime::Builder::new_multi_thread();

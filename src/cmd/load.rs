@@ -8,14 +8,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use limiter_core::Kind;
+use anyhow::Context as _;
 use loadgen::Workload;
-use loadgen::drivers::http::goose::{GooseConfiguration, GooseOptions, default_users};
+use loadgen::drivers::http::client;
+use loadgen::drivers::http::goose::{
+    GooseConfiguration, GooseOptions, check_configuration, default_users,
+};
 use loadgen::drivers::http::open_loop::OpenLoopOptions;
 use loadgen::drivers::http::plan::{self, LoadPlan, Scale};
 use loadgen::drivers::http::{Driver, LoadSpec};
+use reports::digest::{self, Files};
 use results::Results;
+
+use crate::exit::{INCOMPLETE, UsageContext, usage, usage_bail};
+use crate::values::{DriverKind, GatewayStore, KindArg};
 
 /// Options of `ratelab load`.
 #[derive(Debug, clap::Args)]
@@ -33,12 +39,11 @@ pub struct Args {
     #[arg(short, long, default_value = "seed", value_name = "NAME|FILE")]
     workload: String,
 
-    /// Multiply every duration (phases, policy windows) by F and divide every rate by F:
-    /// the same requests against the same policies in F times the time.
+    /// Multiply every duration (phases, windows) by F and divide every rate by F.
     #[arg(long, value_name = "F", default_value_t = 1.0)]
     time_scale: f64,
 
-    /// Multiply every arrival rate by F, keeping durations and policies: fewer requests.
+    /// Multiply every arrival rate by F, keeping durations and policies.
     #[arg(long, value_name = "F", default_value_t = 1.0)]
     rate_scale: f64,
 
@@ -46,8 +51,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
 
-    /// Directory for results.json, workload.toml (the workload as played), the plots
-    /// and report.md.
+    /// Directory for results.json, workload.toml (as played), plots and reports.
     #[arg(short, long, default_value = "ratelab-load", value_name = "DIR")]
     out: PathBuf,
 
@@ -61,89 +65,88 @@ pub struct Args {
     backend: Option<String>,
 
     /// The store behind the gateways, as the results should name it.
-    #[arg(
-        long,
-        value_name = "memory|redis|redis-cluster",
-        default_value = "memory"
-    )]
-    store: String,
+    #[arg(long, value_enum, default_value = "memory")]
+    store: GatewayStore,
 
-    /// The algorithm the gateways run, as the results should name it (default: read
-    /// from the gateways' /metrics).
-    #[arg(long, value_name = "NAME")]
-    algorithm: Option<String>,
+    /// The algorithm the gateways run, as results name it [default: from /metrics].
+    #[arg(long, value_enum, value_name = "ALGORITHM")]
+    algorithm: Option<KindArg>,
 
-    /// `goose` (closed loop, users paced to the schedule) or `open` (open loop on
-    /// tokio + hyper: one task per request, nothing waits for a response).
-    #[arg(long, value_name = "goose|open", default_value = "goose")]
-    driver: String,
+    /// goose: closed-loop users paced to the schedule; open: one task per request.
+    #[arg(long, value_enum, default_value = "goose")]
+    driver: DriverKind,
 
-    /// Open-loop driver: most requests in flight at once.
+    /// Per-request timeout, seconds (both drivers).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    timeout: f64,
+
+    /// goose: users, i.e. requests in flight at once [default: peak rate × 50 ms].
+    #[arg(long, value_name = "N")]
+    users: Option<usize>,
+
+    /// goose: also write goose's own HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    goose_report: Option<PathBuf>,
+
+    /// goose: pass one more of goose's own options, e.g. `--goose-arg=-v` (repeatable).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    goose_arg: Vec<String>,
+
+    /// open: most requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 2048)]
     max_in_flight: usize,
 
-    /// Load targets that are not ratelab gateways (the backend itself, say): no check,
-    /// no gateway counters.
+    /// The targets are not ratelab gateways (the backend itself, say): no check.
     #[arg(long)]
     no_gateway_check: bool,
 
-    /// Print the gateway `[[route]]` tables that enforce the (scaled) workload's
-    /// policies with this algorithm, and exit.
-    #[arg(long, value_name = "ALGORITHM")]
-    emit_routes: Option<String>,
+    /// Print the gateway `[[route]]` tables that enforce the (scaled) workload with
+    /// ALGORITHM, and exit.
+    #[arg(long, value_enum, value_name = "ALGORITHM")]
+    emit_routes: Option<KindArg>,
 
     /// Worker threads of the load generator (default: one per CPU).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 
-    /// Goose's own options (`--users`, `--timeout`, `--report-file`...); those that
-    /// would fight the workload's pacing are refused.
-    #[command(flatten)]
-    goose: GooseConfiguration,
-}
+    /// Print a JSON digest (ratelab.digest/1) on stdout instead of the table.
+    #[arg(long, conflicts_with = "quiet")]
+    json: bool,
 
-/// Exit code of a run that ended early or lost requests: results are written, marked
-/// incomplete.
-const INCOMPLETE: u8 = 3;
-
-/// The algorithm named on the command line.
-fn kind(name: &str) -> anyhow::Result<Kind> {
-    Kind::ALL
-        .into_iter()
-        .find(|k| k.name() == name)
-        .with_context(|| {
-            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-            format!(
-                "unknown algorithm {name:?} (expected one of: {})",
-                names.join(", ")
-            )
-        })
+    /// Print nothing but errors and warnings; no progress line.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 /// Runs `ratelab load`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::gateway::init_tracing();
-    let workload = Workload::load(&args.workload)?;
+    let workload = Workload::load(&args.workload).usage()?;
     let scale = Scale {
         time: args.time_scale,
         rate: args.rate_scale,
     };
-    let scaled = plan::scale_workload(&workload, scale)?;
-    if let Some(name) = &args.emit_routes {
-        print!("{}", plan::gateway_routes(&scaled, kind(name)?)?);
+    let scaled = plan::scale_workload(&workload, scale).usage()?;
+    if let Some(KindArg(kind)) = args.emit_routes {
+        print!("{}", plan::gateway_routes(&scaled, kind).usage()?);
         return Ok(ExitCode::SUCCESS);
     }
     let seed = args.seed.unwrap_or(scaled.seed);
-    let plan = Arc::new(LoadPlan::new(scaled, seed)?);
+    let plan = Arc::new(LoadPlan::new(scaled, seed).usage()?);
     if plan.is_empty() {
-        bail!(
+        usage_bail!(
             "workload {:?} has no arrivals at this scale: nothing to send",
             plan.workload.name
         );
     }
     let driver = driver(&args, &plan)?;
-    if let Some(name) = &args.algorithm {
-        kind(name)?;
+    // A URL that can never work is the user's mistake (exit 2), not a failed run.
+    for url in args.target.iter().chain(&args.backend) {
+        client::base_url(url).usage_context(if args.backend.as_ref() == Some(url) {
+            "--backend"
+        } else {
+            "--target"
+        })?;
     }
     if !args.admin.is_empty() && args.admin.len() != args.target.len() {
         bail!(
@@ -158,35 +161,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         targets: args.target.clone(),
         admin: args.admin.clone(),
         backend: args.backend.clone(),
-        store: args.store.clone(),
-        algorithm: args.algorithm.clone(),
+        store: args.store.name().to_owned(),
+        algorithm: args.algorithm.map(|KindArg(k)| k.name().to_owned()),
         check_gateway: !args.no_gateway_check,
         driver,
-        progress: true,
+        progress: !args.quiet && !args.json,
     };
-    eprintln!(
-        "ratelab load: {} ({} requests over {:.1} s, peak {:.0}/s) -> {} with {}",
-        plan.workload.name,
-        plan.len(),
-        plan.workload.duration() as f64 / 1e9,
-        plan.peak_rate(),
-        args.target.join(", "),
-        spec.driver.describe()
-    );
+    if !args.quiet {
+        eprintln!(
+            "ratelab load: {} ({} requests over {:.1} s, peak {:.0}/s) -> {} with {}",
+            plan.workload.name,
+            plan.len(),
+            plan.workload.duration() as f64 / 1e9,
+            plan.peak_rate(),
+            args.target.join(", "),
+            spec.driver.describe()
+        );
+    }
     let runtime = super::gateway::runtime(args.threads)?;
     let results = runtime.block_on(loadgen::drivers::http::run::run(spec))?;
     // Goose's users may still be winding down: do not wait for them.
     runtime.shutdown_timeout(Duration::from_secs(1));
 
     write_out(&args.out, &results, &plan)?;
-    print!(
-        "{}",
-        reports::terminal::render(&results, &Default::default())
-    );
-    println!("results: {}", args.out.join("results.json").display());
-    println!("report:  {}", args.out.join("report.md").display());
-    let complete = results.measurements.iter().all(|m| m.complete);
-    if !complete {
+    print_outcome(&args, &results);
+    if !results.measurements.iter().all(|m| m.complete) {
         eprintln!(
             "ratelab load: the run is incomplete (see the notes above); its results are kept and marked"
         );
@@ -195,37 +194,84 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Goose's `--timeout` (seconds) for either driver; 10 s when not given.
-fn timeout(args: &Args) -> anyhow::Result<Duration> {
-    let Some(t) = args.goose.timeout.as_deref() else {
-        return Ok(Duration::from_secs(10));
+/// The table and the files written (or the JSON digest, or nothing with `--quiet`).
+fn print_outcome(args: &Args, results: &Results) {
+    let files = Files {
+        results: args.out.join(results::RESULTS_FILE),
+        report: Some(args.out.join(reports::REPORT_FILE)),
+        html: Some(args.out.join(reports::html::HTML_FILE)),
     };
-    let secs: f64 = t
-        .trim()
-        .parse()
-        .ok()
-        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-        .with_context(|| format!("--timeout {t:?}: expected seconds between 0 and 3600"))?;
+    let text = if args.json {
+        digest::digest(results, files, &[]).to_json()
+    } else if args.quiet {
+        return;
+    } else {
+        let mut out = reports::terminal::render(results, &Default::default());
+        out.push_str(&format!("results: {}\n", files.results.display()));
+        for (label, path) in [("report: ", &files.report), ("html:   ", &files.html)] {
+            if let Some(path) = path {
+                out.push_str(&format!("{label} {}\n", path.display()));
+            }
+        }
+        out
+    };
+    use std::io::Write as _;
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// `--timeout` as a duration: positive, at most an hour.
+fn timeout(args: &Args) -> anyhow::Result<Duration> {
+    let secs = args.timeout;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
+        usage_bail!("--timeout {secs}: expected seconds between 0 and 3600");
+    }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Goose's configuration: `--goose-report` and every `--goose-arg`, parsed by goose and
+/// checked against the pacing before anything runs.
+fn goose_configuration(args: &Args) -> anyhow::Result<GooseConfiguration> {
+    let mut goose_args: Vec<String> = Vec::new();
+    if let Some(path) = &args.goose_report {
+        goose_args.push("--report-file".to_owned());
+        goose_args.push(path.display().to_string());
+    }
+    goose_args.extend(args.goose_arg.iter().cloned());
+    let config = GooseConfiguration::parse_args_default(&goose_args)
+        .map_err(|e| usage(anyhow::anyhow!("--goose-arg: {e}")))?;
+    check_configuration(&config).usage()?;
+    Ok(config)
 }
 
 /// The driver `--driver` names, with its options.
 fn driver(args: &Args, plan: &LoadPlan) -> anyhow::Result<Driver> {
     let timeout = timeout(args)?;
-    Ok(match args.driver.as_str() {
-        "goose" => Driver::Goose(Box::new(GooseOptions {
-            users: default_users(plan.peak_rate()),
-            timeout,
-            config: args.goose.clone(),
-        })),
-        "open" => {
-            anyhow::ensure!(args.max_in_flight > 0, "--max-in-flight must be at least 1");
+    Ok(match args.driver {
+        DriverKind::Goose => {
+            if args.users == Some(0) {
+                usage_bail!("--users must be at least 1");
+            }
+            Driver::Goose(Box::new(GooseOptions {
+                users: args
+                    .users
+                    .unwrap_or_else(|| default_users(plan.peak_rate())),
+                timeout,
+                config: goose_configuration(args)?,
+            }))
+        }
+        DriverKind::Open => {
+            if args.users.is_some() || args.goose_report.is_some() || !args.goose_arg.is_empty() {
+                usage_bail!("--users, --goose-report and --goose-arg are goose's (--driver goose)");
+            }
+            if args.max_in_flight == 0 {
+                usage_bail!("--max-in-flight must be at least 1");
+            }
             Driver::OpenLoop(OpenLoopOptions {
                 max_in_flight: args.max_in_flight,
                 timeout,
             })
         }
-        other => bail!("unknown driver {other:?} (expected goose or open)"),
     })
 }
 

@@ -9,8 +9,12 @@ use std::time::Instant;
 use anyhow::Context;
 use loadgen::progress::ProgressLine;
 use loadgen::workload::parse_duration;
-use loadgen::{SimAlgorithm, Simulation, StoreModel, Workload};
+use loadgen::{Simulation, StoreModel, Workload};
+use reports::digest::{self, Files};
 use reports::terminal::{self, Extras};
+
+use crate::exit::{UsageContext, usage};
+use crate::values::{self, AlgorithmChoice, StoreModelArg};
 
 /// Options of `ratelab simulate`.
 #[derive(Debug, clap::Args)]
@@ -19,10 +23,17 @@ pub struct Args {
     #[arg(short, long, default_value = "seed", value_name = "NAME|FILE")]
     workload: String,
 
-    /// `all`, or a comma-separated list of algorithm names (`ratelab algorithms` lists
-    /// them), and `seed-replica`, the original project's flawed Redis token bucket.
-    #[arg(short, long, default_value = "all", value_name = "all|LIST")]
-    algorithms: String,
+    /// `all`, or a comma-separated list of algorithms (`ratelab algorithms` says what
+    /// each guarantees); `seed-replica` is the original project's flawed Redis bucket.
+    #[arg(
+        short,
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "all",
+        value_name = "all|LIST"
+    )]
+    algorithms: Vec<AlgorithmChoice>,
 
     /// Seed for the arrivals (default: the workload's own, else 1). Same seed, same
     /// numbers.
@@ -33,9 +44,14 @@ pub struct Args {
     #[arg(short, long, default_value = "ratelab-out", value_name = "DIR")]
     out: PathBuf,
 
-    /// Print results.json to stdout instead of the table.
-    #[arg(long)]
+    /// Print a JSON digest (ratelab.digest/1: totals per run, files written) on stdout
+    /// instead of the table.
+    #[arg(long, conflicts_with = "quiet")]
     json: bool,
+
+    /// Print nothing but errors (results and the report are still written).
+    #[arg(short, long)]
+    quiet: bool,
 
     /// Write results.json only: no plots, no report.md.
     #[arg(long)]
@@ -43,8 +59,8 @@ pub struct Args {
 
     /// Where limiter state lives: memory (one process), shared (N gateways, one atomic
     /// store) or local (N gateways, each its own state). Overrides the workload's.
-    #[arg(long, value_name = "memory|shared|local")]
-    store: Option<String>,
+    #[arg(long, value_enum)]
+    store: Option<StoreModelArg>,
 
     /// Number of gateways (more than one implies --store shared unless given).
     #[arg(long, value_name = "N")]
@@ -66,13 +82,18 @@ pub struct Args {
 /// Runs the simulation, prints the comparison, writes results and the report.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut workload = Workload::load(&args.workload)?;
-    let algorithms = SimAlgorithm::parse_list(&args.algorithms)?;
-    apply_deployment(&args, &mut workload)?;
+    let mut workload = Workload::load(&args.workload).usage()?;
+    let algorithms = values::algorithms(&args.algorithms);
+    apply_deployment(&args, &mut workload).map_err(usage)?;
     let seed = args.seed.unwrap_or(workload.seed);
 
-    let sim = Simulation::new(workload, seed)?;
-    let line = ProgressLine::for_simulation(sim.arrivals().list.len() * (algorithms.len() + 2));
+    let sim = Simulation::new(workload, seed).usage_context("workload")?;
+    let decisions = sim.arrivals().list.len() * (algorithms.len() + 2);
+    let line = if args.quiet || args.json {
+        ProgressLine::new(0, false)
+    } else {
+        ProgressLine::for_simulation(decisions)
+    };
     let outcome = sim.run(&algorithms, &mut |p| line.simulation(&p))?;
     line.clear();
     let results = &outcome.results;
@@ -83,11 +104,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Some(reports::render(results, &args.out).context("rendering the report")?)
     };
-    if args.json {
-        print!("{}", results.to_json());
-        return Ok(ExitCode::SUCCESS);
-    }
-
     let extras = Extras {
         ns_per_decision: outcome
             .timings
@@ -95,6 +111,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|t| t.ns_per_decision())
             .collect(),
     };
+    if args.json {
+        let files = Files {
+            results: results_path,
+            report: rendered.as_ref().map(|r| r.report.clone()),
+            html: rendered.as_ref().map(|r| r.html.clone()),
+        };
+        let json = digest::digest(results, files, &extras.ns_per_decision).to_json();
+        let _ = std::io::stdout().lock().write_all(json.as_bytes());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = terminal::render(results, &extras);
     out.push('\n');
     out.push_str(&terminal::decisions_line(
@@ -109,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             r.report.display(),
             r.plots.len()
         ));
+        out.push_str(&format!("html:    {}\n", r.html.display()));
     }
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
@@ -124,12 +154,8 @@ fn apply_deployment(args: &Args, workload: &mut Workload) -> anyhow::Result<()> 
             .map(|s| parse_duration(s).map_err(|m| anyhow::anyhow!("--{flag}: {m}")))
             .transpose()
     };
-    match &args.store {
-        Some(s) => {
-            d.store = s
-                .parse::<StoreModel>()
-                .map_err(|m| anyhow::anyhow!("--store: {m}"))?
-        }
+    match args.store {
+        Some(StoreModelArg(s)) => d.store = s,
         None => {
             let wants_many = args.gateways.is_some_and(|g| g > 1) || args.rtt.is_some();
             if wants_many && d.store == StoreModel::Memory {

@@ -9,9 +9,10 @@ use annotate_snippets::{Level, Renderer, Snippet};
 use gateway_contract::config::FileError;
 
 /// A configuration error, located: `file:line:column: key: message`, then the line
-/// at fault with the value underlined.
+/// at fault with the value underlined; a file that could not be read says only
+/// `file: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{column}: {key}: {message}{excerpt}", file.display())]
+#[error("{}", self.located())]
 pub struct ConfigError {
     /// The configuration file.
     pub file: PathBuf,
@@ -29,6 +30,21 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The error as shown: located in the file, or the file alone when it could not be
+    /// read (there is no line to point at).
+    fn located(&self) -> String {
+        let file = self.file.display();
+        if self.line == 0 {
+            format!("{file}: {}", self.message)
+        } else {
+            let (line, column, key) = (self.line, self.column, &self.key);
+            format!(
+                "{file}:{line}:{column}: {key}: {}{}",
+                self.message, self.excerpt
+            )
+        }
+    }
+
     /// A file that could not be read at all.
     pub(crate) fn unreadable(file: &Path, message: &str) -> Self {
         Self {
@@ -128,6 +144,8 @@ mod tests {
         );
         assert!(text.contains("3 | colour = 3"), "{text}");
         assert!(text.contains("^^^^^^"), "{text}");
+        let missing = ConfigError::unreadable(Path::new("gone.toml"), "cannot read: no such file");
+        assert_eq!(missing.to_string(), "gone.toml: cannot read: no such file");
         // Spans past the end or inside a character are clamped, never a panic.
         let e = ConfigError::at(Path::new("x"), "é", 1..9, "k", "m");
         assert_eq!((e.line, e.column), (1, 1));

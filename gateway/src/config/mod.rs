@@ -224,8 +224,13 @@ impl Config {
     /// Reads and validates the configuration in `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| ConfigError::unreadable(path, &format!("cannot read: {err}")))?;
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            let message = match err.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_owned(),
+                _ => format!("cannot read: {err}"),
+            };
+            ConfigError::unreadable(path, &message)
+        })?;
         Self::parse(path, &text)
     }
 

@@ -115,6 +115,20 @@ macro_rules! declare {
                     $(Kind::$variant => <$ty as Algorithm>::PARAMS,)*
                 }
             }
+
+            /// What this algorithm promises, in a line a user reads.
+            pub const fn guarantee(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$ty as Algorithm>::GUARANTEE,)*
+                }
+            }
+
+            /// One key's state, in a line a user reads.
+            pub const fn state_per_key(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$ty as Algorithm>::STATE_PER_KEY,)*
+                }
+            }
         }
     };
 }
@@ -163,6 +177,13 @@ pub trait Algorithm: Sized + Clone + fmt::Debug + Send + Sync + 'static {
 
     /// The parameters it takes beyond the quota (none for most).
     const PARAMS: &'static [Param] = &[];
+
+    /// What it promises, in a line a user reads (`ratelab algorithms`); the precise
+    /// form is [`Algorithm::envelope`].
+    const GUARANTEE: &'static str;
+
+    /// One key's state, in a line a user reads: its size and how it is shared.
+    const STATE_PER_KEY: &'static str;
 
     /// Builds the algorithm for a policy (its quota and parameters).
     fn from_policy(policy: &Policy) -> Self;

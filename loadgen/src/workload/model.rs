@@ -122,6 +122,9 @@ pub enum StoreModel {
 }
 
 impl StoreModel {
+    /// Every store model, in the order help lists them.
+    pub const ALL: [StoreModel; 3] = [StoreModel::Memory, StoreModel::Shared, StoreModel::Local];
+
     /// The name used in workload files, on the command line and in results.
     pub fn name(self) -> &'static str {
         match self {

@@ -147,10 +147,17 @@ pub fn render_bench(dir: &Path, info: &BenchInfo) -> Result<PathBuf, Error> {
     );
     out.push_str(&body);
     let path = dir.join("README.md");
-    std::fs::write(&path, out).map_err(|source| Error::Io {
+    std::fs::write(&path, &out).map_err(|source| Error::Io {
         path: path.clone(),
         source,
     })?;
+    // The same report as one self-contained page (plots inlined), beside it.
+    crate::html::write(
+        &out,
+        dir,
+        crate::html::HTML_FILE,
+        "ratelab benchmark report",
+    )?;
     Ok(path)
 }
 
@@ -165,6 +172,8 @@ mod tests {
         let path = render_bench(&dir, &BenchInfo::default()).unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         assert!(text.starts_with("# ratelab benchmark report"));
+        let html = std::fs::read_to_string(dir.join(crate::html::HTML_FILE)).unwrap();
+        assert!(html.contains("<h1>ratelab benchmark report</h1>"), "{html}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

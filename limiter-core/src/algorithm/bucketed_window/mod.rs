@@ -109,6 +109,8 @@ impl Algorithm for BucketedWindow {
     const KIND: Kind = Kind::BucketedWindow;
     const NAME: &'static str = "bucketed-window";
     const REFERENCE: Reference = Reference::SlidingLog;
+    const GUARANTEE: &'static str = "`limit` per window of `k` sub-windows, on sub-window boundaries";
+    const STATE_PER_KEY: &'static str = "`k` sub-window counts (lock)";
     const PARAMS: &'static [Param] = &[BUCKETS];
 
     fn from_policy(policy: &Policy) -> Self {

@@ -79,6 +79,8 @@ impl Algorithm for FixedWindow {
     const KIND: Kind = Kind::FixedWindow;
     const NAME: &'static str = "fixed-window";
     const REFERENCE: Reference = Reference::SlidingLog;
+    const GUARANTEE: &'static str = "`limit` per aligned window; up to 2x across a boundary";
+    const STATE_PER_KEY: &'static str = "one u64 (compare-and-swap)";
 
     fn from_policy(policy: &Policy) -> Self {
         let quota = policy.quota;

@@ -71,6 +71,8 @@ impl Algorithm for Gcra {
     const KIND: Kind = Kind::Gcra;
     const NAME: &'static str = "gcra";
     const REFERENCE: Reference = Reference::TokenBucket;
+    const GUARANTEE: &'static str = "`burst + rate × t` in every interval of length `t`";
+    const STATE_PER_KEY: &'static str = "one u64, the theoretical arrival time (compare-and-swap)";
 
     fn from_policy(policy: &Policy) -> Self {
         let quota = policy.quota;

@@ -116,6 +116,8 @@ impl Algorithm for SlidingLog {
     const KIND: Kind = Kind::SlidingLog;
     const NAME: &'static str = "sliding-log";
     const REFERENCE: Reference = Reference::SlidingLog;
+    const GUARANTEE: &'static str = "`limit` in every window-length interval, exactly";
+    const STATE_PER_KEY: &'static str = "a log of admissions, up to `limit` entries (lock)";
 
     fn from_policy(policy: &Policy) -> Self {
         let quota = policy.quota;

@@ -162,6 +162,8 @@ impl Algorithm for SlidingWindow {
     const KIND: Kind = Kind::SlidingWindow;
     const NAME: &'static str = "sliding-window";
     const REFERENCE: Reference = Reference::SlidingLog;
+    const GUARANTEE: &'static str = "`limit` per aligned window; under 2x in any interval (weighted previous window)";
+    const STATE_PER_KEY: &'static str = "three counters (lock)";
 
     fn from_policy(policy: &Policy) -> Self {
         let quota = policy.quota;

@@ -115,6 +115,8 @@ impl Algorithm for TokenBucket {
     const KIND: Kind = Kind::TokenBucket;
     const NAME: &'static str = "token-bucket";
     const REFERENCE: Reference = Reference::TokenBucket;
+    const GUARANTEE: &'static str = "`burst + rate × t` in every interval of length `t`";
+    const STATE_PER_KEY: &'static str = "one u64 (compare-and-swap)";
 
     fn from_policy(policy: &Policy) -> Self {
         let quota = policy.quota;

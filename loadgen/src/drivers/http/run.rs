@@ -130,10 +130,8 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
     if let Driver::OpenLoop(_) = &spec.driver {
         shared.start();
     }
-    let announce = watch::announce_start(&shared, &done);
     let driven = drive(&spec.driver, &shared).await;
     done.store(true, Ordering::Relaxed);
-    announce.abort();
     let _ = progress.await;
     let mut fallback_samples = match scraper {
         Some(s) => s.await.unwrap_or_default(),

@@ -28,14 +28,21 @@ fn progress_message(shared: &RunState, began: Instant) -> String {
     let live = &shared.live;
     let duration = shared.plan.workload.duration() as f64 / 1e9;
     let elapsed = since_start(shared).unwrap_or(0.0);
-    let phase = shared
-        .plan
-        .workload
-        .phases
-        .iter()
-        .rev()
-        .find(|p| p.start as f64 / 1e9 <= elapsed)
-        .map_or("starting", |p| p.name.as_str());
+    // Past the schedule's end the driver is draining late requests: say so rather
+    // than read "8.0/7.5 s".
+    let phase = if elapsed > duration {
+        "draining"
+    } else {
+        shared
+            .plan
+            .workload
+            .phases
+            .iter()
+            .rev()
+            .find(|p| p.start as f64 / 1e9 <= elapsed)
+            .map_or("starting", |p| p.name.as_str())
+    };
+    let elapsed = elapsed.min(duration);
     let sent = live.sent.load(Ordering::Relaxed);
     let rate = sent as f64 / began.elapsed().as_secs_f64().max(1e-3);
     format!(
@@ -49,7 +56,8 @@ fn progress_message(shared: &RunState, began: Instant) -> String {
 }
 
 /// The progress line until `done`; its last state stays on screen as the run's tally.
-/// Nothing is drawn unless `enabled` and stderr is a terminal.
+/// Nothing is drawn unless `enabled` and stderr is a terminal. The one line that says
+/// when the schedule starts goes through it too ([`start_message`]), above the bar.
 pub(crate) fn progress(
     shared: &Arc<RunState>,
     done: &Arc<AtomicBool>,
@@ -59,17 +67,35 @@ pub(crate) fn progress(
     let shared = Arc::clone(shared);
     let done = Arc::clone(done);
     tokio::spawn(async move {
-        if line.is_hidden() {
-            return;
-        }
         let began = Instant::now();
+        let mut last_drawn: Option<Instant> = None;
+        let mut announced = false;
         loop {
-            let sent = shared.live.sent.load(Ordering::Relaxed);
-            line.set(sent, progress_message(&shared, began));
-            if done.load(Ordering::Relaxed) {
+            if !announced && let Some(start) = shared.started() {
+                announced = true;
+                if let Some(message) = start_message(start) {
+                    line.say(&message);
+                }
+            }
+            let finished = done.load(Ordering::Relaxed);
+            if !line.is_hidden()
+                && (finished || last_drawn.is_none_or(|t| t.elapsed() >= ProgressLine::REFRESH))
+            {
+                let sent = shared.live.sent.load(Ordering::Relaxed);
+                line.set(sent, progress_message(&shared, began));
+                last_drawn = Some(Instant::now());
+            }
+            if finished {
                 break;
             }
-            tokio::time::sleep(ProgressLine::REFRESH).await;
+            // Poll often until the start is announced (scripts time events by it), then
+            // at the display's pace.
+            let pause = if announced {
+                ProgressLine::REFRESH
+            } else {
+                Duration::from_millis(5)
+            };
+            tokio::time::sleep(pause).await;
         }
         line.keep();
     })
@@ -99,25 +125,14 @@ pub(crate) fn scraper(
     })
 }
 
-/// Says once on stderr when the schedule starts, in Unix time (the open loop starts at
+/// The line that says when the schedule starts, in Unix time (the open loop starts at
 /// once, goose once its users run), so a script can time events — a Redis outage — by
 /// it.
-pub(crate) fn announce_start(shared: &Arc<RunState>, done: &Arc<AtomicBool>) -> JoinHandle<()> {
-    let shared = Arc::clone(shared);
-    let done = Arc::clone(done);
-    tokio::spawn(async move {
-        while !done.load(Ordering::Relaxed) {
-            if let Some(start) = shared.started() {
-                if let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) {
-                    let at = now + start.saturating_duration_since(Instant::now());
-                    eprintln!(
-                        "ratelab load: schedule starts at unix {:.3}",
-                        at.as_secs_f64()
-                    );
-                }
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
+fn start_message(start: Instant) -> Option<String> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let at = now + start.saturating_duration_since(Instant::now());
+    Some(format!(
+        "ratelab load: schedule starts at unix {:.3}",
+        at.as_secs_f64()
+    ))
 }

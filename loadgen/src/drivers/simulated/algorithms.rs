@@ -84,6 +84,22 @@ impl SimAlgorithm {
         }
     }
 
+    /// What it promises, in a line a user reads (from its own unit).
+    pub fn guarantee(self) -> &'static str {
+        match self {
+            SimAlgorithm::Library(k) => k.guarantee(),
+            SimAlgorithm::SeedReplica => super::seed_replica::GUARANTEE,
+        }
+    }
+
+    /// One key's state, in a line a user reads (from its own unit).
+    pub fn state_per_key(self) -> &'static str {
+        match self {
+            SimAlgorithm::Library(k) => k.state_per_key(),
+            SimAlgorithm::SeedReplica => super::seed_replica::STATE_PER_KEY,
+        }
+    }
+
     /// Parses `all` or a comma-separated list of names (duplicates dropped, order kept).
     pub fn parse_list(s: &str) -> Result<Vec<SimAlgorithm>, UnknownAlgorithm> {
         if s.trim() == "all" {

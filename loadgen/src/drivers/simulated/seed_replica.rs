@@ -31,6 +31,14 @@ use limiter_core::{Nanos, Quota};
 use super::engine::Engine;
 use crate::workload::SECOND;
 
+/// What the replica promises: nothing — it breaks the token bucket's envelope, which is
+/// why it is in the lab.
+pub const GUARANTEE: &str =
+    "none: the original's flawed Redis token bucket (whole-second clock, TTL never renewed)";
+
+/// One key's state in the replicated store.
+pub const STATE_PER_KEY: &str = "two Redis hash fields and a TTL (simulator only)";
+
 /// The flawed token bucket, configured from a policy.
 #[derive(Debug, Clone)]
 pub struct SeedReplica {
