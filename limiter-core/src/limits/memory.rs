@@ -28,6 +28,8 @@ impl<A: Algorithm> Algorithm for Exclusive<A> {
     const NAME: &'static str = A::NAME;
     const REFERENCE: Reference = A::REFERENCE;
     const PARAMS: &'static [Param] = A::PARAMS;
+    const GUARANTEE: &'static str = A::GUARANTEE;
+    const STATE_PER_KEY: &'static str = A::STATE_PER_KEY;
 
     fn from_policy(policy: &Policy) -> Self {
         Exclusive(A::from_policy(policy))
