@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })?;
     }
     if !args.admin.is_empty() && args.admin.len() != args.target.len() {
-        bail!(
+        usage_bail!(
             "--admin lists {} URL(s) for {} target(s): give one per --target, in the same order",
             args.admin.len(),
             args.target.len()
