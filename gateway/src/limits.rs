@@ -24,7 +24,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use crate::Error;
 use crate::config::{Config, LimitConfig};
 use crate::contract::metrics as names;
-use crate::identity::{Identity, IdentitySource};
+use crate::identity::{Identity, IdentitySource, IdentityStats};
 use crate::metrics::{Counter, DECISION_BUCKETS, DescriptorEncoder, Histogram, encode_family};
 use crate::routes::{Template, normalise};
 use crate::store::Stores;
@@ -121,6 +121,8 @@ pub struct GatewayLimiter {
     per_ip: Option<Arc<Route>>,
     /// Whether paths no route (and no default) matches need an API key.
     unmatched_requires_key: bool,
+    /// Identity refusals (a route's missing key counted here, the resolver's too).
+    identity_stats: Arc<IdentityStats>,
     stores: Stores,
 }
 
@@ -165,8 +167,14 @@ impl GatewayLimiter {
             default,
             per_ip,
             unmatched_requires_key: global_key,
+            identity_stats: Arc::default(),
             stores,
         })
+    }
+
+    /// Where identity refusals are counted (give it to the resolver too).
+    pub fn identity_stats(&self) -> &Arc<IdentityStats> {
+        &self.identity_stats
     }
 
     /// The stores, for readiness.
@@ -237,7 +245,7 @@ impl GatewayLimiter {
         encode_family(
             encoder,
             names::DECISIONS.name,
-            "Rate-limit decisions, by route, algorithm and outcome (allowed, denied = 429, rejected = 400, unavailable = 503).",
+            "Rate-limit decisions, by route, algorithm and outcome (allowed, denied = 429, rejected = 400 or 401, unavailable = 503).",
             MetricType::Counter,
             self.routes().flat_map(|r| {
                 [
@@ -283,6 +291,7 @@ impl GatewayLimiter {
             MetricType::Gauge,
             keys.iter().map(|(l, g)| (*l, g)),
         )?;
+        self.identity_stats.encode(encoder)?;
         self.stores.encode_metrics(encoder)
     }
 }
@@ -328,6 +337,7 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
         let route = self.route_for(req.uri().path());
         let requires_key = route.map_or(self.unmatched_requires_key, |r| r.requires_key);
         if requires_key && identity.source != IdentitySource::ApiKey {
+            self.identity_stats.api_key_required.inc();
             if let Some(r) = route {
                 r.stats.rejected.inc();
             }

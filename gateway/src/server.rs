@@ -18,16 +18,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use limiter_core::tower::{
-    JsonError, ProblemJson, RateLimit, RateLimitBody, RateLimitLayer, Refusal, RefusalResponse,
-};
+use limiter_core::tower::{RateLimit, RateLimitBody, RateLimitLayer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
@@ -35,7 +33,7 @@ use tower::{Layer, Service};
 use crate::Error;
 use crate::admin::{self, Admin};
 use crate::config::Config;
-use crate::identity::{self, Resolver};
+use crate::identity::{self, GatewayRefusal, Resolver};
 use crate::limits::GatewayLimiter;
 use crate::metrics::{CollectFn, DescriptorEncoder, Exposition, Metrics};
 use crate::proxy::{ClientProxy, Proxy, ProxyBody};
@@ -79,11 +77,12 @@ impl Gateway {
     /// starts while Redis is down), the rate-limit layer and the proxy.
     pub async fn new(config: Config) -> Result<Self, Error> {
         let metrics = Arc::new(Metrics::default());
-        let resolver = Arc::new(Resolver::new(&config.identity)?);
         let limiter = Arc::new(GatewayLimiter::new(&config)?);
-        let layer = RateLimitLayer::shared(Arc::clone(&limiter)).with_refusal(GatewayRefusal {
-            api_key_header: resolver.api_key_header().map(|h| h.as_str().to_owned()),
-        });
+        let resolver = Arc::new(
+            Resolver::new(&config.identity)?.with_stats(Arc::clone(limiter.identity_stats())),
+        );
+        let layer = RateLimitLayer::shared(Arc::clone(&limiter))
+            .with_refusal(GatewayRefusal::new(resolver.api_key_header()));
         let proxy = Proxy::new(&config, Arc::clone(&metrics));
         let exposition = {
             let (routes, gateway) = (Arc::clone(&limiter), Arc::clone(&metrics));
@@ -144,7 +143,7 @@ impl Gateway {
         } = listeners;
         let sweeper = self.limiter.spawn_sweeper(self.config.store.sweep_interval);
         let admin = tokio::spawn(Arc::clone(&self.admin).serve(admin_listener));
-        let reloader = spawn_key_reloader(Arc::clone(&self.resolver));
+        let reloader = identity::spawn_key_reloader(Arc::clone(&self.resolver));
         let server = &self.config.server;
         let mut builder = http1::Builder::new();
         builder
@@ -216,66 +215,6 @@ impl Gateway {
     }
 }
 
-/// Reloads the API keys file on every SIGHUP (Unix, with a keys file); a file that does
-/// not validate is logged and the keys in use stay.
-fn spawn_key_reloader(resolver: Arc<Resolver>) -> Option<tokio::task::JoinHandle<()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if !resolver.has_keys() {
-            return None;
-        }
-        let mut hangup = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGHUP: API keys will not reload");
-                return None;
-            }
-        };
-        Some(tokio::spawn(async move {
-            while hangup.recv().await.is_some() {
-                match resolver.reload_keys() {
-                    Ok(n) => tracing::info!(keys = n, "API keys reloaded"),
-                    Err(err) => {
-                        tracing::error!(error = %err, "API keys file invalid; keeping the keys in use");
-                    }
-                }
-            }
-        }))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = resolver;
-        None
-    }
-}
-
-/// The gateway's refusals: `401` as RFC 9457 problem details with `WWW-Authenticate`,
-/// everything else as the layer's JSON error (unchanged).
-#[derive(Debug, Clone)]
-struct GatewayRefusal {
-    api_key_header: Option<String>,
-}
-
-impl RefusalResponse for GatewayRefusal {
-    fn respond(&self, refusal: &Refusal<'_>) -> Response<Bytes> {
-        if refusal.status != StatusCode::UNAUTHORIZED {
-            return JsonError.respond(refusal);
-        }
-        let mut res = ProblemJson::new().respond(refusal);
-        res.headers_mut()
-            .insert(WWW_AUTHENTICATE, challenge(self.api_key_header.as_deref()));
-        res
-    }
-}
-
-/// The `WWW-Authenticate` challenge of a `401`: the header a key goes in.
-fn challenge(api_key_header: Option<&str>) -> HeaderValue {
-    let header = api_key_header.unwrap_or("x-api-key");
-    HeaderValue::from_str(&format!("ApiKey header=\"{header}\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("ApiKey"))
-}
-
 /// What every connection shares.
 struct App {
     metrics: Arc<Metrics>,
@@ -297,10 +236,10 @@ impl Connection {
         let app = &*self.app;
         let in_flight = InFlight::new(Arc::clone(&app.metrics));
         let state = match app.resolver.resolve(&self.identity, req.headers()) {
-            Err(rejection) => State::answered(identity_refusal(
-                &rejection,
-                app.resolver.api_key_header().map(|h| h.as_str()),
-            )),
+            Err(rejection) => State::answered(
+                identity::refusal(&rejection, app.resolver.api_key_header())
+                    .map(|body| RateLimitBody::inner(Either::Right(Full::new(body)))),
+            ),
             Ok(identity) => {
                 req.extensions_mut().insert(identity);
                 // The proxy is always ready (`poll_ready` is `Ready`), so it is called
@@ -320,27 +259,6 @@ impl Connection {
         };
         Handled { state, in_flight }
     }
-}
-
-/// The answer to a request without a usable identity: RFC 9457 problem details (`401`
-/// with `WWW-Authenticate` for an unknown API key, `400` otherwise), before any limit.
-fn identity_refusal(
-    rejection: &identity::Rejection,
-    api_key_header: Option<&str>,
-) -> Response<GatewayBody> {
-    let status = rejection.status();
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Request refused"),
-        "status": status.as_u16(),
-        "detail": rejection.to_string(),
-    });
-    let mut res = text(status, "application/problem+json", body.to_string());
-    if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut()
-            .insert(WWW_AUTHENTICATE, challenge(api_key_header));
-    }
-    res
 }
 
 pin_project_lite::pin_project! {

@@ -265,6 +265,14 @@ async fn api_keys_name_the_identity_and_a_missing_or_unknown_key_is_401() {
     // Where no key is required, none is needed.
     assert_eq!(get_from(CAROL, gw.addr, "/public", "").await.status, 200);
     assert_eq!(backend.stats().total(), 5);
+    let m = get_from(CAROL, gw.admin, "/metrics", "").await.body;
+    for needle in [
+        "ratelab_gateway_identity_rejections_total{reason=\"unknown_api_key\"} 2",
+        "ratelab_gateway_identity_rejections_total{reason=\"api_key_required\"} 2",
+        "ratelab_gateway_identity_rejections_total{reason=\"bad_identity_header\"} 0",
+    ] {
+        assert!(m.contains(needle), "missing {needle}\n{m}");
+    }
     let _ = std::fs::remove_file(keys);
 }
 

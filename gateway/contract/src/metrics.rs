@@ -87,6 +87,11 @@ pub const UPSTREAM_ERRORS: Family = Family::counter(
     "ratelab_gateway_upstream_errors",
     "ratelab_gateway_upstream_errors_total",
 );
+/// Requests refused for their identity before any limit, by reason (counter).
+pub const IDENTITY_REJECTIONS: Family = Family::counter(
+    "ratelab_gateway_identity_rejections",
+    "ratelab_gateway_identity_rejections_total",
+);
 /// Time until the backend's response headers (histogram, seconds).
 pub const UPSTREAM_SECONDS: Family = Family::plain("ratelab_gateway_upstream_seconds");
 
@@ -98,12 +103,16 @@ pub const LABEL_ALGORITHM: &str = "algorithm";
 pub const LABEL_OUTCOME: &str = "outcome";
 /// The failure-policy label of [`STORE_FALLBACKS`] (`fail-open`, `fail-closed`, `local`).
 pub const LABEL_POLICY: &str = "policy";
+/// The reason label of [`IDENTITY_REJECTIONS`] (`unknown_api_key`, `api_key_required`,
+/// `bad_identity_header`).
+pub const LABEL_REASON: &str = "reason";
 
 /// Outcome: the request was admitted.
 pub const OUTCOME_ALLOWED: &str = "allowed";
 /// Outcome: refused by the limit (`429`).
 pub const OUTCOME_DENIED: &str = "denied";
-/// Outcome: refused before deciding (a bad identity, `400`).
+/// Outcome: refused before deciding (`400` a cost above the limit, `401` a route's
+/// required API key missing).
 pub const OUTCOME_REJECTED: &str = "rejected";
 /// Outcome: the store failed and the policy refused (`503`).
 pub const OUTCOME_UNAVAILABLE: &str = "unavailable";
@@ -125,6 +134,7 @@ mod tests {
             CONNECTIONS,
             RESPONSES,
             UPSTREAM_ERRORS,
+            IDENTITY_REJECTIONS,
         ] {
             assert_eq!(f.sample, format!("{}_total", f.name));
             assert!(f.name.starts_with(PREFIX));

@@ -22,6 +22,8 @@
 mod client_ip;
 mod forwarding;
 mod keys;
+mod refusal;
+mod stats;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -33,6 +35,8 @@ use http::{HeaderMap, StatusCode};
 
 pub use forwarding::Forwarding;
 pub use keys::{KeyIdentity, KeyTable};
+pub use refusal::{GatewayRefusal, refusal};
+pub use stats::IdentityStats;
 
 use crate::config::{ClientIpHeader, ConfigError, IdentityConfig};
 use client_ip::TrustedProxies;
@@ -127,6 +131,7 @@ pub struct Resolver {
     trusted: TrustedProxies,
     client_ip_header: ClientIpHeader,
     ipv6_prefix: u8,
+    stats: Arc<IdentityStats>,
 }
 
 /// What one connection's peer contributes to every request on it, worked out once.
@@ -168,7 +173,15 @@ impl Resolver {
             trusted: TrustedProxies::new(config.trusted_proxies.clone()),
             client_ip_header: config.client_ip_header,
             ipv6_prefix: config.ipv6_prefix,
+            stats: Arc::default(),
         })
+    }
+
+    /// Counts its refusals in `stats` (shared with the limiter, which counts a
+    /// route's missing key there).
+    pub fn with_stats(mut self, stats: Arc<IdentityStats>) -> Self {
+        self.stats = stats;
+        self
     }
 
     /// Reads the keys file again and swaps it in; on an error the keys in use stay.
@@ -195,8 +208,13 @@ impl Resolver {
         }
     }
 
-    /// The identity of a request with `headers` from `peer`.
+    /// The identity of a request with `headers` from `peer`; a refusal is counted.
     pub fn resolve(&self, peer: &Peer, headers: &HeaderMap) -> Result<Identity, Rejection> {
+        self.resolve_uncounted(peer, headers)
+            .inspect_err(|r| self.stats.rejected(r))
+    }
+
+    fn resolve_uncounted(&self, peer: &Peer, headers: &HeaderMap) -> Result<Identity, Rejection> {
         let (client_addr, client_ip, ip_key) = if peer.trusted {
             let addr =
                 client_ip::behind_proxy(headers, peer.addr, &self.trusted, self.client_ip_header);
@@ -252,6 +270,40 @@ impl Resolver {
     /// The header API keys are presented in, when a keys file is configured.
     pub fn api_key_header(&self) -> Option<&HeaderName> {
         self.keys.as_ref().map(|k| &k.header)
+    }
+}
+
+/// Reloads the API keys file on every SIGHUP (Unix, with a keys file); a file that does
+/// not validate is logged and the keys in use stay.
+pub fn spawn_key_reloader(resolver: Arc<Resolver>) -> Option<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if !resolver.has_keys() {
+            return None;
+        }
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP: API keys will not reload");
+                return None;
+            }
+        };
+        Some(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match resolver.reload_keys() {
+                    Ok(n) => tracing::info!(keys = n, "API keys reloaded"),
+                    Err(err) => {
+                        tracing::error!(error = %err, "API keys file invalid; keeping the keys in use");
+                    }
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = resolver;
+        None
     }
 }
 

@@ -8,16 +8,113 @@
 //! anything. Once connected, the redis crate's connection repairs itself after
 //! disconnections; a Redis that restarts empty gets the scripts again on `NOSCRIPT`.
 
-use std::sync::{Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::{Cmd, ErrorKind, RedisError, RedisFuture, Value};
 use tokio::sync::watch;
 
-use super::{Connection, Inner, script};
+use super::{Breaker, Connection, Counters, Inner, RedisOptions, RedisStore, script, store_error};
 use crate::error::{Error, Result};
+
+impl RedisStore {
+    /// Connects to one Redis server (`redis://host:port/`) and loads the scripts,
+    /// waiting for the first connection.
+    ///
+    /// Errors when the server cannot be reached within the options' timeout (at least
+    /// one second); later disconnections are repaired in the background. To start
+    /// without waiting (Redis may come later), use [`connect_lazy`](Self::connect_lazy).
+    pub async fn connect(url: &str, opts: RedisOptions) -> Result<RedisStore> {
+        let wait = opts.timeout.max(Duration::from_secs(1));
+        let store = Self::connect_lazy(url, opts)?;
+        store.wait_connected(wait).await?;
+        Ok(store)
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`redis://host:port/`) and
+    /// loads the scripts on every master, waiting for the first connection (see
+    /// [`connect`](Self::connect)).
+    pub async fn connect_cluster(urls: &[String], opts: RedisOptions) -> Result<RedisStore> {
+        let wait = opts.timeout.max(Duration::from_secs(1));
+        let store = Self::connect_cluster_lazy(urls, opts)?;
+        store.wait_connected(wait).await?;
+        Ok(store)
+    }
+
+    /// A store for one Redis server that connects in the background: it returns at
+    /// once, its limiters answer with the failure policy until Redis is reachable, and
+    /// it keeps trying (pauses growing to a second) until it is. Errors only for a URL
+    /// the redis crate cannot read, or outside a tokio runtime.
+    pub fn connect_lazy(url: &str, opts: RedisOptions) -> Result<RedisStore> {
+        let client = redis::Client::open(url).map_err(store_error)?;
+        Self::spawn(Connector::Single(client), opts)
+    }
+
+    /// A Redis Cluster store that connects in the background (see
+    /// [`connect_lazy`](Self::connect_lazy)).
+    pub fn connect_cluster_lazy(urls: &[String], opts: RedisOptions) -> Result<RedisStore> {
+        let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+            .connection_timeout(opts.timeout.max(Duration::from_millis(10)))
+            .response_timeout(opts.timeout)
+            .retries(2)
+            .min_retry_wait(5)
+            .max_retry_wait(50)
+            .build()
+            .map_err(store_error)?;
+        Self::spawn(Connector::Cluster(Box::new(client)), opts)
+    }
+
+    fn spawn(connector: Connector, opts: RedisOptions) -> Result<RedisStore> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::store(format!("a Redis store needs a tokio runtime: {e}")))?;
+        let store = RedisStore {
+            inner: Arc::new(Inner {
+                breaker: Breaker::new(opts.breaker),
+                link: Link::new(),
+                opts,
+                counters: Counters::default(),
+            }),
+        };
+        runtime.spawn(keep_connecting(Arc::downgrade(&store.inner), connector));
+        Ok(store)
+    }
+
+    /// Waits at most `timeout` for the first connection (with the scripts loaded).
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
+        self.inner.link.wait(timeout).await
+    }
+
+    /// True once the store has connected (it may be disconnected again now: ask
+    /// [`ping`](Self::ping) for that).
+    pub fn is_connected(&self) -> bool {
+        self.inner.link.get().is_some()
+    }
+
+    /// Why the last connection attempt failed, while the store has not connected.
+    pub fn connect_error(&self) -> Option<String> {
+        self.inner.link.last_error()
+    }
+
+    /// Asks Redis for `PING` within the options' timeout: is it reachable now? (A
+    /// readiness probe; no breaker applies.)
+    pub async fn ping(&self) -> Result<()> {
+        if !self.is_connected() {
+            return Err(Error::store(
+                self.connect_error()
+                    .unwrap_or_else(|| "not connected yet".to_owned()),
+            ));
+        }
+        let mut conn = self.connection();
+        let timeout = self.inner.opts.timeout;
+        tokio::time::timeout(timeout, redis::cmd("PING").query_async::<Value>(&mut conn))
+            .await
+            .map_err(|_| Error::timeout(timeout))?
+            .map(|_| ())
+            .map_err(store_error)
+    }
+}
 
 /// How to open the connection: the client of one server or of a cluster.
 pub(super) enum Connector {
