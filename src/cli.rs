@@ -25,7 +25,7 @@ enum Command {
     /// Compare algorithms on the same traffic in virtual time: a table, results.json,
     /// plots and a report (default: the original project's load test, every algorithm).
     #[command(after_help = exit::HELP)]
-    Simulate(cmd::simulate::Args),
+    Simulate(Box<cmd::simulate::Args>),
     /// Render plots, report.md and report.html from a results.json.
     #[command(after_help = exit::HELP)]
     Report(cmd::report::Args),
@@ -39,6 +39,14 @@ enum Command {
     /// accuracy, and write results.json, plots and a report.
     #[command(after_help = exit::HELP)]
     Load(Box<cmd::load::Args>),
+    /// Access logs: `ratelab trace generate` writes one from a workload (replay one with
+    /// `ratelab simulate --trace`).
+    #[command(after_help = exit::HELP)]
+    Trace {
+        /// What to do.
+        #[command(subcommand)]
+        command: cmd::trace::Command,
+    },
     /// Render the benchmark report (README.md and plots) from scripts/bench.sh's results.
     #[command(after_help = exit::HELP)]
     BenchReport(cmd::bench_report::Args),
@@ -61,12 +69,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Algorithms(args) => cmd::algorithms::run(args),
-        Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Simulate(args) => cmd::simulate::run(*args),
         Command::Report(args) => cmd::report::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Backend(args) => cmd::backend::run(args),
         Command::Load(args) => cmd::load::run(*args),
         Command::BenchReport(args) => cmd::bench_report::run(args),
+        Command::Trace { command } => cmd::trace::run(command),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
     }

@@ -29,6 +29,8 @@ pub mod drivers;
 pub mod judging;
 pub mod progress;
 pub mod rng;
+#[cfg(feature = "trace")]
+pub mod trace;
 pub mod workload;
 
 pub use drivers::simulated::{

@@ -19,6 +19,7 @@ pub mod plots;
 pub mod summary;
 pub mod table;
 pub mod terminal;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +75,7 @@ pub fn render(results: &Results, dir: &Path) -> Result<Rendered, Error> {
     // from results.json alone is the one `ratelab load` wrote.
     let mut text = markdown::report(results, &plots);
     text.push_str(&measured::markdown(results));
+    text.push_str(&trace::markdown(results));
     std::fs::write(&report, &text).map_err(|source| Error::Io {
         path: report.clone(),
         source,

@@ -38,6 +38,7 @@ pub fn render(results: &Results, extras: &Extras) -> String {
     for (run, m) in results.runs.iter().zip(&results.measurements) {
         out.push_str(&measured(run, m));
     }
+    out.push_str(&crate::trace::terminal(results));
     out
 }
 

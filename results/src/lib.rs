@@ -20,6 +20,7 @@
 
 mod measured;
 mod run;
+mod trace;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,10 @@ use serde::{Deserialize, Serialize};
 
 pub use measured::{GatewayCounters, GroundTruth, MeasuredSeries, Measurement, PhaseLoad};
 pub use run::{LatencySummary, PhaseStats, Run, Series};
+pub use trace::{
+    RouteThrottle, SweepPoint, ThrottledIdentity, TraceAlgorithm, TraceInput, TraceReplay,
+    TraceRoute,
+};
 pub use workload::{EndpointInfo, PhaseInfo, WorkloadInfo};
 
 /// The schema identifier this crate reads and writes.
@@ -71,6 +76,10 @@ pub struct Results {
     /// truth, gateway counters), one entry per measured run. Absent when simulated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measurements: Vec<Measurement>,
+    /// For a replayed access log (`simulate --trace`): what the log held and who each
+    /// algorithm would have throttled. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceReplay>,
 }
 
 /// How a result was obtained.
@@ -111,6 +120,7 @@ impl Results {
             workload,
             runs: Vec::new(),
             measurements: Vec::new(),
+            trace: None,
         }
     }
 

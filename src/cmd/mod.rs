@@ -9,3 +9,4 @@ pub mod load;
 pub mod man;
 pub mod report;
 pub mod simulate;
+pub mod trace;

@@ -19,9 +19,10 @@ use crate::values::{self, AlgorithmChoice, StoreModelArg};
 /// Options of `ratelab simulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Workload: built-in `seed`, `boundary`, `api-mix` or `onoff`, or a TOML file.
-    #[arg(short, long, default_value = "seed", value_name = "NAME|FILE")]
-    workload: String,
+    /// Workload: built-in `seed`, `boundary`, `api-mix` or `onoff`, or a TOML file
+    /// (default: seed).
+    #[arg(short, long, value_name = "NAME|FILE")]
+    workload: Option<String>,
 
     /// `all`, or a comma-separated list of algorithms (`ratelab algorithms` says what
     /// each guarantees); `seed-replica` is the original project's flawed Redis bucket.
@@ -77,13 +78,30 @@ pub struct Args {
     /// Uniform ± jitter on each round trip, e.g. 500us.
     #[arg(long, value_name = "DURATION")]
     jitter: Option<String>,
+
+    /// Replaying an access log instead of a workload.
+    #[command(flatten)]
+    replay: super::trace::ReplayArgs,
 }
 
 /// Runs the simulation, prints the comparison, writes results and the report.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let mut workload = Workload::load(&args.workload).usage()?;
     let algorithms = values::algorithms(&args.algorithms);
+    if let Some(path) = &args.replay.trace {
+        return super::trace::replay(super::trace::Replay {
+            args: &args.replay,
+            path,
+            algorithms: &algorithms,
+            workload: args.workload.as_deref(),
+            out: &args.out,
+            json: args.json,
+            quiet: args.quiet,
+            no_report: args.no_report,
+        });
+    }
+    let started = Instant::now();
+    let workload_name = args.workload.as_deref().unwrap_or("seed");
+    let mut workload = Workload::load(workload_name).usage()?;
     apply_deployment(&args, &mut workload).map_err(usage)?;
     let seed = args.seed.unwrap_or(workload.seed);
 

@@ -26,6 +26,7 @@ use crate::Error;
 
 mod bars;
 mod style;
+mod sweep;
 mod time;
 
 use bars::{Accuracy, Burst, upright_label_px};
@@ -103,6 +104,15 @@ pub fn render_all(results: &Results, dir: &Path) -> Result<Vec<Plot>, Error> {
         (1400, 520 + upright),
         &Burst(results),
     )?);
+    if results.trace.as_ref().is_some_and(|t| !t.sweep.is_empty()) {
+        plots.push(render(
+            dir,
+            "sweep",
+            "Share of requests and identities throttled against the limit",
+            (1400, 620),
+            &sweep::Sweep(results),
+        )?);
+    }
     if results.has_latency() {
         plots.push(render(
             dir,

@@ -15,10 +15,11 @@ use crate::judging::Decisions;
 /// Arrivals between progress reports.
 const CHUNK: usize = 1 << 16;
 
-/// One algorithm's per-key decision step, on plain state the simulator owns.
-pub(crate) trait Engine {
+/// One algorithm's per-key decision step, on plain state the simulator owns (sent to
+/// a worker thread whole by the trace replay, hence `Send + 'static`).
+pub(crate) trait Engine: Send + 'static {
     /// One key's state.
-    type State;
+    type State: Send;
     /// True when states own heap memory worth sampling.
     const HAS_HEAP: bool = false;
     /// A fresh key.

@@ -78,8 +78,8 @@ impl<R: Exact> Engine for Perfect<R> {
 pub(crate) trait PlayEngines {
     /// What it computes.
     type Output;
-    /// Runs with `engines`, one per endpoint.
-    fn play<E: Engine>(self, engines: &[E]) -> Self::Output;
+    /// Runs with `engines`, one per endpoint (owned: a trace replay keeps them).
+    fn play<E: Engine>(self, engines: Vec<E>) -> Self::Output;
 }
 
 /// Calls `play` with one engine per quota for the algorithm `kind` (its default
@@ -94,7 +94,7 @@ pub(crate) fn with_engines<P: PlayEngines>(kind: Kind, quotas: &[Quota], play: P
                 .iter()
                 .map(|q| Core(A::from_policy(&Policy::new(kind, *q))))
                 .collect();
-            play.play(&engines)
+            play.play(engines)
         }
     }
     kind.visit(Build(kind, quotas, play))
@@ -112,7 +112,7 @@ pub(crate) fn with_references<P: PlayEngines>(
         fn visit<X: Exact>(self) -> P::Output {
             let Build(quotas, play) = self;
             let engines: Vec<Perfect<X>> = quotas.iter().map(|q| Perfect(X::new(q))).collect();
-            play.play(&engines)
+            play.play(engines)
         }
     }
     reference.visit(Build(quotas, play))

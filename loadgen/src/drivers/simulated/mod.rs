@@ -25,8 +25,8 @@
 
 mod algorithms;
 mod deployment;
-mod engine;
-mod library;
+pub(crate) mod engine;
+pub(crate) mod library;
 pub mod seed_replica;
 
 use std::time::{Duration, Instant};
@@ -341,7 +341,7 @@ struct OnStage<'a, 'p>(&'a Stage<'a>, &'p mut dyn FnMut(usize, usize));
 
 impl PlayEngines for OnStage<'_, '_> {
     type Output = Result<(Decisions, u64), Refused>;
-    fn play<E: Engine>(self, engines: &[E]) -> Self::Output {
-        self.0.play(engines, self.1)
+    fn play<E: Engine>(self, engines: Vec<E>) -> Self::Output {
+        self.0.play(&engines, self.1)
     }
 }
