@@ -162,7 +162,10 @@ fn compressed_stdin_malformed_lines_strict_and_sweep() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("1 malformed"), "{stdout}");
-    assert!(stdout.contains("malformed line 4201: line ends before"), "{stdout}");
+    assert!(
+        stdout.contains("malformed line 4201: line ends before"),
+        "{stdout}"
+    );
     assert!(stdout.contains("never over the policy"), "{stdout}");
     assert!(d.join("ratelab-out/sweep.png").exists());
     let strict = ratelab(

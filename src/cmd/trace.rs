@@ -189,7 +189,19 @@ fn setup(r: &Replay<'_>, kinds: &[Kind]) -> anyhow::Result<(Routes, ReplayOption
         (Some(path), _) => {
             let config = gateway::Config::load(path)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-            options.format.identity_header = config.identity_header.clone();
+            let id = &config.identity;
+            options.format.identity_header = id.header.clone();
+            options.format.api_key_header = id.api_key_header.clone();
+            options.identity.ipv6_prefix = id.ipv6_prefix;
+            if let Some(file) = &id.api_keys {
+                let table = gateway::identity::KeyTable::load(file)
+                    .map_err(|e| anyhow::anyhow!("invalid keys file: {e}"))?;
+                options.identity.keys = Some(std::sync::Arc::new(move |presented: &str| {
+                    table
+                        .lookup(presented.as_bytes())
+                        .map(|k| std::sync::Arc::clone(&k.key))
+                }));
+            }
             let list = config
                 .routes
                 .iter()

@@ -22,6 +22,15 @@ use crate::workload::Workload;
 /// Where generated logs start: 2026-12-01T00:00:00Z.
 pub const START: Nanos = 1_796_083_200_000_000_000;
 
+/// User agents of generated combined lines, one per user by its number: real browsers'
+/// and clients' strings, so lines are as long as real ones (~190 bytes).
+const AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    "python-requests/2.32.3",
+    "okhttp/4.12.0",
+];
+
 /// A user's client address in combined logs: `10.a.b.c` from its number.
 pub fn client_ip(user: u32) -> String {
     let u = user + 1;
@@ -65,9 +74,10 @@ pub fn generate(
         let _ = match format {
             Format::Combined => write!(
                 line,
-                "{} - - [{}] \"{method} {path} HTTP/1.1\" 200 {bytes} \"-\" \"ratelab-trace/1\"",
+                "{} - - [{}] \"{method} {path} HTTP/1.1\" 200 {bytes} \"https://app.example.com/\" \"{}\"",
                 client_ip(a.user),
-                time::clf_utc(at)
+                time::clf_utc(at),
+                AGENTS[a.user as usize % AGENTS.len()]
             ),
             Format::Json => write!(
                 line,

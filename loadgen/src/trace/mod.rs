@@ -47,7 +47,7 @@ pub mod time;
 
 pub use fields::{FieldNames, Fields};
 pub use format::{Format, FormatSpec};
-pub use identity::IdentityRules;
+pub use identity::{IdentityRules, KeyLookup};
 pub use nginx::{COMBINED, LogFormat, header_var};
 pub use replay::{ReplayOptions, ReplayOutcome, replay};
 pub use routes::{Route, Routes};

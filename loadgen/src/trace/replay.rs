@@ -115,7 +115,7 @@ pub fn replay(
     }
     let mut source = Reader::new(
         lines,
-        options.identity,
+        options.identity.clone(),
         routes,
         options.reorder,
         options.strict,
