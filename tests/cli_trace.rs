@@ -109,13 +109,15 @@ fn generated_logs_replay_in_every_format() {
                 "-o",
                 &out_dir,
                 "--no-report",
-                "--json",
+                "--quiet",
             ],
             d,
             None,
         );
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.stdout.is_empty(), "--quiet");
+        let written = std::fs::read(d.join(&out_dir).join("results.json")).unwrap();
+        let results: serde_json::Value = serde_json::from_slice(&written).unwrap();
         let trace = &results["trace"];
         assert_eq!(trace["input"]["requests"], 4200, "{format}");
         assert_eq!(trace["routes"][0]["route"], "/api/orders");
