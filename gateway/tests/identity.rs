@@ -369,3 +369,33 @@ async fn with_redis_down_fail_open_claims_no_rate_limit_state_and_readyz_says_so
         ready.body
     );
 }
+
+/// The sliding window's state drains over two windows, but the reset it advertises on
+/// an admission stays within the window it advertises (`t=115` on `w=60` before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sliding_window_never_advertises_a_reset_beyond_its_window() {
+    let (be, _) = backend(BackendConfig::default()).await;
+    let config = "[[route]]\npath = \"/s\"\nalgorithm = \"sliding-window\"\nlimit = 10\nwindow = \"2s\"\n\n[identity]\n";
+    let gw = gateway(config, &format!("http://{}", be.addr)).await;
+    let t_of = |res: &support::Res| -> u64 {
+        let state = res.header("ratelimit").unwrap();
+        state.rsplit("t=").next().unwrap().parse().unwrap()
+    };
+    for _ in 0..6 {
+        let res = get_from(CAROL, gw.addr, "/s", "").await;
+        assert_eq!(res.status, 200);
+        assert!(t_of(&res) <= 2, "{res:?}");
+    }
+    // Into the next window: the previous one still weighs, and its state needs more
+    // than a window to drain; what is advertised stays at most w.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    for _ in 0..3 {
+        let res = get_from(CAROL, gw.addr, "/s", "").await;
+        assert_eq!(res.status, 200, "{res:?}");
+        assert_eq!(
+            res.header("ratelimit-policy").as_deref(),
+            Some("\"/s\";q=10;w=2")
+        );
+        assert!(t_of(&res) <= 2, "{res:?}");
+    }
+}
