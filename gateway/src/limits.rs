@@ -1,10 +1,15 @@
-//! The gateway's rate limiting: one limiter per route, keyed by identity, plugged into
-//! `limiter-core`'s tower layer as a [`RequestLimiter`].
+//! The gateway's rate limiting: the limits of each route, keyed by identity, plugged
+//! into `limiter-core`'s tower layer as a [`RequestLimiter`].
 //!
-//! The guarantee: a request is counted against exactly one route limit — the first
-//! route whose template matches its normalised path, else the default — under the key
-//! *identity + route template*, never the raw path; paths no route matches pass
-//! unlimited when there is no default. The identity is the server's
+//! The guarantee: a request is counted against exactly one route — the first route
+//! whose template matches its normalised path, else the default — under the key
+//! *identity + route template*, never the raw path, and against every `[[global]]`
+//! limit under its identity alone. A route with several limits (or any global one)
+//! admits a request only if every limit admits it, all-or-nothing
+//! (`limiter_core::limits`); a route with one limit keeps the single-limit fast path.
+//! The identity's tier picks the route's limits for that tier (`[route.tiers.NAME]`).
+//! A shadow route (or a `--dry-run` gateway) decides and counts but never refuses.
+//! Paths no route matches pass unlimited when there is no default and no global limit. The identity is the server's
 //! [`Identity`](crate::identity::Identity) (never a header read here). With
 //! `[identity.per_ip]`, every request first passes a limit keyed by its client IP,
 //! whatever its identity; a request refused there is not counted on its route. A route
@@ -13,102 +18,26 @@
 //! allocation beyond the key, no future); a remote store's decision is awaited.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{Request, StatusCode};
-use limiter_core::tower::{Check, PolicyHeaders, RequestLimiter, RequestOutcome};
-use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
+use limiter_core::limits::Limit;
+use limiter_core::tower::{Check, RequestLimiter, RequestOutcome};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::Error;
-use crate::config::{Config, LimitConfig};
+use crate::config::{Config, Mode, RouteLimits};
 use crate::contract::metrics as names;
 use crate::identity::{Identity, IdentitySource, IdentityStats};
-use crate::metrics::{Counter, DECISION_BUCKETS, DescriptorEncoder, Histogram, encode_family};
-use crate::routes::{Template, normalise};
+use crate::metrics::{DescriptorEncoder, encode_family};
+use crate::routes::normalise;
 use crate::store::Stores;
 
-/// Per-route counters.
-#[derive(Debug)]
-pub struct RouteStats {
-    /// Requests admitted by the store.
-    pub allowed: Counter,
-    /// Requests refused with `429`.
-    pub denied: Counter,
-    /// Requests refused with `400` (bad identity, cost too high).
-    pub rejected: Counter,
-    /// Requests refused with `503` (store down, fail-closed).
-    pub unavailable: Counter,
-    /// Store failures answered by admitting (fail-open).
-    pub fallback_open: Counter,
-    /// Store failures answered by refusing (fail-closed).
-    pub fallback_closed: Counter,
-    /// Store failures decided by the in-memory fallback.
-    pub fallback_local: Counter,
-    /// Time to decide.
-    pub decision_latency: Histogram,
-}
+mod route;
 
-impl Default for RouteStats {
-    fn default() -> Self {
-        Self {
-            allowed: Counter::default(),
-            denied: Counter::default(),
-            rejected: Counter::default(),
-            unavailable: Counter::default(),
-            fallback_open: Counter::default(),
-            fallback_closed: Counter::default(),
-            fallback_local: Counter::default(),
-            decision_latency: Histogram::new(DECISION_BUCKETS),
-        }
-    }
-}
-
-/// One limited route (or the default, or the per-IP limit).
-#[derive(Debug)]
-pub struct Route {
-    template: Option<Template>,
-    name: String,
-    limit: LimitConfig,
-    /// Whether its requests need a valid API key.
-    requires_key: bool,
-    headers: Arc<PolicyHeaders>,
-    limiter: RateLimiter,
-    /// Its counters.
-    pub stats: RouteStats,
-}
-
-impl Route {
-    /// The route's name in headers, keys and metrics: its template, or `*` for the
-    /// default.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Records a limiter's answer and maps it to the layer's outcome (the one mapping,
-    /// [`RequestOutcome::from_result`]).
-    fn record(&self, result: LimitResult<Verdict>, started: Instant) -> RequestOutcome {
-        self.stats.decision_latency.observe(started.elapsed());
-        if let Ok(verdict) = &result {
-            match verdict.decided_by {
-                DecidedBy::Store => {}
-                DecidedBy::FailOpen => self.stats.fallback_open.inc(),
-                DecidedBy::Local => self.stats.fallback_local.inc(),
-                DecidedBy::FailClosed => self.stats.fallback_closed.inc(),
-            }
-        }
-        let outcome = RequestOutcome::from_result(result, &self.headers);
-        let counter = match outcome.refusal_status() {
-            None => &self.stats.allowed,
-            Some(StatusCode::TOO_MANY_REQUESTS) => &self.stats.denied,
-            Some(StatusCode::SERVICE_UNAVAILABLE) => &self.stats.unavailable,
-            Some(_) => &self.stats.rejected,
-        };
-        counter.inc();
-        outcome
-    }
-}
+use route::Pending;
+pub use route::{Route, RouteStats};
 
 /// Every route's limiter, the per-IP limit and the stores: the gateway's
 /// [`RequestLimiter`]. Requests are keyed by the [`Identity`] the server put in their
@@ -135,33 +64,56 @@ impl GatewayLimiter {
     pub fn new(config: &Config) -> Result<Self, Error> {
         let stores = Stores::open(&config.store)?;
         let global_key = config.identity.require_api_key;
-        let build =
-            |template: Option<Template>, name: String, limit: LimitConfig, key: Option<bool>| {
-                Arc::new(Route {
-                    headers: Arc::new(PolicyHeaders::new(&name, &limit.policy)),
-                    limiter: stores.limiter(limit.policy),
-                    template,
-                    name,
-                    limit,
-                    requires_key: key.unwrap_or(global_key),
-                    stats: RouteStats::default(),
-                })
-            };
-        let routes = config
-            .routes
+        let globals: Vec<Limit> = config
+            .global
             .iter()
-            .map(|r| {
-                let name = r.path.as_str().to_owned();
-                build(Some(r.path.clone()), name, r.limit, r.require_api_key)
+            .filter_map(|g| {
+                let name = g.name.as_deref()?;
+                let id = format!("global {name}");
+                Some(Limit::new(name, &id, g.policy, config.store.max_keys))
             })
             .collect();
-        let default = config
-            .default
-            .map(|limit| build(None, "*".to_owned(), limit, config.default_requires_key));
+        let build = |template, name: &str, limits: &RouteLimits, globals: &[Limit], key| {
+            Route::new(
+                template,
+                name,
+                limits,
+                globals,
+                &stores,
+                config.dry_run,
+                key,
+            )
+            .map(Arc::new)
+        };
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for r in &config.routes {
+            let key = r.require_api_key.unwrap_or(global_key);
+            let path = Some(r.path.clone());
+            routes.push(build(path, r.path.as_str(), &r.limit, &globals, key)?);
+        }
+        // Paths no route matches: the default's limits, else the global ones alone.
+        let default = match (&config.default, globals.is_empty()) {
+            (Some(limits), _) => Some(limits.clone()),
+            (None, false) => Some(RouteLimits {
+                limits: Vec::new(),
+                cost: 1,
+                mode: Mode::Enforce,
+                shadow_headers: false,
+                tiers: Default::default(),
+            }),
+            (None, true) => None,
+        };
+        let default_key = config.default_requires_key.unwrap_or(global_key);
+        let default = default
+            .map(|l| build(None, "*", &l, &globals, default_key))
+            .transpose()?;
+        // The per-IP limit stands alone: the global limits count identities, not IPs.
         let per_ip = config
             .identity
             .per_ip
-            .map(|limit| build(None, PER_IP.to_owned(), limit, Some(false)));
+            .as_ref()
+            .map(|l| build(None, PER_IP, l, &[], false))
+            .transpose()?;
         Ok(Self {
             routes,
             default,
@@ -206,7 +158,7 @@ impl GatewayLimiter {
 
     /// Forgets idle in-memory keys; returns how many went.
     pub fn sweep(&self) -> usize {
-        self.routes().map(|r| r.limiter.sweep()).sum()
+        self.routes().map(|r| r.sweep()).sum()
     }
 
     /// Keeps sweeping every `every` until the returned task is aborted.
@@ -230,8 +182,8 @@ impl GatewayLimiter {
     pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
         fn labels(r: &Route) -> [(&'static str, &str); 2] {
             [
-                (names::LABEL_ROUTE, r.name.as_str()),
-                (names::LABEL_ALGORITHM, r.limit.policy.kind.name()),
+                (names::LABEL_ROUTE, r.name()),
+                (names::LABEL_ALGORITHM, r.algorithms()),
             ]
         }
         fn with<'r>(
@@ -245,12 +197,13 @@ impl GatewayLimiter {
         encode_family(
             encoder,
             names::DECISIONS.name,
-            "Rate-limit decisions, by route, algorithm and outcome (allowed, denied = 429, rejected = 400 or 401, unavailable = 503).",
+            "Rate-limit decisions, by route, algorithm and outcome (allowed, denied = 429, shadow_denied = refused by a shadow route and let through, rejected = 400 or 401, unavailable = 503).",
             MetricType::Counter,
             self.routes().flat_map(|r| {
                 [
                     (names::OUTCOME_ALLOWED, &r.stats.allowed),
                     (names::OUTCOME_DENIED, &r.stats.denied),
+                    (names::OUTCOME_SHADOW_DENIED, &r.stats.shadow_denied),
                     (names::OUTCOME_REJECTED, &r.stats.rejected),
                     (names::OUTCOME_UNAVAILABLE, &r.stats.unavailable),
                 ]
@@ -282,7 +235,7 @@ impl GatewayLimiter {
         // Each route's key count, read from its store's shards (not by walking its keys).
         let keys: Vec<_> = self
             .routes()
-            .filter_map(|r| Some((labels(r), ConstGauge::new(r.limiter.memory_keys()? as i64))))
+            .filter_map(|r| Some((labels(r), ConstGauge::new(r.memory_keys()? as i64))))
             .collect();
         encode_family(
             encoder,
@@ -293,32 +246,6 @@ impl GatewayLimiter {
         )?;
         self.identity_stats.encode(encoder)?;
         self.stores.encode_metrics(encoder)
-    }
-}
-
-/// The future of a decision a remote store makes.
-type Pending = std::pin::Pin<Box<dyn Future<Output = RequestOutcome> + Send>>;
-
-impl Route {
-    /// Decides one request of `key` (an identity's key) on this route. Key = identity +
-    /// route: each route has its own in-memory limiter, so the identity alone keys it
-    /// (no allocation); a shared store gets `<route> <identity>` (a route name holds no
-    /// space before its end, so the pair is unambiguous).
-    fn check(self: &Arc<Self>, key: &Arc<str>) -> Check<Pending> {
-        let started = Instant::now();
-        let cost = self.limit.cost;
-        if let Some(result) = self.limiter.decide_now(key, cost) {
-            return Check::Ready(self.record(result, started));
-        }
-        let mut full = String::with_capacity(self.name.len() + 1 + key.len());
-        full.push_str(&self.name);
-        full.push(' ');
-        full.push_str(key);
-        let route = Arc::clone(self);
-        Check::Pending(Box::pin(async move {
-            let result = route.limiter.decide(&full, cost).await;
-            route.record(result, started)
-        }))
     }
 }
 
@@ -348,25 +275,26 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
         }
         let Some(per_ip) = &self.per_ip else {
             return match route {
-                Some(route) => route.check(&identity.key),
+                Some(route) => route.check(&identity.key, identity.tier.as_deref()),
                 None => Check::Ready(RequestOutcome::Unlimited),
             };
         };
         // The per-IP limit first: a refusal there ends it, whatever the identity.
         let Some(route) = route else {
-            return per_ip.check(&identity.ip_key);
+            return per_ip.check(&identity.ip_key, None);
         };
-        match per_ip.check(&identity.ip_key) {
+        match per_ip.check(&identity.ip_key, None) {
             Check::Ready(outcome) if outcome.refusal_status().is_some() => Check::Ready(outcome),
-            Check::Ready(_) => route.check(&identity.key),
+            Check::Ready(_) => route.check(&identity.key, identity.tier.as_deref()),
             Check::Pending(by_ip) => {
                 let (route, key) = (Arc::clone(route), Arc::clone(&identity.key));
+                let tier = identity.tier.clone();
                 Check::Pending(Box::pin(async move {
                     let outcome = by_ip.await;
                     if outcome.refusal_status().is_some() {
                         return outcome;
                     }
-                    match route.check(&key) {
+                    match route.check(&key, tier.as_deref()) {
                         Check::Ready(outcome) => outcome,
                         Check::Pending(by_route) => by_route.await,
                     }

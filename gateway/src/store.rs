@@ -7,6 +7,7 @@
 //! counted. Redis being down at start-up is one more failure, not a reason not to
 //! start: the store connects in the background and takes over when Redis answers.
 
+use limiter_core::limits::{LimitSet, MultiLimiter};
 use limiter_core::store::redis::CircuitState;
 use limiter_core::{FailurePolicy, MonotonicClock, Policy, RateLimiter, RedisOptions, RedisStore};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -117,6 +118,20 @@ impl Stores {
             Some(store) => RateLimiter::redis(store, policy),
             None => RateLimiter::memory(policy, MonotonicClock::new(), self.config.max_keys),
         }
+    }
+
+    /// A limiter deciding every limit of `set` all-or-nothing on this store (on Redis,
+    /// one script call per request).
+    pub fn multi(&self, set: LimitSet) -> MultiLimiter {
+        match &self.redis {
+            Some(store) => MultiLimiter::redis(store, set, MonotonicClock::new()),
+            None => MultiLimiter::memory(set, MonotonicClock::new()),
+        }
+    }
+
+    /// The most keys one limit holds in memory.
+    pub fn max_keys(&self) -> usize {
+        self.config.max_keys
     }
 
     /// Writes the store-wide metric families (Redis calls, errors, circuit).

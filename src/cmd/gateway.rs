@@ -33,6 +33,10 @@ pub struct Args {
     /// Worker threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Shadow mode for every route: decide and count (`outcome="shadow_denied"`), never
+    /// refuse — to try limits on live traffic before enforcing them.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Loads the configuration and serves until SIGINT or SIGTERM.
@@ -69,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map_err(anyhow::Error::msg)
             .usage_context("--listen")?;
     }
+    config.dry_run |= args.dry_run;
     if let Some(backend) = &args.backend {
         config
             .set_backend(backend)

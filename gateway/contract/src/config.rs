@@ -49,6 +49,10 @@ pub struct ConfigFile {
     /// `/readyz`), never served on `listen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_listen: Option<Spanned<String>>,
+    /// `[[global]]`: named limits every request also spends from, per identity across
+    /// every route (the `name` and algorithm keys of a limit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global: Vec<Spanned<LimitTable>>,
 }
 
 /// `[identity]`: who a request is.
@@ -184,17 +188,22 @@ pub struct ServerTable {
     pub pool_max_idle: Option<Spanned<i64>>,
 }
 
-/// A `[[route]]` (with `path`) or the `[default]` limit (without): one algorithm and
-/// its words — `capacity` and `refill_per_sec` for the bucket algorithms, `limit` and
-/// `window` for the windowed ones — and the cost of a request.
-#[derive(Debug, Serialize, Deserialize)]
+/// A `[[route]]` (with `path`), the `[default]` limit (without), an entry of a route's
+/// `limits = [...]`, a `[[global]]` limit or a `[route.tiers.NAME]` override: one
+/// algorithm and its words — `capacity` and `refill_per_sec` for the bucket algorithms,
+/// `limit` and `window` for the windowed ones — and, on routes, the cost of a request,
+/// several limits, the mode and the tiers. Which keys apply where is the gateway's
+/// validation's business (it names the key it refuses).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitTable {
     /// `path = "/api/orders/{id}"` (routes only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<Spanned<String>>,
-    /// `algorithm = "token-bucket"`: a `limiter_core::Kind` name.
-    pub algorithm: Spanned<String>,
+    /// `algorithm = "token-bucket"`: a `limiter_core::Kind` name (absent on a route that
+    /// lists `limits`, and on a tier that only changes numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Spanned<String>>,
     /// `capacity = 20` (bucket algorithms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Spanned<i64>>,
@@ -218,6 +227,24 @@ pub struct LimitTable {
     /// otherwise); overrides `[identity] require_api_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_api_key: Option<Spanned<bool>>,
+    /// `name = "burst"`: the limit's name in the `RateLimit` headers' list (entries of
+    /// `limits`, `[[global]]`; optional in the one-limit short form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Spanned<String>>,
+    /// `limits = [{ name = "burst", algorithm = "gcra", ... }, ...]`: several limits, all
+    /// of which must admit a request, and all of which it then spends from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Spanned<Vec<Spanned<LimitTable>>>>,
+    /// `mode = "enforce" | "shadow"`: shadow decides and counts but never refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Spanned<String>>,
+    /// `shadow_headers = true`: in shadow mode, still send the rate-limit headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_headers: Option<Spanned<bool>>,
+    /// `[route.tiers.pro]`: the limits for identities of tier `pro` (the short form's
+    /// keys override the route's one limit; `limits = [...]` replaces the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<std::collections::BTreeMap<String, Spanned<LimitTable>>>,
 }
 
 fn unspanned<T>(value: T) -> Spanned<T> {
@@ -237,7 +264,7 @@ impl LimitTable {
         let bucket = kind.is_bucket();
         Self {
             path: Some(unspanned(path.to_owned())),
-            algorithm: unspanned(kind.name().to_owned()),
+            algorithm: Some(unspanned(kind.name().to_owned())),
             capacity: bucket.then(|| int(q.burst())),
             refill_per_sec: bucket.then(|| unspanned(policy.refill_per_sec())),
             limit: (!bucket).then(|| int(q.limit())),
@@ -245,6 +272,11 @@ impl LimitTable {
             buckets: None,
             cost: (policy.cost != 1).then(|| int(policy.cost)),
             require_api_key: None,
+            name: None,
+            limits: None,
+            mode: None,
+            shadow_headers: None,
+            tiers: None,
         }
     }
 }

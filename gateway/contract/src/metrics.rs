@@ -116,6 +116,9 @@ pub const OUTCOME_DENIED: &str = "denied";
 pub const OUTCOME_REJECTED: &str = "rejected";
 /// Outcome: the store failed and the policy refused (`503`).
 pub const OUTCOME_UNAVAILABLE: &str = "unavailable";
+/// `outcome` value: a route in shadow mode (or a `--dry-run` gateway) would have
+/// refused the request, and let it through.
+pub const OUTCOME_SHADOW_DENIED: &str = "shadow_denied";
 
 #[cfg(test)]
 mod tests {

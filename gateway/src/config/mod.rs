@@ -38,8 +38,10 @@
 //! checks between the two, and `error` how a mistake is shown.
 
 mod error;
+mod limits;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -152,7 +154,7 @@ pub struct IdentityConfig {
     /// IPv6 clients are grouped by this prefix length (0..=128).
     pub ipv6_prefix: u8,
     /// A limit keyed by client IP that every request passes, whatever its identity.
-    pub per_ip: Option<LimitConfig>,
+    pub per_ip: Option<RouteLimits>,
 }
 
 impl Default for IdentityConfig {
@@ -171,13 +173,55 @@ impl Default for IdentityConfig {
     }
 }
 
-/// One limit: a policy and the cost of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One limit of a route: an algorithm and its quota, and the name its `RateLimit`
+/// list member carries (the short form's is the route's own, unless it names one).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitConfig {
+    /// The limit's name (`None`: the route's name).
+    pub name: Option<String>,
     /// Algorithm and quota.
     pub policy: Policy,
-    /// Units one request costs.
+}
+
+/// Whether a route's refusals are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Refuse what the limits refuse (`429`).
+    #[default]
+    Enforce,
+    /// Decide and count, but let every request through (`outcome="shadow_denied"` in
+    /// the metrics): how a team tries a limit on live traffic before enforcing it.
+    Shadow,
+}
+
+/// What limits the requests of one route (or the default): one or several limits
+/// (all must admit; a request then spends from all), the cost of a request, the mode,
+/// and per-tier replacements of the limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteLimits {
+    /// The limits (1 to 8, counting the global ones), in header order.
+    pub limits: Vec<LimitConfig>,
+    /// Units one request costs, in every limit.
     pub cost: u64,
+    /// Enforce or shadow.
+    pub mode: Mode,
+    /// In shadow mode, still send the rate-limit headers.
+    pub shadow_headers: bool,
+    /// The limits for identities of a tier, by tier name (unknown tiers: `limits`).
+    pub tiers: BTreeMap<String, Vec<LimitConfig>>,
+}
+
+impl RouteLimits {
+    /// One limit, enforced, cost 1, no tiers.
+    pub fn one(policy: Policy) -> Self {
+        Self {
+            limits: vec![LimitConfig { name: None, policy }],
+            cost: 1,
+            mode: Mode::Enforce,
+            shadow_headers: false,
+            tiers: BTreeMap::new(),
+        }
+    }
 }
 
 /// A `[[route]]`: requests whose path matches `path` are limited by `limit`, per
@@ -186,8 +230,8 @@ pub struct LimitConfig {
 pub struct RouteConfig {
     /// The path template.
     pub path: Template,
-    /// The limit.
-    pub limit: LimitConfig,
+    /// Its limits.
+    pub limit: RouteLimits,
     /// Whether its requests need a valid API key (`None`: `[identity] require_api_key`).
     pub require_api_key: Option<bool>,
 }
@@ -210,9 +254,14 @@ pub struct Config {
     /// The routes, matched in order.
     pub routes: Vec<RouteConfig>,
     /// The limit of paths no route matches (`None`: not limited).
-    pub default: Option<LimitConfig>,
+    pub default: Option<RouteLimits>,
     /// `require_api_key` of the `[default]` table (`None`: `[identity]`'s).
     pub default_requires_key: Option<bool>,
+    /// `[[global]]`: named limits every request also spends from, per identity across
+    /// every route (unmatched paths included).
+    pub global: Vec<LimitConfig>,
+    /// `--dry-run`: every route in shadow mode.
+    pub dry_run: bool,
 }
 
 /// The default listen address.
@@ -281,6 +330,8 @@ impl Default for Config {
             routes: Vec::new(),
             default: None,
             default_requires_key: None,
+            global: Vec::new(),
+            dry_run: false,
         }
     }
 }

@@ -51,11 +51,11 @@ refill_per_sec = 0.083
     .unwrap();
     assert_eq!(c.routes.len(), 2);
     assert_eq!(c.routes[1].limit.cost, 2);
-    assert_eq!(c.routes[1].limit.policy.quota.limit(), 100);
+    assert_eq!(c.routes[1].limit.limits[0].policy.quota.limit(), 100);
     assert_eq!(c.store.on_error, FailurePolicy::FailClosed);
     assert_eq!(c.store.timeout, Duration::from_millis(50));
     assert!(matches!(c.store.kind, StoreKind::Redis { .. }));
-    assert_eq!(c.default.unwrap().policy.kind, Kind::Gcra);
+    assert_eq!(c.default.unwrap().limits[0].policy.kind, Kind::Gcra);
 }
 
 fn err(text: &str) -> String {
@@ -190,10 +190,16 @@ fn the_bucketed_window_takes_buckets() {
     let route =
         "[[route]]\npath = \"/a\"\nalgorithm = \"bucketed-window\"\nlimit = 100\nwindow = \"1m\"\n";
     let c = parse(route).unwrap();
-    assert_eq!(c.routes[0].limit.policy.param("buckets"), Some(10));
+    assert_eq!(
+        c.routes[0].limit.limits[0].policy.param("buckets"),
+        Some(10)
+    );
     let c = parse(&format!("{route}buckets = 6\n")).unwrap();
-    assert_eq!(c.routes[0].limit.policy.kind, Kind::BucketedWindow);
-    assert_eq!(c.routes[0].limit.policy.param("buckets"), Some(6));
+    assert_eq!(
+        c.routes[0].limit.limits[0].policy.kind,
+        Kind::BucketedWindow
+    );
+    assert_eq!(c.routes[0].limit.limits[0].policy.param("buckets"), Some(6));
     let e = err(&format!("{route}buckets = 0\n"));
     assert!(
         e.starts_with("gw.toml:6:") && e.contains("route[1].buckets"),
@@ -208,6 +214,125 @@ fn the_bucketed_window_takes_buckets() {
     let e = err(&format!("{fixed}buckets = 6\n"));
     assert!(
         e.contains("route[1].buckets: `buckets` does not apply to fixed-window"),
+        "{e}"
+    );
+}
+
+#[test]
+fn several_limits_tiers_modes_and_global_limits_parse() {
+    let c = parse(
+        r#"
+[[route]]
+path   = "/api/search"
+cost   = 2
+mode   = "shadow"
+shadow_headers = true
+limits = [
+  { name = "burst",  algorithm = "gcra", capacity = 20, refill_per_sec = 10 },
+  { name = "hourly", algorithm = "sliding-window", limit = 1000, window = "1h" },
+]
+[route.tiers.pro]
+limits = [{ name = "burst", algorithm = "gcra", capacity = 200, refill_per_sec = 100 }]
+
+[[route]]
+path = "/api/orders/{id}"
+algorithm = "token-bucket"
+capacity = 20
+refill_per_sec = 10
+[route.tiers.pro]
+capacity = 200
+[route.tiers.free]
+algorithm = "fixed-window"
+limit = 5
+window = "1m"
+
+[[global]]
+name = "daily"
+algorithm = "fixed-window"
+limit = 10000
+window = "1d"
+"#,
+    )
+    .unwrap();
+    let search = &c.routes[0].limit;
+    assert_eq!(search.limits.len(), 2);
+    assert_eq!(search.limits[1].name.as_deref(), Some("hourly"));
+    assert_eq!(
+        (search.cost, search.mode, search.shadow_headers),
+        (2, Mode::Shadow, true)
+    );
+    assert_eq!(search.tiers["pro"][0].policy.capacity(), 200);
+    let orders = &c.routes[1].limit;
+    assert_eq!(orders.mode, Mode::Enforce);
+    // The tier's capacity over the route's refill rate.
+    let pro = orders.tiers["pro"][0].policy;
+    assert_eq!(pro.kind, Kind::TokenBucket);
+    assert_eq!(pro.quota, limiter_core::Quota::bucket(200, 10.0).unwrap());
+    assert_eq!(orders.tiers["free"][0].policy.kind, Kind::FixedWindow);
+    assert_eq!(c.global[0].name.as_deref(), Some("daily"));
+}
+
+#[test]
+fn mistakes_in_limits_name_their_key() {
+    let route = |body: &str| format!("[[route]]\npath = \"/a\"\n{body}\n");
+    let one = "{ name = \"x\", algorithm = \"gcra\", capacity = 2, refill_per_sec = 1 }";
+    for (body, key, says) in [
+        (
+            "limits = [{ algorithm = \"gcra\", capacity = 2, refill_per_sec = 1 }]".to_string(),
+            "route[1].limits[1].name",
+            "needs a `name`",
+        ),
+        (
+            format!("limits = [{one}, {one}]"),
+            "route[1].limits[2].name",
+            "two limits named",
+        ),
+        (
+            format!("algorithm = \"gcra\"\nlimits = [{one}]"),
+            "route[1].algorithm",
+            "each limit's keys go in its entry",
+        ),
+        ("limits = []".to_string(), "route[1].limits", "1 to 8 limits"),
+        (
+            format!("mode = \"loud\"\nlimits = [{one}]"),
+            "route[1].mode",
+            "unknown mode",
+        ),
+        (
+            format!("cost = 3\nlimits = [{one}]"),
+            "route[1].cost",
+            "cost must be between 1 and 2",
+        ),
+        (
+            "limits = [{ name = \"x\", cost = 2, algorithm = \"gcra\", capacity = 2, refill_per_sec = 1 }]".to_string(),
+            "route[1].limits[1].cost",
+            "belongs to the route",
+        ),
+        (
+            format!("limits = [{one}]\n[route.tiers.pro]\ncapacity = 5"),
+            "route[1].tiers.pro.limits",
+            "its tiers give `limits",
+        ),
+        (
+            "algorithm = \"gcra\"\ncapacity = 2\nrefill_per_sec = 1\n[route.tiers.pro]\nlimit = 5".to_string(),
+            "route[1].tiers.pro.limit",
+            "does not apply to gcra",
+        ),
+    ] {
+        let e = err(&route(&body));
+        assert!(e.contains(key) && e.contains(says), "{body}\n=> {e}");
+    }
+    let e = err(&format!(
+        "{}[[global]]\nname = \"x\"\nalgorithm = \"gcra\"\ncapacity = 2\nrefill_per_sec = 1\n",
+        route(&format!("limits = [{one}]"))
+    ));
+    assert!(
+        e.contains("global[1].name") && e.contains("already has a limit named"),
+        "{e}"
+    );
+    let e = err("[[global]]\nalgorithm = \"gcra\"\ncapacity = 2\nrefill_per_sec = 1\n");
+    assert!(
+        e.contains("global[1].name") && e.contains("needs a `name`"),
         "{e}"
     );
 }

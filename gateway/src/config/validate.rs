@@ -5,15 +5,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gateway_contract::config::{ConfigFile, LimitTable, ServerTable, Spanned, StoreTable};
+use gateway_contract::config::{ConfigFile, ServerTable, Spanned, StoreTable};
 use gateway_contract::duration;
-use gateway_contract::policy::PolicySpec;
 use limiter_core::store::redis::UnknownFailurePolicy;
-use limiter_core::{Kind, Policy, Quota};
 
 use super::{
-    Config, ConfigError, LimitConfig, RouteConfig, ServerConfig, StoreConfig, StoreKind,
-    parse_backend, parse_listen,
+    Config, ConfigError, RouteConfig, ServerConfig, StoreConfig, StoreKind, parse_backend,
+    parse_listen,
 };
 use crate::routes::Template;
 
@@ -21,8 +19,8 @@ mod identity;
 
 /// Validation context: the file and its text, to locate errors.
 pub(super) struct Cx<'a> {
-    file: &'a Path,
-    src: &'a str,
+    pub(super) file: &'a Path,
+    pub(super) src: &'a str,
 }
 
 /// A boolean key's value, if set.
@@ -43,11 +41,11 @@ impl<'a> Cx<'a> {
         Self { file, src }
     }
 
-    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl ToString) -> ConfigError {
+    pub(super) fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl ToString) -> ConfigError {
         ConfigError::at(self.file, self.src, at.span(), key, &message.to_string())
     }
 
-    fn positive(&self, v: &Spanned<i64>, key: &str) -> Result<u64, ConfigError> {
+    pub(super) fn positive(&self, v: &Spanned<i64>, key: &str) -> Result<u64, ConfigError> {
         let what = key.rsplit('.').next().unwrap_or(key);
         match u64::try_from(*v.get_ref()) {
             Ok(n) if n > 0 => Ok(n),
@@ -59,11 +57,11 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn count(&self, v: &Spanned<i64>, key: &str) -> Result<usize, ConfigError> {
+    pub(super) fn count(&self, v: &Spanned<i64>, key: &str) -> Result<usize, ConfigError> {
         Ok(usize::try_from(self.positive(v, key)?).unwrap_or(usize::MAX))
     }
 
-    fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
+    pub(super) fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
         let d = duration::parse(v.get_ref()).map_err(|e| self.err(v, key, e))?;
         if d.is_zero() {
             return Err(self.err(v, key, "must be longer than zero"));
@@ -109,7 +107,7 @@ impl<'a> Cx<'a> {
                 let message = format!("route {:?} is defined twice", path.get_ref());
                 return Err(self.err(path, &path_key, message));
             }
-            let limit = self.limit(route.get_ref(), &key)?;
+            let limit = self.route_limits(route.get_ref(), &key, raw.global.len())?;
             config.routes.push(RouteConfig {
                 path: template,
                 limit,
@@ -121,9 +119,11 @@ impl<'a> Cx<'a> {
                 let message = "[default] applies to unmatched paths and takes no `path`";
                 return Err(self.err(path, "default.path", message));
             }
-            config.default = Some(self.limit(default.get_ref(), "default")?);
+            config.default =
+                Some(self.route_limits(default.get_ref(), "default", raw.global.len())?);
             config.default_requires_key = flag(&default.get_ref().require_api_key);
         }
+        config.global = self.globals(&raw.global, &config)?;
         Ok(config)
     }
 
@@ -269,77 +269,5 @@ impl<'a> Cx<'a> {
             })?;
         }
         Ok(())
-    }
-
-    /// A `[[route]]` or `[default]` limit; `table` names it in errors (`route[2]`).
-    fn limit(&self, raw: &LimitTable, table: &str) -> Result<LimitConfig, ConfigError> {
-        let key = |name: &str| format!("{table}.{name}");
-        let algo = &raw.algorithm;
-        let kind: Kind = algo
-            .get_ref()
-            .parse()
-            .map_err(|e| self.err(algo, &key("algorithm"), e))?;
-        let forbid = |v: Option<std::ops::Range<usize>>, name: &str, use_: &str| match v {
-            Some(span) => Err(ConfigError::at(
-                self.file,
-                self.src,
-                span,
-                &key(name),
-                &format!("`{name}` does not apply to {kind}; it takes {use_}"),
-            )),
-            None => Ok(()),
-        };
-        let need = |name: &str| self.err(algo, &key("algorithm"), format!("{kind} needs `{name}`"));
-        let quota = if kind.is_bucket() {
-            let takes = "capacity and refill_per_sec";
-            forbid(raw.limit.as_ref().map(Spanned::span), "limit", takes)?;
-            forbid(raw.window.as_ref().map(Spanned::span), "window", takes)?;
-            let cap = raw.capacity.as_ref().ok_or_else(|| need("capacity"))?;
-            let rate = raw
-                .refill_per_sec
-                .as_ref()
-                .ok_or_else(|| need("refill_per_sec"))?;
-            let capacity = self.positive(cap, &key("capacity"))?;
-            let r = *rate.get_ref();
-            if !r.is_finite() || r <= 0.0 {
-                let message = format!("refill_per_sec must be a positive number, got {r}");
-                return Err(self.err(rate, &key("refill_per_sec"), message));
-            }
-            Quota::bucket(capacity, r).map_err(|e| self.err(rate, &key("refill_per_sec"), e))?
-        } else {
-            let takes = "limit and window";
-            forbid(raw.capacity.as_ref().map(Spanned::span), "capacity", takes)?;
-            forbid(
-                raw.refill_per_sec.as_ref().map(Spanned::span),
-                "refill_per_sec",
-                takes,
-            )?;
-            let lim = raw.limit.as_ref().ok_or_else(|| need("limit"))?;
-            let win = raw.window.as_ref().ok_or_else(|| need("window"))?;
-            let limit = self.positive(lim, &key("limit"))?;
-            let window = self.duration(win, &key("window"))?;
-            Quota::new(limit, window).map_err(|e| self.err(lim, &key("limit"), e))?
-        };
-        let mut policy = Policy::new(kind, quota);
-        if let Some(b) = &raw.buckets {
-            let key = key("buckets");
-            if policy.param("buckets").is_none() {
-                return Err(self.err(b, &key, format!("`buckets` does not apply to {kind}")));
-            }
-            let n = self.positive(b, &key)?;
-            policy = policy
-                .with_param("buckets", n)
-                .map_err(|e| self.err(b, &key, e))?;
-        }
-        let cost = match &raw.cost {
-            Some(c) => {
-                let cost = self.positive(c, &key("cost"))?;
-                PolicySpec::new(quota, cost, &[kind])
-                    .map_err(|e| self.err(c, &key("cost"), e))?
-                    .cost
-            }
-            None => 1,
-        };
-        Ok(LimitConfig { policy, cost })
     }
 }

@@ -90,7 +90,11 @@ impl Cx<'_> {
                 let message = "`require_api_key` belongs to a route or to [identity]";
                 return Err(self.err(r, "identity.per_ip.require_api_key", message));
             }
-            config.identity.per_ip = Some(self.limit(table, "identity.per_ip")?);
+            if let Some(t) = table.tiers.as_ref().and_then(|t| t.values().next()) {
+                let message = "the per-IP limit is the same for every tier";
+                return Err(self.err(t, "identity.per_ip.tiers", message));
+            }
+            config.identity.per_ip = Some(self.route_limits(table, "identity.per_ip", 0)?);
         }
         if config.identity.api_key_header == config.identity.header {
             let at = id.api_key_header.as_ref().or(id.header.as_ref());

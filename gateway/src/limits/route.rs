@@ -1,0 +1,372 @@
+//! One limited route: its limits (one, or several decided all-or-nothing with the
+//! global ones), per tier, its mode, and its counters.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::StatusCode;
+use limiter_core::limits::{Limit, LimitSet, LimitsVerdict, MultiLimiter};
+use limiter_core::tower::{Check, HeaderList, PolicyHeaders, RequestOutcome};
+use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
+
+use crate::Error;
+use crate::config::{LimitConfig, Mode, RouteLimits};
+use crate::metrics::{Counter, DECISION_BUCKETS, Histogram};
+use crate::routes::Template;
+use crate::store::Stores;
+
+/// Per-route counters.
+#[derive(Debug)]
+pub struct RouteStats {
+    /// Requests admitted by the store.
+    pub allowed: Counter,
+    /// Requests refused with `429`.
+    pub denied: Counter,
+    /// Requests the limits refused but a shadow route let through.
+    pub shadow_denied: Counter,
+    /// Requests refused with `400` (bad identity, cost too high).
+    pub rejected: Counter,
+    /// Requests refused with `503` (store down, fail-closed).
+    pub unavailable: Counter,
+    /// Store failures answered by admitting (fail-open).
+    pub fallback_open: Counter,
+    /// Store failures answered by refusing (fail-closed).
+    pub fallback_closed: Counter,
+    /// Store failures decided by the in-memory fallback.
+    pub fallback_local: Counter,
+    /// Time to decide.
+    pub decision_latency: Histogram,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        Self {
+            allowed: Counter::default(),
+            denied: Counter::default(),
+            shadow_denied: Counter::default(),
+            rejected: Counter::default(),
+            unavailable: Counter::default(),
+            fallback_open: Counter::default(),
+            fallback_closed: Counter::default(),
+            fallback_local: Counter::default(),
+            decision_latency: Histogram::new(DECISION_BUCKETS),
+        }
+    }
+}
+
+/// How one set of limits decides: one limit on the single-limit fast path, or several
+/// (the route's and the global ones) all-or-nothing.
+#[derive(Debug)]
+// A route holds a few of these for its lifetime: their size costs nothing, and boxing
+// would add an indirection to every decision.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Limiting {
+    /// One limit, no global ones: today's fast path.
+    One {
+        limiter: RateLimiter,
+        headers: Arc<PolicyHeaders>,
+    },
+    /// Several limits, one decision.
+    All {
+        limiter: MultiLimiter,
+        headers: Arc<HeaderList>,
+        /// How many of the set's limits are the route's own (the global ones follow).
+        own: usize,
+    },
+}
+
+impl Limiting {
+    /// The limiter of `limits` (with `globals`) on `stores`; `route` names the short
+    /// form's limit, `id` keeps this set's state apart from every other's.
+    fn new(
+        limits: &[LimitConfig],
+        route: &str,
+        id: &str,
+        globals: &[Limit],
+        stores: &Stores,
+    ) -> Result<Self, Error> {
+        let name = |l: &LimitConfig| l.name.clone().unwrap_or_else(|| route.to_owned());
+        if let ([one], []) = (limits, globals) {
+            return Ok(Limiting::One {
+                headers: Arc::new(PolicyHeaders::new(&name(one), &one.policy)),
+                limiter: stores.limiter(one.policy),
+            });
+        }
+        let set: Vec<Limit> = limits
+            .iter()
+            .map(|l| {
+                let name = name(l);
+                Limit::new(&name, &format!("{id} {name}"), l.policy, stores.max_keys())
+            })
+            .chain(globals.iter().cloned())
+            .collect();
+        let set = LimitSet::new(set)
+            .map_err(|e| Error::Invalid(format!("route {route}: {}", e.report())))?;
+        Ok(Limiting::All {
+            own: limits.len(),
+            headers: Arc::new(HeaderList::new(&set)),
+            limiter: stores.multi(set),
+        })
+    }
+
+    /// Forgets idle in-memory keys; how many.
+    fn sweep(&self) -> usize {
+        match self {
+            Limiting::One { limiter, .. } => limiter.sweep(),
+            Limiting::All { limiter, .. } => limiter.sweep(),
+        }
+    }
+
+    /// Keys held in memory (`None` on Redis).
+    fn memory_keys(&self) -> Option<usize> {
+        match self {
+            Limiting::One { limiter, .. } => limiter.memory_keys(),
+            Limiting::All { limiter, own, .. } => limiter.is_memory().then(|| {
+                limiter
+                    .set()
+                    .limits()
+                    .iter()
+                    .take(*own)
+                    .map(Limit::memory_keys)
+                    .sum()
+            }),
+        }
+    }
+
+    /// The algorithms, for the metrics' label (`gcra+sliding-window` for several).
+    fn algorithms(&self) -> String {
+        match self {
+            Limiting::One { limiter, .. } => limiter.policy().kind.name().to_owned(),
+            Limiting::All { limiter, .. } => limiter
+                .set()
+                .limits()
+                .iter()
+                .map(|l| l.policy().kind.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+        }
+    }
+}
+
+/// The future of a decision a remote store makes.
+pub(super) type Pending = std::pin::Pin<Box<dyn Future<Output = RequestOutcome> + Send>>;
+
+/// One limited route (or the default, or the per-IP limit).
+#[derive(Debug)]
+pub struct Route {
+    pub(super) template: Option<Template>,
+    name: String,
+    cost: u64,
+    /// Whether its requests need a valid API key.
+    pub(super) requires_key: bool,
+    shadow: bool,
+    shadow_headers: bool,
+    pub(super) default: Limiting,
+    pub(super) tiers: BTreeMap<String, Limiting>,
+    algorithms: String,
+    /// Its counters.
+    pub stats: RouteStats,
+}
+
+impl Route {
+    /// The route `name` (its template, `*` for the default) limited by `limits` and
+    /// `globals`; `dry_run` puts it in shadow mode whatever its own mode.
+    pub(super) fn new(
+        template: Option<Template>,
+        name: &str,
+        limits: &RouteLimits,
+        globals: &[Limit],
+        stores: &Stores,
+        dry_run: bool,
+        requires_key: bool,
+    ) -> Result<Self, Error> {
+        let name = name.to_owned();
+        let default = Limiting::new(&limits.limits, &name, &name, globals, stores)?;
+        let tiers = limits
+            .tiers
+            .iter()
+            .map(|(tier, l)| {
+                let id = format!("{name} tier={tier}");
+                Ok((tier.clone(), Limiting::new(l, &name, &id, globals, stores)?))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Self {
+            algorithms: default.algorithms(),
+            template,
+            name,
+            requires_key,
+            cost: limits.cost,
+            shadow: dry_run || limits.mode == Mode::Shadow,
+            shadow_headers: limits.shadow_headers,
+            default,
+            tiers,
+            stats: RouteStats::default(),
+        })
+    }
+
+    /// The route's name in headers, keys and metrics: its template, or `*` for the
+    /// default.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The algorithms of its default limits (`gcra+sliding-window` for several).
+    pub fn algorithms(&self) -> &str {
+        &self.algorithms
+    }
+
+    /// True when it decides and counts but never refuses.
+    pub fn is_shadow(&self) -> bool {
+        self.shadow
+    }
+
+    /// The limits an identity of `tier` spends from (an unknown or absent tier: the
+    /// route's own).
+    pub(super) fn limiting(&self, tier: Option<&str>) -> &Limiting {
+        tier.and_then(|t| self.tiers.get(t))
+            .unwrap_or(&self.default)
+    }
+
+    /// Decides one request of `key` (an identity's key) whose identity has `tier`.
+    ///
+    /// One limit: key = identity + route. Each route has its own in-memory limiter, so
+    /// the identity alone keys it (no allocation); a shared store gets `<route>
+    /// <identity>` (a route name holds no space before its end, so the pair is
+    /// unambiguous). Several limits: the identity is the key of each in memory (each
+    /// limit its own store) and the hash tag of each on Redis (each limit its own id).
+    pub(super) fn check(self: &Arc<Self>, key: &Arc<str>, tier: Option<&str>) -> Check<Pending> {
+        let started = Instant::now();
+        let cost = self.cost;
+        let limiting = self.limiting(tier);
+        match limiting {
+            Limiting::One { limiter, headers } => {
+                if let Some(result) = limiter.decide_now(key, cost) {
+                    return Check::Ready(self.record(result, headers, started));
+                }
+            }
+            Limiting::All {
+                limiter, headers, ..
+            } => {
+                if let Some(result) = limiter.decide_now(key, cost) {
+                    return Check::Ready(self.record_all(result, headers, started));
+                }
+            }
+        }
+        let route = Arc::clone(self);
+        let (key, tier) = (Arc::clone(key), tier.map(Arc::<str>::from));
+        Check::Pending(Box::pin(async move {
+            match route.limiting(tier.as_deref()) {
+                Limiting::One { limiter, headers } => {
+                    let mut full = String::with_capacity(route.name.len() + 1 + key.len());
+                    full.push_str(&route.name);
+                    full.push(' ');
+                    full.push_str(&key);
+                    let result = limiter.decide(&full, cost).await;
+                    route.record(result, headers, started)
+                }
+                Limiting::All {
+                    limiter, headers, ..
+                } => {
+                    let result = limiter.decide(&key, cost).await;
+                    route.record_all(result, headers, started)
+                }
+            }
+        }))
+    }
+
+    /// Every set of limits: the route's, then each tier's.
+    fn all(&self) -> impl Iterator<Item = &Limiting> {
+        std::iter::once(&self.default).chain(self.tiers.values())
+    }
+
+    /// Forgets idle in-memory keys; how many.
+    pub(super) fn sweep(&self) -> usize {
+        self.all().map(Limiting::sweep).sum()
+    }
+
+    /// Keys held in memory by the route's own limits (`None` on Redis).
+    pub(super) fn memory_keys(&self) -> Option<usize> {
+        self.all().map(Limiting::memory_keys).sum()
+    }
+
+    fn count_fallback(&self, by: DecidedBy) {
+        match by {
+            DecidedBy::Store => {}
+            DecidedBy::FailOpen => self.stats.fallback_open.inc(),
+            DecidedBy::Local => self.stats.fallback_local.inc(),
+            DecidedBy::FailClosed => self.stats.fallback_closed.inc(),
+        }
+    }
+
+    /// Records one limiter's answer and maps it to the layer's outcome (the one mapping,
+    /// [`RequestOutcome::from_result`]), shadow mode applied.
+    pub(super) fn record(
+        &self,
+        result: LimitResult<Verdict>,
+        headers: &Arc<PolicyHeaders>,
+        started: Instant,
+    ) -> RequestOutcome {
+        self.stats.decision_latency.observe(started.elapsed());
+        if let Ok(verdict) = &result {
+            self.count_fallback(verdict.decided_by);
+        }
+        self.finish(RequestOutcome::from_result(result, headers))
+    }
+
+    /// [`record`](Self::record) for several limits.
+    pub(super) fn record_all(
+        &self,
+        result: LimitResult<LimitsVerdict>,
+        headers: &Arc<HeaderList>,
+        started: Instant,
+    ) -> RequestOutcome {
+        self.stats.decision_latency.observe(started.elapsed());
+        if let Ok(verdict) = &result {
+            self.count_fallback(verdict.decided_by);
+        }
+        self.finish(RequestOutcome::from_limits(result, headers))
+    }
+
+    /// Counts the outcome; a shadow route lets a refusal by its limits through (with
+    /// the headers of the decision when `shadow_headers`, else none).
+    fn finish(&self, outcome: RequestOutcome) -> RequestOutcome {
+        let counter = match outcome.refusal_status() {
+            None => &self.stats.allowed,
+            Some(StatusCode::TOO_MANY_REQUESTS) if self.shadow => {
+                self.stats.shadow_denied.inc();
+                return self.let_through(outcome);
+            }
+            Some(StatusCode::TOO_MANY_REQUESTS) => &self.stats.denied,
+            Some(StatusCode::SERVICE_UNAVAILABLE) => &self.stats.unavailable,
+            Some(_) => &self.stats.rejected,
+        };
+        counter.inc();
+        outcome
+    }
+
+    /// A refused outcome turned into one that passes: the decision's headers (without
+    /// `Retry-After`) when the route sends them in shadow mode, else none.
+    fn let_through(&self, outcome: RequestOutcome) -> RequestOutcome {
+        if !self.shadow_headers {
+            return RequestOutcome::Unlimited;
+        }
+        match outcome {
+            RequestOutcome::Decided {
+                mut verdict,
+                policy,
+            } => {
+                verdict.decision.allowed = true;
+                RequestOutcome::Decided { verdict, policy }
+            }
+            RequestOutcome::DecidedAll {
+                mut verdict,
+                headers,
+            } => {
+                verdict.decision.allowed = true;
+                RequestOutcome::DecidedAll { verdict, headers }
+            }
+            _ => RequestOutcome::Unlimited,
+        }
+    }
+}
