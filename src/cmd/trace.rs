@@ -202,20 +202,26 @@ fn setup(r: &Replay<'_>, kinds: &[Kind]) -> anyhow::Result<(Routes, ReplayOption
                         .map(|k| std::sync::Arc::clone(&k.key))
                 }));
             }
+            // Replay judges one limit per route: a route's first (policy's several limits
+            // and tiers are not replayed here).
             let list = config
                 .routes
                 .iter()
-                .map(|route| Route {
-                    template: Some(route.path.clone()),
-                    spec: PolicySpec {
-                        quota: route.limit.policy.quota,
-                        cost: route.limit.cost,
-                    },
+                .filter_map(|route| {
+                    Some(Route {
+                        template: Some(route.path.clone()),
+                        spec: PolicySpec {
+                            quota: route.limit.limits.first()?.policy.quota,
+                            cost: route.limit.cost,
+                        },
+                    })
                 })
                 .collect();
-            let default = config.default.as_ref().map(|d| PolicySpec {
-                quota: d.policy.quota,
-                cost: d.cost,
+            let default = config.default.as_ref().and_then(|d| {
+                Some(PolicySpec {
+                    quota: d.limits.first()?.policy.quota,
+                    cost: d.cost,
+                })
             });
             Routes::new(list, default, kinds)
         }
