@@ -47,6 +47,7 @@ impl Stores {
             // The `local` fallback is capped like the memory store and swept by the
             // gateway's sweeper (through `RateLimiter::sweep`).
             local_max_keys: config.max_keys,
+            mode: config.mode,
             ..RedisOptions::default()
         };
         let redis = match &config.kind {
@@ -112,11 +113,17 @@ impl Stores {
         }
     }
 
-    /// A limiter for `policy` on this store.
-    pub fn limiter(&self, policy: Policy) -> RateLimiter {
+    /// A limiter for `policy` on this store, in its mode (a mode that cannot enforce
+    /// the policy is refused: the config's validation refuses it first).
+    pub fn limiter(&self, policy: Policy) -> Result<RateLimiter, Error> {
         match &self.redis {
-            Some(store) => RateLimiter::redis(store, policy),
-            None => RateLimiter::memory(policy, MonotonicClock::new(), self.config.max_keys),
+            Some(store) => RateLimiter::redis(store, policy)
+                .map_err(|e| Error::Invalid(format!("store mode: {}", e.report()))),
+            None => Ok(RateLimiter::memory(
+                policy,
+                MonotonicClock::new(),
+                self.config.max_keys,
+            )),
         }
     }
 

@@ -127,7 +127,7 @@ async fn throughput(store: &RedisStore) {
     println!("| algorithm | tasks | RedisLimiter::check | raw EVALSHA | ratio | PING |");
     println!("|---|---:|---:|---:|---:|---:|");
     for kind in [Kind::TokenBucket, Kind::Gcra] {
-        let limiter = Arc::new(store.limiter(policy(kind)));
+        let limiter = Arc::new(store.limiter(policy(kind)).expect("an exact-mode limiter"));
         for tasks in [1, 16, 64] {
             // The same EVALSHA calls, built once, sent bare.
             let cmds: Arc<Vec<Vec<Cmd>>> = Arc::new(
@@ -256,7 +256,9 @@ async fn redis_cpu(redis: &RedisServer, store: &RedisStore) {
     // live and every call rewrites it, as the classic script's keys always do.
     let busy = Quota::per_second(10).unwrap().with_burst(1_000).unwrap();
     let ours_cmds = |kind, quota, task| -> Vec<Cmd> {
-        let limiter: RedisLimiter = store.limiter(Policy::new(kind, quota));
+        let limiter: RedisLimiter = store
+            .limiter(Policy::new(kind, quota))
+            .expect("an exact-mode limiter");
         (0..16 * KEYS_PER_TASK)
             .map(|i| limiter.command(&key(task, i), 1))
             .collect()

@@ -50,6 +50,7 @@ enum Kind {
     Store,
     BadReply(String),
     CircuitOpen(Duration),
+    Mode(crate::store::mode::ModeError),
 }
 
 impl Error {
@@ -101,6 +102,18 @@ impl Error {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn circuit_open(retry_in: Duration) -> Self {
         Self::new(Kind::CircuitOpen(retry_in))
+    }
+
+    /// A store mode that cannot enforce the policy it was given.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn mode(e: crate::store::mode::ModeError) -> Self {
+        Self::new(Kind::Mode(e))
+    }
+
+    /// True when a store mode cannot enforce the policy it was given (a configuration
+    /// mistake: see [`StoreMode::check`](crate::store::mode::StoreMode::check)).
+    pub fn is_invalid_mode(&self) -> bool {
+        matches!(self.inner.kind, Kind::Mode(_))
     }
 
     /// True when a quota was built from impossible numbers.
@@ -177,6 +190,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
             Kind::InvalidQuota(why) => write!(f, "invalid quota: {why}"),
+            Kind::Mode(e) => write!(f, "{e}"),
             Kind::CostExceedsCapacity { cost, capacity } => write!(
                 f,
                 "request cost {cost} exceeds the limiter's capacity {capacity}"

@@ -26,7 +26,7 @@ use crate::store::redis::{RedisLimiter, RedisStore};
 ///
 /// # fn main() -> limiter_core::Result<()> {
 /// let policy = Policy::new(Kind::TokenBucket, Quota::per_second(2)?);
-/// // From a config: `memory` here, `RateLimiter::redis(&store, policy)` with Redis.
+/// // From a config: `memory` here, `RateLimiter::redis(&store, policy)?` with Redis.
 /// let limiter = RateLimiter::memory(policy, ManualClock::new(), 10_000);
 /// let verdict = limiter.decide_now("user:1", 1).expect("in memory: decided at once")?;
 /// assert!(verdict.decision.allowed);
@@ -48,13 +48,16 @@ enum Store<C> {
 #[cfg(feature = "redis")]
 impl RateLimiter {
     /// A limiter for `policy` in Redis (or Redis Cluster), shared by every instance on
-    /// `store`, answering failures with the store's failure policy.
+    /// `store` in the store's mode, answering failures with the store's failure policy.
+    ///
+    /// Errors when the store's mode cannot enforce `policy` (see
+    /// [`StoreMode::check`](crate::store::StoreMode::check)).
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn redis(store: &RedisStore, policy: Policy) -> Self {
-        Self {
-            store: Store::Redis(store.limiter(policy)),
-        }
+    pub fn redis(store: &RedisStore, policy: Policy) -> Result<Self> {
+        Ok(Self {
+            store: Store::Redis(store.limiter(policy)?),
+        })
     }
 }
 

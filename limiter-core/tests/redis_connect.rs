@@ -35,7 +35,7 @@ async fn a_store_made_before_redis_serves_by_its_policy_and_connects_when_redis_
             .is_err()
     );
     let store = RedisStore::connect_lazy(&redis.url(), opts).unwrap();
-    let limiter = RateLimiter::redis(&store, policy());
+    let limiter = RateLimiter::redis(&store, policy()).unwrap();
     let started = Instant::now();
     let v = limiter.decide("k", 1).await.unwrap();
     assert_eq!(v.decided_by, DecidedBy::FailOpen);
@@ -87,7 +87,7 @@ async fn the_local_stand_in_is_capped_and_swept() {
         ..RedisOptions::default()
     };
     let store = RedisStore::connect_lazy(&format!("redis://{dead}"), opts).unwrap();
-    let limiter = RateLimiter::redis(&store, policy());
+    let limiter = RateLimiter::redis(&store, policy()).unwrap();
     for i in 0..10 {
         let v = limiter.decide(&format!("user:{i}"), 1).await.unwrap();
         assert_eq!(v.decided_by, DecidedBy::Local);

@@ -58,7 +58,9 @@ fn hostile() -> Vec<String> {
 /// Each hostile identity gets its own state: exhausting one leaves every other full.
 async fn identities_are_isolated(store: &RedisStore) {
     for kind in Kind::ALL {
-        let limiter = store.limiter(policy(kind, 2, Duration::from_secs(60), 2));
+        let limiter = store
+            .limiter(policy(kind, 2, Duration::from_secs(60), 2))
+            .unwrap();
         let ids = hostile();
         for (i, id) in ids.iter().enumerate() {
             let first = limiter.check(id, 2).await.unwrap();
@@ -86,7 +88,9 @@ async fn hostile_identities_get_their_own_keys_and_slots_on_a_cluster() {
         .unwrap();
     identities_are_isolated(&store).await;
     // The hash tag is the escaped identity, whole: Redis hashes exactly it.
-    let limiter = store.limiter(policy(Kind::Gcra, 1, Duration::from_secs(1), 1));
+    let limiter = store
+        .limiter(policy(Kind::Gcra, 1, Duration::from_secs(1), 1))
+        .unwrap();
     for id in hostile() {
         let key = limiter.redis_key(&id);
         let open = key.find('{').unwrap();
@@ -105,7 +109,9 @@ async fn scripts_are_reloaded_after_a_flush() {
     let redis = RedisServer::start().unwrap();
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
     for kind in Kind::ALL {
-        let limiter = store.limiter(policy(kind, 5, Duration::from_secs(60), 5));
+        let limiter = store
+            .limiter(policy(kind, 5, Duration::from_secs(60), 5))
+            .unwrap();
         redis.cmd(&["SCRIPT", "FLUSH"]).unwrap();
         let v = limiter.decide("u", 1).await.unwrap();
         assert_eq!(v.decided_by, DecidedBy::Store, "{kind}");
@@ -123,7 +129,9 @@ async fn every_write_renews_the_ttl_to_the_time_until_full() {
     let redis = RedisServer::start().unwrap();
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
     for kind in Kind::ALL {
-        let limiter = store.limiter(policy(kind, 4, Duration::from_secs(20), 4));
+        let limiter = store
+            .limiter(policy(kind, 4, Duration::from_secs(20), 4))
+            .unwrap();
         let key = limiter.redis_key("ttl");
         for i in 0..6 {
             // Apart in time, so that a TTL not renewed would show.
@@ -176,7 +184,7 @@ async fn a_busy_key_keeps_its_state_unlike_the_seed_ttl_once_script() {
     let redis = RedisServer::start().unwrap();
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
     let p = policy(Kind::TokenBucket, 5, Duration::from_millis(500), 5);
-    let limiter = store.limiter(p);
+    let limiter = store.limiter(p).unwrap();
     let seed = redis::Script::new(SEED_SCRIPT);
     let mut conn = store.connection();
     let (mut ours, mut theirs) = (0u64, 0u64);
@@ -208,7 +216,7 @@ async fn two_gateways_share_one_limit() {
     let a = RedisStore::connect(&redis.url(), options()).await.unwrap();
     let b = RedisStore::connect(&redis.url(), options()).await.unwrap();
     let p = Policy::new(Kind::TokenBucket, Quota::per_minute(5).unwrap());
-    let (la, lb) = (a.limiter(p), b.limiter(p));
+    let (la, lb) = (a.limiter(p).unwrap(), b.limiter(p).unwrap());
     let tasks = (0..50).map(|i| {
         let l = if i % 2 == 0 { &la } else { &lb };
         l.check("user:1:/api/orders", 1)
@@ -227,7 +235,9 @@ async fn a_huge_fixed_window_answers_in_full() {
     let redis = RedisServer::start().unwrap();
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
     let year = Duration::from_secs(365 * 24 * 3600);
-    let limiter = store.limiter(policy(Kind::FixedWindow, 4_000_000_000, year, 1));
+    let limiter = store
+        .limiter(policy(Kind::FixedWindow, 4_000_000_000, year, 1))
+        .unwrap();
     let d = limiter.check("big", 3_999_999_999).await.unwrap();
     assert!(d.allowed);
     assert_eq!(d.remaining, 1);
@@ -252,7 +262,7 @@ async fn a_sliding_log_renumbers_its_entries_before_doubles_lose_units() {
     };
     let store = RedisStore::connect(&redis.url(), opts).await.unwrap();
     let p = Policy::new(Kind::SlidingLog, Quota::per_second(10).unwrap());
-    let limiter = store.limiter(p);
+    let limiter = store.limiter(p).unwrap();
     let memory = limiter_core::limiter::MemoryLimiter::new(p, clock.clone(), 10);
     let key = limiter.redis_key("busy");
     let s: u64 = 1_000_000_000;

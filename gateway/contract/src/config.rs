@@ -159,6 +159,24 @@ pub struct StoreTable {
     /// `sweep_interval = "5s"`: how often idle in-memory keys are swept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_interval: Option<Spanned<String>>,
+    /// `mode = "exact" | "lease"`: how gateway instances share a key on Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Spanned<String>>,
+    /// `lease = { max = 64, ttl = "1s" }`: the lease mode's parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Spanned<LeaseTable>>,
+}
+
+/// `[store] lease = { max = 64, ttl = "1s" }`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseTable {
+    /// `max = 64`: the most units one instance takes and holds for one key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Spanned<i64>>,
+    /// `ttl = "1s"`: how long a lease's units may be spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Spanned<String>>,
 }
 
 /// `[server]`: limits that protect the gateway itself.

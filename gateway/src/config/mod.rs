@@ -19,6 +19,8 @@
 //! kind     = "memory"           # memory | redis | redis-cluster
 //! timeout  = "50ms"
 //! on_error = "fail-open"        # fail-open | fail-closed | local
+//! mode     = "exact"            # exact | lease (redis, redis-cluster)
+//! lease    = { max = 64, ttl = "1s" }
 //!
 //! [[route]]
 //! path           = "/api/orders/{id}"
@@ -39,6 +41,7 @@
 
 mod error;
 mod limits;
+mod store_mode;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -48,6 +51,7 @@ use std::time::Duration;
 
 use http::Uri;
 use ipnet::IpNet;
+use limiter_core::store::StoreMode;
 use limiter_core::tower::DEFAULT_MAX_IDENTITY;
 use limiter_core::{FailurePolicy, Policy};
 
@@ -89,6 +93,8 @@ pub struct StoreConfig {
     pub max_keys: usize,
     /// How often idle in-memory keys are swept.
     pub sweep_interval: Duration,
+    /// How gateway instances share a key on Redis (`exact`, `lease`).
+    pub mode: StoreMode,
 }
 
 /// The `[server]` table: limits that protect the gateway itself.
@@ -325,6 +331,7 @@ impl Default for Config {
                 key_prefix: "ratelab".to_owned(),
                 max_keys: 1_000_000,
                 sweep_interval: Duration::from_secs(5),
+                mode: StoreMode::Exact,
             },
             server: ServerConfig::default(),
             routes: Vec::new(),

@@ -336,3 +336,47 @@ fn mistakes_in_limits_name_their_key() {
         "{e}"
     );
 }
+
+#[test]
+fn store_modes_parse_and_refuse_what_they_cannot_enforce() {
+    use limiter_core::store::mode::{LeaseOptions, StoreMode};
+    let redis = "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n";
+    let bucket =
+        "[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 5\nrefill_per_sec = 1\n";
+    let c = parse(&format!(
+        "{redis}mode = \"lease\"\nlease = {{ max = 16, ttl = \"250ms\" }}\n{bucket}"
+    ))
+    .unwrap();
+    let want = LeaseOptions::new(16, Duration::from_millis(250)).unwrap();
+    assert_eq!(c.store.mode, StoreMode::Lease(want));
+    let c = parse(&format!("{redis}mode = \"lease\"\n{bucket}")).unwrap();
+    assert_eq!(c.store.mode, StoreMode::Lease(LeaseOptions::default()));
+    assert_eq!(parse(redis).unwrap().store.mode, StoreMode::Exact);
+
+    let e = err(&format!(
+        "{redis}mode = \"lease\"\n[[route]]\npath = \"/w\"\nalgorithm = \"fixed-window\"\nlimit = 5\nwindow = \"1m\"\n"
+    ));
+    assert!(e.starts_with("gw.toml:7:"), "{e}");
+    assert!(
+        e.contains("route[1].algorithm") && e.contains("fixed-window"),
+        "{e}"
+    );
+    let e = err(&format!("{redis}mode = \"sync\"\n"));
+    assert!(
+        e.starts_with("gw.toml:4:") && e.contains("store.mode"),
+        "{e}"
+    );
+    let e = err(&format!("{redis}mode = \"lease\"\nlease = {{ max = 0 }}\n"));
+    assert!(e.contains("store.lease.max"), "{e}");
+    let e = err(&format!(
+        "{redis}mode = \"lease\"\nlease = {{ max = 4, size = 2 }}\n"
+    ));
+    assert!(e.contains("unknown field"), "{e}");
+    let e = err(&format!("{redis}lease = {{ max = 4 }}\n"));
+    assert!(
+        e.contains("store.lease: `lease` applies to mode = \"lease\""),
+        "{e}"
+    );
+    let e = err("[store]\nkind = \"memory\"\nmode = \"lease\"\n");
+    assert!(e.contains("store.mode") && e.contains("redis"), "{e}");
+}

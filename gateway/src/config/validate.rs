@@ -45,6 +45,15 @@ impl<'a> Cx<'a> {
         ConfigError::at(self.file, self.src, at.span(), key, &message.to_string())
     }
 
+    pub(super) fn err_at(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: &str,
+    ) -> ConfigError {
+        ConfigError::at(self.file, self.src, span, key, message)
+    }
+
     pub(super) fn positive(&self, v: &Spanned<i64>, key: &str) -> Result<u64, ConfigError> {
         let what = key.rsplit('.').next().unwrap_or(key);
         match u64::try_from(*v.get_ref()) {
@@ -108,6 +117,13 @@ impl<'a> Cx<'a> {
                 return Err(self.err(path, &path_key, message));
             }
             let limit = self.route_limits(route.get_ref(), &key, raw.global.len())?;
+            self.mode_fits(
+                &config.store,
+                &limit,
+                route.get_ref(),
+                &key,
+                raw.global.len(),
+            )?;
             config.routes.push(RouteConfig {
                 path: template,
                 limit,
@@ -119,8 +135,15 @@ impl<'a> Cx<'a> {
                 let message = "[default] applies to unmatched paths and takes no `path`";
                 return Err(self.err(path, "default.path", message));
             }
-            config.default =
-                Some(self.route_limits(default.get_ref(), "default", raw.global.len())?);
+            let limit = self.route_limits(default.get_ref(), "default", raw.global.len())?;
+            self.mode_fits(
+                &config.store,
+                &limit,
+                default.get_ref(),
+                "default",
+                raw.global.len(),
+            )?;
+            config.default = Some(limit);
             config.default_requires_key = flag(&default.get_ref().require_api_key);
         }
         config.global = self.globals(&raw.global, &config)?;
@@ -226,6 +249,7 @@ impl<'a> Cx<'a> {
         if let Some(s) = &raw.sweep_interval {
             out.sweep_interval = self.duration(s, "store.sweep_interval")?;
         }
+        out.mode = self.store_mode(raw, &out.kind)?;
         Ok(())
     }
 

@@ -90,7 +90,7 @@ impl Limiting {
         if let ([one], []) = (limits, globals) {
             return Ok(Limiting::One {
                 headers: Arc::new(PolicyHeaders::new(&name(one), &one.policy)),
-                limiter: stores.limiter(one.policy),
+                limiter: stores.limiter(one.policy)?,
             });
         }
         let set: Vec<Limit> = limits

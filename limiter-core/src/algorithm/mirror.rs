@@ -13,6 +13,7 @@ use redis::{Cmd, Value};
 use super::{Algorithm, Kind, registry};
 use crate::decision::Decision;
 use crate::limiter::Policy;
+use crate::store::lease::{Ask, Grant};
 
 /// The most integers a script's reply holds.
 pub(crate) const MAX_REPLY: usize = 4;
@@ -37,6 +38,20 @@ pub trait Mirror: Send + Sync + 'static {
     /// The decision a reply (its integers, at most [`MAX_REPLY`]) stands for; `None` for
     /// a reply the script never sends.
     fn decode(&self, reply: &[i64], cost: u64) -> Option<Decision>;
+
+    /// The lease script (store mode `lease`), for the algorithms that lease
+    /// ([`Kind::lease_support`]); `None` for the rest.
+    const LEASE_LUA: Option<&'static str> = None;
+
+    /// Pushes the lease script's arguments for `ask` (after the key, before `now`).
+    /// Only called when [`LEASE_LUA`](Self::LEASE_LUA) is some.
+    fn push_lease_args(&self, _cmd: &mut Cmd, _ask: Ask) {}
+
+    /// The grant a lease script's reply stands for; `None` for a reply it never sends
+    /// (and for algorithms that do not lease).
+    fn decode_lease(&self, _reply: &[i64], _ask: Ask) -> Option<Grant> {
+        None
+    }
 }
 
 /// `n` nanoseconds in whole microseconds, rounded up (never a faster policy), at least 1.
@@ -57,6 +72,25 @@ pub(crate) fn uint(x: i64) -> Option<u64> {
 /// A denial's encoded number `−n − 1` back to `n`.
 pub(crate) fn denied(x: i64) -> Option<u64> {
     uint(x.checked_neg()?.checked_sub(1)?)
+}
+
+/// A script's reply as its integers (one, or an array of at most [`MAX_REPLY`]), in
+/// `buf`; `None` for any other reply.
+fn reply_ints<'a>(reply: &Value, buf: &'a mut [i64; MAX_REPLY]) -> Option<&'a [i64]> {
+    match reply {
+        Value::Int(x) => {
+            buf[0] = *x;
+            Some(&buf[..1])
+        }
+        Value::Array(items) if items.len() <= buf.len() => {
+            for (slot, v) in buf.iter_mut().zip(items) {
+                let Value::Int(x) = v else { return None };
+                *slot = *x;
+            }
+            Some(&buf[..items.len()])
+        }
+        _ => None,
+    }
 }
 
 macro_rules! any_mirror {
@@ -86,27 +120,33 @@ macro_rules! any_mirror {
             /// of at most [`MAX_REPLY`]), decoded by the algorithm's mirror.
             pub(crate) fn decode_value(&self, reply: &Value, cost: u64) -> Option<Decision> {
                 let mut buf = [0i64; MAX_REPLY];
-                let ints: &[i64] = match reply {
-                    Value::Int(x) => {
-                        buf[0] = *x;
-                        &buf[..1]
-                    }
-                    Value::Array(items) if items.len() <= buf.len() => {
-                        for (slot, v) in buf.iter_mut().zip(items) {
-                            let Value::Int(x) = v else { return None };
-                            *slot = *x;
-                        }
-                        &buf[..items.len()]
-                    }
-                    _ => return None,
-                };
-                self.decode(ints, cost)
+                self.decode(reply_ints(reply, &mut buf)?, cost)
+            }
+
+            /// The grant a lease script's reply stands for (see [`Mirror::decode_lease`]).
+            pub(crate) fn decode_lease_value(&self, reply: &Value, ask: Ask) -> Option<Grant> {
+                let mut buf = [0i64; MAX_REPLY];
+                self.decode_lease(reply_ints(reply, &mut buf)?, ask)
             }
 
             /// See [`Mirror::decode`].
             pub(crate) fn decode(&self, reply: &[i64], cost: u64) -> Option<Decision> {
                 match self {
                     $(AnyMirror::$variant(m) => m.decode(reply, cost),)*
+                }
+            }
+
+            /// See [`Mirror::push_lease_args`].
+            pub(crate) fn push_lease_args(&self, cmd: &mut Cmd, ask: Ask) {
+                match self {
+                    $(AnyMirror::$variant(m) => m.push_lease_args(cmd, ask),)*
+                }
+            }
+
+            /// See [`Mirror::decode_lease`].
+            pub(crate) fn decode_lease(&self, reply: &[i64], ask: Ask) -> Option<Grant> {
+                match self {
+                    $(AnyMirror::$variant(m) => m.decode_lease(reply, ask),)*
                 }
             }
         }

@@ -8,9 +8,13 @@ use redis::Cmd;
 use crate::algorithm::mirror::{self, denied, int, micros_up};
 use crate::decision::Decision;
 use crate::limiter::Policy;
+use crate::store::lease::{Ask, Grant};
 
 /// The script the token bucket and GCRA share.
 pub(crate) const BUCKET_LUA: &str = include_str!("bucket.lua");
+
+/// Their lease script (store mode `lease`).
+pub(crate) const BUCKET_LEASE_LUA: &str = include_str!("bucket_lease.lua");
 
 /// The token bucket's script: a refill of `l` tokens per `p` µs (the ratio reduced so
 /// that Lua's doubles stay exact), `burst` tokens.
@@ -82,6 +86,33 @@ impl mirror::Mirror for Mirror {
             let remaining = ((capacity - missing) / p) as u64;
             Decision::deny(self.burst, remaining, us(deficit), us(retry))
         })
+    }
+
+    const LEASE_LUA: Option<&'static str> = Some(BUCKET_LEASE_LUA);
+
+    fn push_lease_args(&self, cmd: &mut Cmd, ask: Ask) {
+        cmd.arg(self.l)
+            .arg(self.p)
+            .arg(self.burst)
+            .arg(ask.take)
+            .arg(ask.need);
+    }
+
+    fn decode_lease(&self, reply: &[i64], ask: Ask) -> Option<Grant> {
+        match *reply {
+            // Taken: the reset is what a request of that cost would have seen.
+            [taken, reset] if taken > 0 && reset >= 0 => {
+                let taken = u64::try_from(taken).ok().filter(|&t| t <= ask.take)?;
+                let store = self.decode(&[reset], taken)?;
+                Some(Grant { taken, store })
+            }
+            // Not enough: bucket.lua's denial, for a request of cost `need`.
+            [deficit] if deficit < 0 => Some(Grant {
+                taken: 0,
+                store: self.decode(&[deficit], ask.need)?,
+            }),
+            _ => None,
+        }
     }
 }
 

@@ -252,9 +252,10 @@ pub(super) async fn keep_connecting(store: Weak<Inner>, connector: Connector) {
     }
 }
 
-/// Loads every algorithm's script (on every master of a cluster).
+/// Loads every algorithm's script and lease script (on every master of a cluster).
 async fn load_scripts(conn: &Connection, timeout: Duration) -> Result<()> {
-    for source in script::SOURCES {
+    let leases = script::LEASE_SOURCES.into_iter().flatten();
+    for source in script::SOURCES.into_iter().chain(leases) {
         let mut conn = conn.clone();
         let mut load = redis::cmd("SCRIPT");
         load.arg("LOAD").arg(source);

@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 
+use super::leases::LeaseTable;
 use super::{FailurePolicy, RedisStore, TimeSource, bump, key, script};
 use crate::algorithm::mirror::AnyMirror;
 use crate::clock::{Clock, MonotonicClock};
 use crate::decision::{DecidedBy, Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::limiter::{Limiter, MemoryLimiter, Policy};
+use crate::store::lease::{Ask, Grant, Local, Tally};
+use crate::store::mode::StoreMode;
 
 /// A limiter for one policy whose state lives in Redis. [`Limiter::check`] reports store
 /// failures as errors; [`decide`](Self::decide) answers them with the store's
@@ -29,6 +32,10 @@ pub struct RedisLimiter {
     capacity: u64,
     /// The in-memory stand-in of the `local` failure policy.
     local: Option<MemoryLimiter<Arc<dyn Clock>>>,
+    /// This instance's clock, for leases and local denials.
+    clock: Arc<dyn Clock>,
+    /// Leases in hand and local denials, per key.
+    leases: Box<LeaseTable>,
 }
 
 impl fmt::Debug for RedisLimiter {
@@ -40,24 +47,27 @@ impl fmt::Debug for RedisLimiter {
 }
 
 impl RedisLimiter {
-    pub(super) fn new(store: RedisStore, policy: Policy) -> Self {
+    /// Errors (at configuration time) when the store's mode cannot enforce `policy`.
+    pub(super) fn new(store: RedisStore, policy: Policy) -> Result<Self> {
         let capacity = policy.capacity();
         let opts = store.options();
-        let local = (opts.on_error == FailurePolicy::Local).then(|| {
-            let clock: Arc<dyn Clock> = match &opts.time {
-                TimeSource::Caller(clock) => clock.clone(),
-                TimeSource::Redis => Arc::new(MonotonicClock::new()),
-            };
-            MemoryLimiter::new(policy, clock, opts.local_max_keys)
-        });
-        Self {
+        opts.mode.check(&policy).map_err(Error::mode)?;
+        let clock: Arc<dyn Clock> = match &opts.time {
+            TimeSource::Caller(clock) => clock.clone(),
+            TimeSource::Redis => Arc::new(MonotonicClock::new()),
+        };
+        let local = (opts.on_error == FailurePolicy::Local)
+            .then(|| MemoryLimiter::new(policy, clock.clone(), opts.local_max_keys));
+        Ok(Self {
+            clock,
+            leases: Box::new(LeaseTable::new(opts.local_max_keys)),
             mirror: AnyMirror::new(&policy),
             key_head: key::head(&store.options().key_prefix, policy.kind),
             store,
             policy,
             capacity,
             local,
-        }
+        })
     }
 
     /// The policy it enforces.
@@ -104,6 +114,21 @@ impl RedisLimiter {
         cmd
     }
 
+    /// The lease script call taking `ask` of `key` now (store mode `lease`).
+    pub fn lease_command(&self, key: &str, ask: Ask) -> Cmd {
+        let key = self.redis_key(key);
+        let mut cmd = Cmd::with_capacity(9, 128 + key.len());
+        cmd.arg("EVALSHA")
+            .arg(script::lease_sha(self.policy.kind))
+            .arg(1)
+            .arg(key);
+        self.mirror.push_lease_args(&mut cmd, ask);
+        if let TimeSource::Caller(clock) = &self.store.options().time {
+            cmd.arg(clock.now() / 1_000);
+        }
+        cmd
+    }
+
     /// Decides one request of `cost` units for `key`. Store failures (errors, timeouts,
     /// an open circuit) are answered by the failure policy, never returned: the only
     /// error is a cost above what the policy can ever admit.
@@ -143,18 +168,62 @@ impl RedisLimiter {
         Ok(Verdict::new(decision, source))
     }
 
+    /// Decides alone when the key's lease or local denial can, else asks the store.
     async fn check_store(&self, key: &str, cost: u64) -> Result<Decision> {
         if cost > self.capacity {
             return Err(Error::cost_exceeds_capacity(cost, self.capacity));
         }
-        let cmd = self.command(key, cost);
-        let reply = self
-            .store
-            .guarded_call(&cmd, script::lua(self.policy.kind))
-            .await?;
-        self.mirror
-            .decode_value(&reply, cost)
-            .ok_or_else(|| Error::bad_reply(format!("{reply:?}")))
+        let opts = self.store.options();
+        let mode = &opts.mode;
+        if *mode == StoreMode::Exact && !opts.local_denials {
+            let ask = Ask {
+                take: cost,
+                need: cost,
+            };
+            return self.ask(key, ask).await.map(|grant| grant.store);
+        }
+        let mut tally = Tally::default();
+        let local =
+            self.leases
+                .decide(mode, key, self.clock.now(), cost, self.capacity, &mut tally);
+        self.store.count_local(&tally);
+        let ask = match local {
+            Local::Allowed(d) | Local::Denied(d) => return Ok(d),
+            Local::Ask(ask) => ask,
+        };
+        match self.ask(key, ask).await {
+            Ok(grant) => {
+                let now = self.clock.now();
+                Ok(self.leases.granted(mode, key, now, ask, cost, grant))
+            }
+            Err(e) => {
+                self.leases.failed(key, ask);
+                Err(e)
+            }
+        }
+    }
+
+    /// What the store answers to `ask`: one exact call for its cost (exact mode), or a
+    /// lease (lease mode), decoded by the algorithm's mirror.
+    async fn ask(&self, key: &str, ask: Ask) -> Result<Grant> {
+        let kind = self.policy.kind;
+        let lease = matches!(self.store.options().mode, StoreMode::Lease(_));
+        let (cmd, lua) = match (lease, script::lease_lua(kind)) {
+            (true, Some(lua)) => (self.lease_command(key, ask), lua),
+            _ => (self.command(key, ask.take), script::lua(kind)),
+        };
+        let reply = self.store.guarded_call(&cmd, lua).await?;
+        let grant = if lease {
+            self.mirror.decode_lease_value(&reply, ask)
+        } else {
+            self.mirror
+                .decode_value(&reply, ask.take)
+                .map(|store| Grant {
+                    taken: if store.allowed { ask.take } else { 0 },
+                    store,
+                })
+        };
+        grant.ok_or_else(|| Error::bad_reply(format!("{reply:?}")))
     }
 }
 

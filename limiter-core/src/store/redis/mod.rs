@@ -27,7 +27,7 @@
 //!
 //! let store = RedisStore::connect("redis://127.0.0.1:6379/", RedisOptions::default()).await?;
 //! let policy = Policy::new(Kind::Gcra, Quota::per_second(10)?.with_burst(20)?);
-//! let orders = RateLimiter::redis(&store, policy);
+//! let orders = RateLimiter::redis(&store, policy)?;
 //! let verdict = orders.decide("user:42:/api/orders/{id}", 1).await?;
 //! if verdict.decided_by == DecidedBy::Store && !verdict.decision.allowed { /* 429 */ }
 //! # Ok(()) }
@@ -36,6 +36,7 @@
 mod breaker;
 mod connect;
 mod key;
+mod leases;
 mod limiter;
 mod script;
 
@@ -57,7 +58,9 @@ pub use limiter::RedisLimiter;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::limiter::Policy;
+use crate::store::lease::Tally;
 use crate::store::memory::DEFAULT_MAX_KEYS;
+use crate::store::mode::StoreMode;
 use breaker::Breaker;
 
 /// How a [`RedisStore`] names keys, bounds calls and answers when Redis fails.
@@ -77,6 +80,15 @@ pub struct RedisOptions {
     /// The most keys the `local` failure policy's in-memory limiter holds per policy
     /// (default [`DEFAULT_MAX_KEYS`]); swept by [`RateLimiter::sweep`](crate::RateLimiter::sweep).
     pub local_max_keys: usize,
+    /// How this instance shares keys with the others (default: exact, one call per
+    /// decision; in every mode a denial is remembered until its retry instant).
+    pub mode: StoreMode,
+    /// In exact mode, refuse a key locally until the store's retry instant once the
+    /// store refused it (default `true`). Off, every decision asks the store, and a
+    /// refusal's `remaining` and times are the store's own at that instant (a local
+    /// refusal reports the store's last `remaining`). Lease mode always refuses
+    /// locally while it waits for a whole lease.
+    pub local_denials: bool,
 }
 
 impl Default for RedisOptions {
@@ -88,6 +100,8 @@ impl Default for RedisOptions {
             time: TimeSource::Redis,
             breaker: BreakerOptions::default(),
             local_max_keys: DEFAULT_MAX_KEYS,
+            mode: StoreMode::Exact,
+            local_denials: true,
         }
     }
 }
@@ -183,6 +197,12 @@ pub struct StoreMetrics {
     pub circuit_opened: u64,
     /// The circuit now.
     pub circuit: CircuitState,
+    /// Decisions admitted from a lease in hand, without a call (lease mode).
+    pub local_allowed: u64,
+    /// Decisions refused by a local denial, without a call (every mode).
+    pub local_denied: u64,
+    /// Units dropped from leases that expired unspent (lease mode's under-admission).
+    pub stranded: u64,
 }
 
 impl StoreMetrics {
@@ -201,6 +221,24 @@ struct Counters {
     fallback_open: AtomicU64,
     fallback_closed: AtomicU64,
     fallback_local: AtomicU64,
+    local_allowed: AtomicU64,
+    local_denied: AtomicU64,
+    stranded: AtomicU64,
+}
+
+impl Counters {
+    /// Adds what a decision settled locally (most add nothing: no atomic write then).
+    pub(super) fn add(&self, tally: &Tally) {
+        for (counter, n) in [
+            (&self.local_allowed, tally.local_allowed),
+            (&self.local_denied, tally.local_denied),
+            (&self.stranded, tally.stranded),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 fn bump(c: &AtomicU64) {
@@ -271,8 +309,11 @@ struct Inner {
 }
 
 impl RedisStore {
-    /// A limiter enforcing `policy` on this store's connection.
-    pub fn limiter(&self, policy: Policy) -> RedisLimiter {
+    /// A limiter enforcing `policy` on this store's connection, in the store's mode.
+    ///
+    /// Errors when the mode cannot enforce the policy (a lease mode with an algorithm
+    /// that does not lease: see [`StoreMode::check`]).
+    pub fn limiter(&self, policy: Policy) -> Result<RedisLimiter> {
         RedisLimiter::new(self.clone(), policy)
     }
 
@@ -290,7 +331,15 @@ impl RedisStore {
             fallback_local: get(&c.fallback_local),
             circuit_opened: self.inner.breaker.opened(),
             circuit: self.inner.breaker.state(),
+            local_allowed: get(&c.local_allowed),
+            local_denied: get(&c.local_denied),
+            stranded: get(&c.stranded),
         }
+    }
+
+    /// Counts what decisions settled without a call (leases, local denials).
+    pub(crate) fn count_local(&self, tally: &Tally) {
+        self.inner.counters.add(tally);
     }
 
     /// The options it was connected with.

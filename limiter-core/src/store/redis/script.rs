@@ -16,6 +16,10 @@ macro_rules! sources {
         /// them; two algorithms sharing a script load it twice, harmlessly).
         pub(super) const SOURCES: [&str; Kind::ALL.len()] =
             [$(<<crate::algorithm::$ty as Algorithm>::Mirror as Mirror>::LUA,)*];
+
+        /// Every algorithm's lease script (store mode `lease`), where it has one.
+        pub(super) const LEASE_SOURCES: [Option<&str>; Kind::ALL.len()] =
+            [$(<<crate::algorithm::$ty as Algorithm>::Mirror as Mirror>::LEASE_LUA,)*];
     };
 }
 registry!(sources);
@@ -36,6 +40,20 @@ pub(crate) fn sha(kind: Kind) -> &'static str {
     &SHAS.get_or_init(|| SOURCES.map(|s| redis::Script::new(s).get_hash().to_owned()))[index(kind)]
 }
 
+/// The Lua source of `kind`'s lease script, if it leases.
+pub(crate) fn lease_lua(kind: Kind) -> Option<&'static str> {
+    LEASE_SOURCES[index(kind)]
+}
+
+/// The SHA1 (hex) of `kind`'s lease script (empty when it does not lease).
+pub(crate) fn lease_sha(kind: Kind) -> &'static str {
+    static SHAS: OnceLock<[String; Kind::ALL.len()]> = OnceLock::new();
+    &SHAS.get_or_init(|| {
+        LEASE_SOURCES
+            .map(|s| s.map_or_else(String::new, |s| redis::Script::new(s).get_hash().to_owned()))
+    })[index(kind)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +68,9 @@ mod tests {
                 "{kind}"
             );
             assert_eq!(sha(kind).len(), 40);
+            let leases = kind.lease_support() != crate::store::mode::LeaseSupport::None;
+            assert_eq!(lease_lua(kind).is_some(), leases, "{kind}");
+            assert_eq!(lease_sha(kind).len(), if leases { 40 } else { 0 });
         }
     }
 }

@@ -1,0 +1,290 @@
+//! One instance's view of one key in a [`StoreMode`]: the lease in hand, the local
+//! denial, and the adaptive lease size — pure (handed `now`, no I/O), so the Redis
+//! store and the simulator's N instances run the same code.
+//!
+//! A decision goes: refused locally while a store denial lasts ([`Local::Denied`]); else
+//! spent from the lease in hand ([`Local::Allowed`]); else the store is asked for a new
+//! lease ([`Local::Ask`]), and its answer ([`Grant`]) is applied with
+//! [`KeyLease::granted`]. The store side of a lease is the algorithm's own step: a lease
+//! of `n` takes what a request of cost `n` takes ([`grant`] in memory, the algorithm's
+//! lease script on Redis).
+//!
+//! Lease size, per key and instance: the next lease asks for `size` units (1 at first,
+//! at most `lease.max`, never more than the policy's capacity). It doubles each time a
+//! lease was granted in full and the store still had as much again (far from the
+//! limit); it halves each time a lease expires with units left (the instance was
+//! hoarding). Near the limit a grant is cut to what the store holds; the key is then
+//! *saturated* and the instance waits — refusing locally — until a whole lease of
+//! `size` is available instead of asking for each unit as it refills: a key offered far
+//! above its limit then costs the store one call per `size` admissions, not one per
+//! admission. The waiting changes when units are admitted, not how many: units that
+//! refill meanwhile stay in the store (up to the burst) for whoever asks first.
+
+use std::time::Duration;
+
+use super::mode::StoreMode;
+use crate::algorithm::{Algorithm, dur};
+use crate::clock::{Nanos, nanos};
+use crate::decision::Decision;
+use crate::error::Result;
+
+/// What an instance may decide alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// Admitted from the lease in hand: no store call.
+    Allowed(Decision),
+    /// Refused: the store said the key is empty until later. No store call.
+    Denied(Decision),
+    /// The store must be asked for this lease.
+    Ask(Ask),
+}
+
+/// A request to the store: take up to `take` units if at least `need` are there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ask {
+    /// The most units to take.
+    pub take: u64,
+    /// The fewest units worth taking; with fewer, the store answers when `need` will
+    /// be there.
+    pub need: u64,
+}
+
+/// The store's answer to an [`Ask`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// Units taken: 0 for a denial, else `need..=take`.
+    pub taken: u64,
+    /// The store's decision for what it took (allowed: `remaining` is what it still
+    /// holds) or for `need` (denied: `retry_after` is when `need` will be there).
+    pub store: Decision,
+}
+
+/// Counts of what an instance decided without the store, for metrics and the
+/// simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    /// Admitted from a lease in hand.
+    pub local_allowed: u64,
+    /// Refused by a local denial.
+    pub local_denied: u64,
+    /// Units dropped from leases that expired unspent (under-admission).
+    pub stranded: u64,
+}
+
+/// One instance's state for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLease {
+    /// Units in hand.
+    units: u64,
+    /// When the units in hand expire.
+    expires: Nanos,
+    /// Units asked of the store and not yet answered.
+    in_flight: u64,
+    /// Units the next lease asks for.
+    size: u64,
+    /// Whether the last answer showed the store short of a whole lease.
+    saturated: bool,
+    /// Whether the lease in hand was spent out before it expired (the size may grow).
+    spent_out: bool,
+    /// Until when requests of `denied_cost` or more are refused locally.
+    denied_until: Nanos,
+    denied_cost: u64,
+    /// The last denial's wait: what a request refused while a probe is in flight is
+    /// told.
+    last_retry: Duration,
+    /// The store's reset instant and remaining units at its last answer (for headers).
+    reset_at: Nanos,
+    store_remaining: u64,
+}
+
+impl Default for KeyLease {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KeyLease {
+    /// A key this instance has not asked about: nothing in hand, lease size 1.
+    pub const fn new() -> Self {
+        Self {
+            units: 0,
+            expires: 0,
+            in_flight: 0,
+            size: 1,
+            saturated: false,
+            spent_out: false,
+            denied_until: 0,
+            denied_cost: u64::MAX,
+            last_retry: Duration::ZERO,
+            reset_at: 0,
+            store_remaining: 0,
+        }
+    }
+
+    /// Units in hand now (expired ones excluded).
+    pub fn units(&self, now: Nanos) -> u64 {
+        if now < self.expires { self.units } else { 0 }
+    }
+
+    /// Units the next lease asks for.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// True when forgetting this key changes nothing: no units in hand, none in flight,
+    /// no local denial running.
+    pub fn is_idle(&self, now: Nanos) -> bool {
+        self.units(now) == 0 && self.in_flight == 0 && now >= self.denied_until
+    }
+
+    /// Decides a request of `cost` at `now` alone if it can; else says what to ask the
+    /// store. `capacity` is the policy's: the most one request (and one lease) may take.
+    pub fn decide(
+        &mut self,
+        mode: &StoreMode,
+        now: Nanos,
+        cost: u64,
+        capacity: u64,
+        tally: &mut Tally,
+    ) -> Local {
+        if now < self.denied_until && cost >= self.denied_cost {
+            tally.local_denied += 1;
+            let retry = dur(self.denied_until - now);
+            let reset = dur(self.reset_at.saturating_sub(now));
+            let remaining = self.store_remaining;
+            return Local::Denied(Decision::deny(capacity, remaining, reset, retry));
+        }
+        let StoreMode::Lease(opts) = mode else {
+            if let Some(denied) = self.probing(now, capacity, tally) {
+                return denied;
+            }
+            self.in_flight += cost;
+            return Local::Ask(Ask {
+                take: cost,
+                need: cost,
+            });
+        };
+        let dropped = self.drop_expired(now, tally);
+        if self.units >= cost {
+            self.units -= cost;
+            tally.local_allowed += 1;
+            let reset = dur(self.reset_at.saturating_sub(now));
+            let remaining = self.units.saturating_add(self.store_remaining);
+            return Local::Allowed(Decision::allow(capacity, remaining, reset));
+        }
+        if let Some(denied) = self.probing(now, capacity, tally) {
+            return denied;
+        }
+        // Never hold more than `max` (in hand and in flight): the excess bound.
+        let room = opts.max.saturating_sub(self.units + self.in_flight);
+        let take = self.size.min(room).min(capacity).max(cost);
+        let need = if self.saturated { take } else { cost };
+        self.spent_out = !dropped;
+        self.in_flight += take;
+        Local::Ask(Ask { take, need })
+    }
+
+    /// Applies the store's answer to `ask` (made for a request of `cost` at `now`) and
+    /// answers that request.
+    pub fn granted(
+        &mut self,
+        mode: &StoreMode,
+        now: Nanos,
+        ask: Ask,
+        cost: u64,
+        grant: Grant,
+    ) -> Decision {
+        self.in_flight = self.in_flight.saturating_sub(ask.take);
+        self.reset_at = now.saturating_add(nanos(grant.store.reset_after));
+        self.store_remaining = grant.store.remaining;
+        if grant.taken < cost.max(1) || !grant.store.allowed {
+            self.denied_until = now.saturating_add(nanos(grant.store.retry_after));
+            self.denied_cost = cost;
+            self.last_retry = grant.store.retry_after;
+            self.saturated = true;
+            return grant.store;
+        }
+        self.denied_until = 0;
+        self.denied_cost = u64::MAX;
+        let StoreMode::Lease(opts) = mode else {
+            self.saturated = false;
+            return grant.store;
+        };
+        let full = grant.taken >= ask.take && grant.store.remaining >= ask.take;
+        self.saturated = !full;
+        if full && self.spent_out {
+            // The last lease was spent before it expired and the store has plenty.
+            self.size = (self.size * 2).min(opts.max);
+        }
+        self.units = self.units.saturating_add(grant.taken - cost);
+        self.expires = now.saturating_add(nanos(opts.ttl));
+        let remaining = self.units.saturating_add(self.store_remaining);
+        Decision::allow(grant.store.limit, remaining, grant.store.reset_after)
+    }
+
+    /// A refusal while the key was found empty and this instance's probe is on its
+    /// way: one probe per refill, not one store call per request arriving during its
+    /// round trip (they are told the last denial's wait).
+    fn probing(&mut self, now: Nanos, capacity: u64, tally: &mut Tally) -> Option<Local> {
+        if !(self.saturated && self.in_flight > 0) {
+            return None;
+        }
+        tally.local_denied += 1;
+        let reset = dur(self.reset_at.saturating_sub(now));
+        Some(Local::Denied(Decision::deny(
+            capacity,
+            0,
+            reset,
+            self.last_retry,
+        )))
+    }
+
+    /// Forgets an ask the store never answered (an error or timeout): the failure
+    /// policy decides that request, and the next ones until the store answers.
+    pub fn failed(&mut self, ask: Ask) {
+        self.in_flight = self.in_flight.saturating_sub(ask.take);
+        // No more probing while the store fails: each request goes to the store, and
+        // so to the failure policy, as in exact mode.
+        self.saturated = false;
+    }
+
+    /// Drops the units of an expired lease (counted as stranded) and halves the lease
+    /// size: the instance took more than it used. True when it dropped some.
+    pub fn drop_expired(&mut self, now: Nanos, tally: &mut Tally) -> bool {
+        if self.units > 0 && now >= self.expires {
+            tally.stranded += self.units;
+            self.units = 0;
+            self.size = (self.size / 2).max(1);
+            return true;
+        }
+        false
+    }
+}
+
+/// The store side of a lease, on an algorithm's plain state (in memory: the simulator,
+/// the property tests): takes `ask.take` units as one request of that cost would, or as
+/// many as there are if at least `ask.need`; else takes nothing and answers when `need`
+/// will be there. Leasing algorithms only (`Kind::lease_support`).
+pub fn grant<A: Algorithm>(alg: &A, state: &mut A::State, now: Nanos, ask: Ask) -> Result<Grant> {
+    let whole = alg.step(state, now, ask.take)?;
+    if whole.allowed {
+        return Ok(Grant {
+            taken: ask.take,
+            store: whole,
+        });
+    }
+    // A denial changes nothing and reports what is there now.
+    if whole.remaining >= ask.need {
+        let part = alg.step(state, now, whole.remaining.min(ask.take))?;
+        if part.allowed {
+            return Ok(Grant {
+                taken: whole.remaining.min(ask.take),
+                store: part,
+            });
+        }
+    }
+    Ok(Grant {
+        taken: 0,
+        store: alg.step(state, now, ask.need)?,
+    })
+}
