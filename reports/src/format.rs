@@ -90,9 +90,18 @@ pub fn excess(x: f64) -> String {
     }
 }
 
-/// Jain's index to three decimals, `–` when there is none.
-pub fn fairness(f: Option<f64>) -> String {
-    f.map_or_else(|| "–".to_owned(), |f| format!("{f:.3}"))
+/// The share of users wronged (throttled while within their policy) as a percentage:
+/// `0%`, `12.5%`, `<0.1%`; `–` when there is none.
+pub fn wronged(f: Option<f64>) -> String {
+    match f {
+        None => "–".to_owned(),
+        Some(0.0) => "0%".to_owned(),
+        Some(f) if f < 0.001 => "<0.1%".to_owned(),
+        Some(f) => {
+            let t = format!("{:.1}", f * 100.0);
+            format!("{}%", t.trim_end_matches(".0"))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +148,10 @@ mod tests {
         assert_eq!(excess(10.0), "10");
         assert_eq!(excess(0.001), "<0.01");
         assert_eq!(ratio(1.8), "1.80×");
-        assert_eq!(fairness(None), "–");
+        assert_eq!(wronged(None), "–");
+        assert_eq!(wronged(Some(0.0)), "0%");
+        assert_eq!(wronged(Some(0.125)), "12.5%");
+        assert_eq!(wronged(Some(0.5)), "50%");
+        assert_eq!(wronged(Some(0.0004)), "<0.1%");
     }
 }

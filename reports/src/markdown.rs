@@ -151,6 +151,7 @@ const READING: &str = "\n## Reading the figures\n\n\
          window-length interval for windows); 0 is perfect.\n\
          - **burst**: the worst key's most admissions in any window-length interval, over \
          the limit; a fixed window reaches 2× at a boundary.\n\
-         - **fairness**: Jain's index over users of admitted / exact; 1 means every user \
-         gets the same share of what the policy entitles it to.\n\
+         - **wronged**: the share of users (who sent anything) that had a request refused \
+         which the exact reference admits — throttled while within their policy; 0% is \
+         perfect.\n\
          - **bytes/key**: limiter state for the worst key (inline plus heap).\n";

@@ -3,7 +3,7 @@
 
 use results::{PhaseStats, Results, Run};
 
-use crate::format::{deviation, excess, fairness, ratio, seconds, thousands};
+use crate::format::{deviation, excess, ratio, seconds, thousands, wronged};
 use crate::table::{Align, Table};
 
 /// A run's name in a table: its algorithm, and its store when the runs differ in store.
@@ -39,7 +39,7 @@ pub fn summary(results: &Results) -> Table {
         ("under", Align::Right),
         ("excess", Align::Right),
         ("burst", Align::Right),
-        ("fairness", Align::Right),
+        ("wronged", Align::Right),
         ("bytes/key", Align::Right),
     ];
     if latency {
@@ -49,7 +49,7 @@ pub fn summary(results: &Results) -> Table {
     for run in &results.runs {
         let mut cells = vec![run_label(results, run)];
         cells.extend(stats_cells(&run.totals));
-        cells.push(fairness(run.totals.fairness));
+        cells.push(wronged(run.totals.wronged_users));
         cells.push(thousands(run.memory_per_key_bytes));
         if latency {
             cells.push(
@@ -110,7 +110,7 @@ pub fn by_phase(results: &Results) -> Table {
         ("under", Align::Right),
         ("excess", Align::Right),
         ("burst", Align::Right),
-        ("fairness", Align::Right),
+        ("wronged", Align::Right),
     ];
     if latency {
         columns.push(("p50 µs", Align::Right));
@@ -130,7 +130,7 @@ pub fn by_phase(results: &Results) -> Table {
                 thousands(s.offered),
             ];
             cells.extend(stats_cells(s));
-            cells.push(fairness(s.fairness));
+            cells.push(wronged(s.wronged_users));
             if latency {
                 match s.latency_us {
                     Some(l) => cells.extend([

@@ -23,6 +23,7 @@ fn stats(name: &str, offered: u64, admitted: u64, latency: Option<LatencySummary
         under_admission: 4u64.saturating_sub(admitted),
         burst_ratio: 1.25,
         fairness: Some(0.97),
+        wronged_users: Some(0.25),
         latency_us: latency,
     }
 }

@@ -218,6 +218,7 @@ mod tests {
             under_admission: 0,
             burst_ratio: 1.2,
             fairness: Some(1.0),
+            wronged_users: Some(0.25),
             latency_us: None,
         };
         let mut r = Results::new(

@@ -60,11 +60,15 @@ pub struct PhaseStats {
     /// Worst key: the most admitted in any window-length interval, over the limit
     /// (a fixed window reaches 2.0 at a boundary).
     pub burst_ratio: f64,
-    /// Jain's fairness index over users of admitted / reference-admitted (1 = every
-    /// user gets the same share of what the policy entitles it to); `null` when no user
-    /// was entitled to anything.
-    #[serde(default)]
+    /// Superseded by `wronged_users` (it read 1.000 in every run): Jain's index over
+    /// users of admitted / reference-admitted. Read from older files, no longer written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fairness: Option<f64>,
+    /// Share of the users who sent something that had a request refused which the
+    /// exact reference admits — throttled while within their policy; 0 is perfect.
+    /// `null` when no user sent anything (or in files written before it existed).
+    #[serde(default)]
+    pub wronged_users: Option<f64>,
     /// Decision latency, microseconds: modelled store round trips (simulated) or
     /// end-to-end response times (measured); `null` when not modelled.
     #[serde(default)]

@@ -9,7 +9,7 @@ use limiter_core::algorithm::{Envelope, Reference};
 use results::{LatencySummary, PhaseStats, Run, Series, round4};
 
 use super::decisions::Decisions;
-use super::figures::{Jain, burst_ratio, excess, percentiles};
+use super::figures::{Wronged, burst_ratio, excess, percentiles};
 use crate::arrivals::Arrivals;
 use crate::workload::{SECOND, Workload};
 
@@ -31,45 +31,43 @@ pub struct Accounting<'a> {
     /// `by_key[key_start[k]..key_start[k + 1]]`, in time order.
     key_start: Vec<u32>,
     by_key: Vec<u32>,
+    /// The series' bin width ([`super::bin_width`]): phase boundaries on bin edges.
+    bin: Nanos,
+    /// Number of bins.
     seconds: usize,
     offered: Vec<u64>,
     latency: Option<LatencyFigures>,
 }
 
-/// Per-user fairness samples (admitted over reference-admitted), per phase and over
-/// the run, accumulated key by key.
+/// Per user, per phase and over the run: did the user send anything, and was one of
+/// its requests refused that the exact reference admits? Accumulated key by key.
 struct Fairness {
-    phases: Vec<Jain>,
-    total: Jain,
-    /// The current user's (admitted, reference-admitted) per phase.
-    user_phase: Vec<(u64, u64)>,
+    phases: Vec<Wronged>,
+    total: Wronged,
+    /// The current user's (sent, wronged) per phase.
+    user_phase: Vec<(bool, bool)>,
 }
 
 impl Fairness {
     fn new(phases: usize) -> Self {
         Self {
-            phases: vec![Jain::default(); phases],
-            total: Jain::default(),
-            user_phase: vec![(0, 0); phases],
+            phases: vec![Wronged::default(); phases],
+            total: Wronged::default(),
+            user_phase: vec![(false, false); phases],
         }
     }
 
-    /// Closes the current user's sample: users the reference admits nothing for are
-    /// left out.
+    /// Closes the current user's sample.
     fn close_user(&mut self) {
-        let mut user_total = (0u64, 0u64);
-        for (p, (adm, refd)) in self.user_phase.iter_mut().enumerate() {
-            if *refd > 0 {
-                self.phases[p].add(*adm as f64 / *refd as f64);
-            }
-            user_total.0 += *adm;
-            user_total.1 += *refd;
-            *adm = 0;
-            *refd = 0;
+        let mut user_total = (false, false);
+        for (p, (sent, wronged)) in self.user_phase.iter_mut().enumerate() {
+            self.phases[p].add(*sent, *wronged);
+            user_total.0 |= *sent;
+            user_total.1 |= *wronged;
+            *sent = false;
+            *wronged = false;
         }
-        if user_total.1 > 0 {
-            self.total.add(user_total.0 as f64 / user_total.1 as f64);
-        }
+        self.total.add(user_total.0, user_total.1);
     }
 }
 
@@ -88,17 +86,20 @@ impl<'a> Accounting<'a> {
         latencies_ns: Option<&[u32]>,
     ) -> Self {
         let (key_start, by_key) = index_by_key(arrivals);
-        let seconds = workload.duration().div_ceil(SECOND).max(1) as usize;
+        let bin = super::bin_width(workload);
+        let seconds = workload.duration().div_ceil(bin).max(1) as usize;
         let mut offered = vec![0u64; seconds];
         for a in &arrivals.list {
-            offered[((a.at / SECOND) as usize).min(seconds - 1)] += 1;
+            offered[((a.at / bin) as usize).min(seconds - 1)] += 1;
         }
-        let latency = latencies_ns.map(|lat| latency_figures(workload, arrivals, lat, seconds));
+        let latency =
+            latencies_ns.map(|lat| latency_figures(workload, arrivals, lat, (bin, seconds)));
         Self {
             workload,
             arrivals,
             key_start,
             by_key,
+            bin,
             seconds,
             offered,
             latency,
@@ -146,7 +147,7 @@ impl<'a> Accounting<'a> {
             phases: stats,
             totals: total,
             series: Series {
-                step_s: 1.0,
+                step_s: self.bin as f64 / SECOND as f64,
                 offered: self.offered.clone(),
                 admitted: admitted_series,
                 rejected,
@@ -175,7 +176,7 @@ impl<'a> Accounting<'a> {
             for i in range {
                 if decisions.admitted(i) {
                     s.admitted += 1;
-                    let sec = ((a.list[i].at / SECOND) as usize).min(self.seconds - 1);
+                    let sec = ((a.list[i].at / self.bin) as usize).min(self.seconds - 1);
                     admitted_series[sec] += 1;
                 }
                 if reference.admitted(i) {
@@ -244,20 +245,24 @@ impl<'a> Accounting<'a> {
             splits.push(times.len());
             let end = pos + idx[pos..].partition_point(|&i| (i as usize) < a.phase_starts[p + 1]);
             let (mut adm, mut refd) = (0u64, 0u64);
+            let mut wronged = false;
             for &i in &idx[pos..end] {
                 let i = i as usize;
-                if decisions.admitted(i) {
+                let (ours, exact) = (decisions.admitted(i), reference.admitted(i));
+                if ours {
                     adm += 1;
                     times.push(a.list[i].at);
                 }
-                if reference.admitted(i) {
+                if exact {
                     refd += 1;
                 }
+                wronged |= exact && !ours;
             }
             s.over_admission += adm.saturating_sub(refd);
             s.under_admission += refd.saturating_sub(adm);
-            fairness.user_phase[p].0 += adm;
-            fairness.user_phase[p].1 += refd;
+            let user = &mut fairness.user_phase[p];
+            user.0 |= end > pos;
+            user.1 |= wronged;
             key_adm += adm;
             key_ref += refd;
             pos = end;
@@ -295,7 +300,7 @@ impl<'a> Accounting<'a> {
     /// Fairness, rounding and latency per phase, and the totals.
     fn finish(&self, stats: &mut [PhaseStats], total: &mut PhaseStats, fairness: &Fairness) {
         for (p, s) in stats.iter_mut().enumerate() {
-            s.fairness = fairness.phases[p].index().map(round4);
+            s.wronged_users = fairness.phases[p].share().map(round4);
             s.envelope_excess = round4(s.envelope_excess);
             s.burst_ratio = round4(s.burst_ratio);
             s.latency_us = self.latency.as_ref().and_then(|l| l.phases[p]);
@@ -304,7 +309,7 @@ impl<'a> Accounting<'a> {
             total.rejected += s.rejected;
             total.reference_admitted += s.reference_admitted;
         }
-        total.fairness = fairness.total.index().map(round4);
+        total.wronged_users = fairness.total.share().map(round4);
         total.envelope_excess = round4(total.envelope_excess);
         total.burst_ratio = round4(total.burst_ratio);
         total.latency_us = self.latency.as_ref().and_then(|l| l.total);
@@ -338,7 +343,7 @@ fn latency_figures(
     workload: &Workload,
     arrivals: &Arrivals,
     lat: &[u32],
-    seconds: usize,
+    (bin, seconds): (Nanos, usize),
 ) -> LatencyFigures {
     let phases = (0..workload.phases.len())
         .map(|p| {
@@ -349,7 +354,7 @@ fn latency_figures(
     let total = percentiles(&mut lat.to_vec());
     let mut per_second: Vec<Vec<u32>> = vec![Vec::new(); seconds];
     for (a, l) in arrivals.list.iter().zip(lat) {
-        per_second[((a.at / SECOND) as usize).min(seconds - 1)].push(*l);
+        per_second[((a.at / bin) as usize).min(seconds - 1)].push(*l);
     }
     let series = per_second.iter_mut().map(|v| percentiles(v)).collect();
     LatencyFigures {
@@ -373,6 +378,7 @@ fn empty_stats(name: &str) -> PhaseStats {
         under_admission: 0,
         burst_ratio: 0.0,
         fairness: None,
+        wronged_users: None,
         latency_us: None,
     }
 }

@@ -57,7 +57,9 @@ pub(crate) struct Responses {
 pub(crate) fn responses(run: &mut Run, records: &[Record], measured: &Arrivals) -> Responses {
     let phases = run.phases.len();
     let seconds = run.series.offered.len().max(1);
-    let second_of = |at: Nanos| ((at / SECOND) as usize).min(seconds - 1);
+    // The run's bins (phase-aligned, `step_s` wide), not whole seconds.
+    let bin = ((run.series.step_s * SECOND as f64).round() as Nanos).max(1);
+    let second_of = |at: Nanos| ((at / bin) as usize).min(seconds - 1);
     let mut phase_hist: Vec<Histogram<u64>> = (0..phases).map(|_| histogram()).collect();
     let mut second_hist: Vec<Histogram<u64>> = (0..seconds).map(|_| histogram()).collect();
     let mut total_hist = histogram();

@@ -1,5 +1,5 @@
 //! The figures accuracy is made of, each computed on one key's admission instants:
-//! the most admitted in any window, the excess over an envelope, the burst ratio, Jain's fairness index, latency percentiles.
+//! the most admitted in any window, the excess over an envelope, the burst ratio, the share of users wronged, latency percentiles.
 //!
 //! The guarantee: every figure is exact (integers, or integers scaled by the period)
 //! and computed in one pass over sorted instants.
@@ -99,41 +99,30 @@ fn rate_excess(times: &[Nanos], cost: u64, (burst, limit, period): (u64, u64, Na
     best as f64 / p as f64
 }
 
-/// Jain's fairness index of `xs`: `(Σx)² / (n Σx²)`, in `(0, 1]`; 1 when all are
-/// equal (including all zero). `None` for no values.
-pub fn jain(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
-    let mut acc = Jain::default();
-    for x in xs {
-        acc.add(x);
-    }
-    acc.index()
+/// Users throttled while within their policy: of the users who sent something, how
+/// many had a request refused that the exact reference admits (so they were under
+/// their fair share when refused). Unlike an index over users' admitted shares, this
+/// tells users apart: 0 when no one is wronged, 1 when everyone is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wronged {
+    /// Users with a request refused that the reference admits.
+    pub wronged: u64,
+    /// Users who sent at least one request.
+    pub users: u64,
 }
 
-/// A running Jain's index.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Jain {
-    n: u64,
-    sum: f64,
-    squares: f64,
-}
-
-impl Jain {
-    /// Adds one value.
-    pub(crate) fn add(&mut self, x: f64) {
-        self.n += 1;
-        self.sum += x;
-        self.squares += x * x;
-    }
-
-    /// The index so far; `None` before any value.
-    pub(crate) fn index(&self) -> Option<f64> {
-        if self.n == 0 {
-            None
-        } else if self.squares == 0.0 {
-            Some(1.0)
-        } else {
-            Some(self.sum * self.sum / (self.n as f64 * self.squares))
+impl Wronged {
+    /// Counts one user: whether it sent anything, and whether it was wronged.
+    pub fn add(&mut self, sent: bool, wronged: bool) {
+        if sent {
+            self.users += 1;
+            self.wronged += u64::from(wronged);
         }
+    }
+
+    /// The share wronged, in `[0, 1]`; `None` when no user sent anything.
+    pub fn share(&self) -> Option<f64> {
+        (self.users > 0).then(|| self.wronged as f64 / self.users as f64)
     }
 }
 
@@ -255,14 +244,15 @@ mod tests {
     }
 
     #[test]
-    fn jain_by_hand() {
-        assert_eq!(jain([1.0, 1.0, 1.0]), Some(1.0));
-        // (1 + 0)² / (2 × 1) = 0.5: one user gets everything.
-        assert_eq!(jain([1.0, 0.0]), Some(0.5));
-        // (1 + 2 + 3)² / (3 × 14) = 36 / 42.
-        assert_eq!(jain([1.0, 2.0, 3.0]), Some(36.0 / 42.0));
-        assert_eq!(jain([0.0, 0.0]), Some(1.0));
-        assert_eq!(jain([]), None);
+    fn wronged_counts_users_who_sent_something() {
+        let mut w = Wronged::default();
+        assert_eq!(w.share(), None);
+        w.add(true, true);
+        w.add(true, false);
+        w.add(false, false);
+        w.add(true, false);
+        assert_eq!((w.wronged, w.users), (1, 3));
+        assert_eq!(w.share(), Some(1.0 / 3.0));
     }
 
     #[test]

@@ -153,9 +153,9 @@ pub fn results(plan: &LoadPlan, mut records: Vec<Record>, facts: &RunFacts) -> R
         ground_truth,
         gateway: gateway_counters(facts.gateway.as_ref()),
         series: MeasuredSeries {
-            step_s: 1.0,
+            step_s: run.series.step_s,
             errors: error_series,
-            fallbacks: fallbacks_per_second(&facts.fallback_samples, seconds),
+            fallbacks: fallbacks_per_bin(&facts.fallback_samples, (run.series.step_s, seconds)),
         },
     };
     let mut results = Results::new(ResultSource::Measured, w.info(plan.seed));
@@ -179,9 +179,10 @@ fn gateway_counters(
     })
 }
 
-/// Fallbacks per second from the scraper's cumulative `(seconds since start, count)`
-/// samples; empty when there are none.
-fn fallbacks_per_second(samples: &[(f64, u64)], seconds: usize) -> Vec<u64> {
+/// Fallbacks per bin (`step_s` wide, `seconds` of them: the run's series) from the
+/// scraper's cumulative `(seconds since start, count)` samples; empty when there are
+/// none.
+fn fallbacks_per_bin(samples: &[(f64, u64)], (step_s, seconds): (f64, usize)) -> Vec<u64> {
     let Some(&(_, first)) = samples.first() else {
         return Vec::new();
     };
@@ -191,7 +192,7 @@ fn fallbacks_per_second(samples: &[(f64, u64)], seconds: usize) -> Vec<u64> {
         let s = if t <= 0.0 {
             0
         } else {
-            (t as usize).min(seconds - 1)
+            ((t / step_s) as usize).min(seconds - 1)
         };
         fallbacks[s] += v.saturating_sub(prev);
         prev = prev.max(v);
@@ -308,7 +309,9 @@ mod tests {
         assert_eq!(run.totals.under_admission, 0);
         assert_eq!(run.totals.envelope_excess, 0.0);
         assert_eq!(run.totals.latency_us.unwrap().p50, 2000.0);
-        assert_eq!(run.series.latency_us.len(), 150);
+        // Phase-aligned bins: 30 s, 60 s and 60 s phases in 1.5 s bins.
+        assert_eq!(run.series.step_s, 1.5);
+        assert_eq!(run.series.latency_us.len(), 100);
         let m = &r.measurements[0];
         assert!(m.complete, "{:?}", m.notes);
         assert!(m.phases.iter().all(|p| p.held));

@@ -181,8 +181,9 @@ fn draw_bars<DB: DrawingBackend>(
             bar
         }))
         .map_err(err)?;
+    // A zero bar has no height to label: "+0.0%" on every bar says nothing.
     chart
-        .draw_series(all.iter().map(|&(i, v)| {
+        .draw_series(all.iter().filter(|&&(_, v)| v != 0.0).map(|&(i, v)| {
             let pos = if v >= 0.0 {
                 Pos::new(HPos::Center, VPos::Bottom)
             } else {
@@ -275,7 +276,8 @@ impl Chart for Accuracy<'_> {
                 y_desc: "requests",
                 values: excess,
                 below: Vec::new(),
-                fmt: &|v| format!("{v:.2}"),
+                // Requests: whole numbers as integers ("3", not "3.00").
+                fmt: &|v| crate::format::excess(v),
                 guide: None,
             },
         )

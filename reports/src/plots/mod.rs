@@ -1,14 +1,20 @@
 //! Plots of results, drawn with plotters to PNG and SVG from the results alone.
 //!
-//! - `throughput`: offered, admitted and rejected requests per second, one panel per
-//!   run, phase boundaries marked;
+//! - `throughput`: offered requests per second above admitted per second of every run
+//!   (its own scale, so admissions far below the offered load show), as steps on
+//!   phase-aligned bins, phase boundaries marked;
 //! - `admitted`: cumulative admissions of every run on one chart, with the exact
 //!   references' totals at phase ends;
+//! - `difference`: each run's admissions minus its exact reference's at phase ends,
+//!   where the absolute lines overlap;
 //! - `accuracy`: over- and under-admission (percent of the exact reference) and the
 //!   worst key's envelope excess, per run;
 //! - `burst`: the worst key's burst ratio per run, against the policy's 1.0;
-//! - `latency`: p50, p99 and p99.9 per second, one panel per run (only when some run
-//!   carries latencies: measured runs, or a modelled store round trip).
+//! - `latency`: p50, p99 and p99.9 in ms per bin, one panel per run that has latencies
+//!   (measured runs, or a modelled store round trip), and `latency-by-store`: each
+//!   run's p50 and p99 by store.
+//!
+//! One colour per algorithm ([`color_of`]) and one line style per store, in every plot.
 //!
 //! PNG text is drawn with the embedded DejaVu Sans, registered once as `sans-serif`,
 //! so no system font is needed.
@@ -32,7 +38,7 @@ mod time;
 use bars::{Accuracy, Burst, upright_label_px};
 pub use style::color_of;
 pub(crate) use style::{err, legend_strip, time_panel, titled};
-use time::{Cumulative, LatencyChart, Throughput};
+use time::{Cumulative, Difference, LatencyByStore, LatencyChart, Throughput};
 
 /// The font every label is drawn with (DejaVu Sans; licence in `assets/`).
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
@@ -72,15 +78,13 @@ pub fn render_all(results: &Results, dir: &Path) -> Result<Vec<Plot>, Error> {
     if results.runs.is_empty() {
         return Ok(plots);
     }
-    let panels = results.runs.len() as u32;
-    let rows = panels.div_ceil(2);
     // Bar charts with many runs stand their names upright: room for them.
     let upright = upright_label_px(results, 1400).unwrap_or(0);
     plots.push(render(
         dir,
         "throughput",
-        "Offered, admitted and rejected requests per second",
-        (1400, 80 + 300 * rows),
+        "Offered and admitted requests per second",
+        (1400, 820),
         &Throughput(results),
     )?);
     plots.push(render(
@@ -89,6 +93,13 @@ pub fn render_all(results: &Results, dir: &Path) -> Result<Vec<Plot>, Error> {
         "Cumulative admissions over time",
         (1400, 620),
         &Cumulative(results),
+    )?);
+    plots.push(render(
+        dir,
+        "difference",
+        "Admitted minus the exact reference, at phase ends",
+        (1400, 560),
+        &Difference(results),
     )?);
     plots.push(render(
         dir,
@@ -113,13 +124,25 @@ pub fn render_all(results: &Results, dir: &Path) -> Result<Vec<Plot>, Error> {
             &sweep::Sweep(results),
         )?);
     }
-    if results.has_latency() {
+    let latency = LatencyChart(results);
+    let with_latency = latency.runs().len() as u32;
+    if with_latency > 0 {
         plots.push(render(
             dir,
             "latency",
-            "Latency percentiles per second",
-            (1400, 80 + 300 * rows),
-            &LatencyChart(results),
+            "Latency percentiles over time",
+            (1400, 80 + 300 * with_latency.div_ceil(2)),
+            &latency,
+        )?);
+    }
+    let by_store = LatencyByStore(results);
+    if !by_store.stores().is_empty() {
+        plots.push(render(
+            dir,
+            "latency-by-store",
+            "Latency by store: p50 and p99 of every run",
+            (1400, 520),
+            &by_store,
         )?);
     }
     Ok(plots)

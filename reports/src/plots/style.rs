@@ -59,12 +59,60 @@ pub fn color_of(algorithm: &str) -> RGBColor {
     }
 }
 
+/// How a store's lines are drawn: solid for the in-process store, dashed for the
+/// others, so one colour (the algorithm) reads across stores.
+pub(crate) fn store_dash(store: &str) -> Option<(u32, u32)> {
+    match store {
+        "memory" | "" => None,
+        "simulated" => Some((14, 6)),
+        "redis" => Some((7, 4)),
+        "redis-cluster" => Some((2, 4)),
+        _ => Some((4, 4)),
+    }
+}
+
+/// The legend's word for a store's line style.
+pub(crate) fn store_style_name(store: &str) -> &'static str {
+    match store_dash(store) {
+        None => "solid",
+        Some((14, _)) => "long dashes",
+        Some((7, _)) => "dashes",
+        Some((2, _)) => "dots",
+        Some(_) => "short dashes",
+    }
+}
+
+/// Values per bin as a step line: each bin's value held flat across the bin (`step`
+/// wide), so a constant rate reads flat and a phase change as a step, not a ramp.
+pub(crate) fn steps(values: &[f64], step: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(values.len() * 2);
+    for (k, &v) in values.iter().enumerate() {
+        out.push((k as f64 * step, v));
+        out.push(((k + 1) as f64 * step, v));
+    }
+    out
+}
+
+/// Draws `points` as a line in `color`, solid or dashed as `dash` says; returns the
+/// series handle for a legend entry.
+pub(crate) fn draw_line<'a, 'b, DB: DrawingBackend + 'a>(
+    chart: &'b mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    points: Vec<(f64, f64)>,
+    style: ShapeStyle,
+    dash: Option<(u32, u32)>,
+) -> Result<&'b mut plotters::chart::SeriesAnno<'a, DB>, String> {
+    match dash {
+        None => chart
+            .draw_series(LineSeries::new(points, style))
+            .map_err(err),
+        Some((size, spacing)) => chart
+            .draw_series(DashedLineSeries::new(points, size, spacing, style))
+            .map_err(err),
+    }
+}
+
 /// Offered requests.
 pub(crate) const OFFERED: RGBColor = RGBColor(150, 150, 150);
-/// Admitted requests.
-pub(crate) const ADMITTED: RGBColor = RGBColor(0, 140, 70);
-/// Rejected requests.
-pub(crate) const REJECTED: RGBColor = RGBColor(200, 40, 40);
 /// Phase marks and guides.
 pub(crate) const MARK: RGBColor = RGBColor(110, 110, 110);
 
@@ -131,10 +179,11 @@ pub(crate) fn tick(v: &f64) -> String {
     }
 }
 
-/// A figure title naming the workload, the source and the seed.
+/// A figure title naming the workload, the source and the random seed (said as such:
+/// the built-in workload is itself called `seed`).
 pub(crate) fn workload_title(results: &Results, what: &str) -> String {
     format!(
-        "{what} — workload {} ({}, seed {})",
+        "{what} — workload “{}” ({}, random seed {})",
         results.workload.name,
         results.source.name(),
         results.workload.seed
