@@ -15,7 +15,7 @@ use super::reader::Reader;
 use super::replay::Job;
 use super::routes::Routes;
 use super::time;
-use crate::judging::figures::Jain;
+use crate::judging::figures::Wronged;
 
 /// Everything the results are made from.
 pub(crate) struct Parts<'a> {
@@ -115,26 +115,29 @@ fn run(
         under_admission: 0,
         burst_ratio: round4(t.burst),
         fairness: None,
+        wronged_users: None,
         latency_us: None,
     };
     if let Some(j) = judge {
         stats.reference_admitted = sum(&j.admitted);
-        let mut users = vec![(0u64, 0u64); p.reader.keys.names.len()];
+        // Per user: sent anything, and short of the reference on some key. From counts
+        // per key this is a lower bound of "refused while the reference admits" (a key
+        // can be refused at one instant and over-admitted at another).
+        let mut users = vec![(false, false); p.reader.keys.names.len()];
         for (slot, (&a, &r)) in t.admitted.iter().zip(&j.admitted).enumerate() {
             let (a, r) = (u64::from(a), u64::from(r));
             stats.over_admission += a.saturating_sub(r);
             stats.under_admission += r.saturating_sub(a);
             let user = p.reader.keys.slot_keys[slot].0 as usize;
-            users[user].0 += a;
-            users[user].1 += r;
+            let sent = a + u64::from(t.rejected.get(slot).copied().unwrap_or(0)) > 0;
+            users[user].0 |= sent;
+            users[user].1 |= r > a;
         }
-        let mut jain = Jain::default();
-        for (a, r) in users {
-            if r > 0 {
-                jain.add(a as f64 / r as f64);
-            }
+        let mut wronged = Wronged::default();
+        for (sent, short) in users {
+            wronged.add(sent, short);
         }
-        stats.fairness = jain.index().map(round4);
+        stats.wronged_users = wronged.share().map(round4);
     }
     let mut totals = stats.clone();
     totals.name = "total".into();
