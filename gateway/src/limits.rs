@@ -263,43 +263,73 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
         };
         let route = self.route_for(req.uri().path());
         let requires_key = route.map_or(self.unmatched_requires_key, |r| r.requires_key);
-        if requires_key && identity.source != IdentitySource::ApiKey {
-            self.identity_stats.api_key_required.inc();
-            if let Some(r) = route {
+        // Refused for its key: an unknown one (guessing keys), or none where required.
+        let key_refusal = if identity.unknown_api_key {
+            Some(UNKNOWN_KEY)
+        } else if requires_key && identity.source != IdentitySource::ApiKey {
+            Some(KEY_REQUIRED)
+        } else {
+            None
+        };
+        let next = Next {
+            key_refusal,
+            route: route.cloned(),
+            key: Arc::clone(&identity.key),
+            tier: identity.tier.clone(),
+            stats: Arc::clone(&self.identity_stats),
+        };
+        let Some(per_ip) = &self.per_ip else {
+            return next.check();
+        };
+        // The per-IP limit first, for every request — also one refused for its key, so
+        // guessing keys from one address is throttled too: a refusal there ends it.
+        match per_ip.check(&identity.ip_key, None) {
+            Check::Ready(outcome) if outcome.refusal_status().is_some() => Check::Ready(outcome),
+            Check::Ready(_) => next.check(),
+            Check::Pending(by_ip) => Check::Pending(Box::pin(async move {
+                let outcome = by_ip.await;
+                if outcome.refusal_status().is_some() {
+                    return outcome;
+                }
+                match next.check() {
+                    Check::Ready(outcome) => outcome,
+                    Check::Pending(by_route) => by_route.await,
+                }
+            })),
+        }
+    }
+}
+
+const UNKNOWN_KEY: &str = "unknown API key";
+const KEY_REQUIRED: &str = "API key required";
+
+/// What follows the per-IP limit: the `401` of a request refused for its key, else its
+/// route's limits (owned, so it can run after a remote per-IP decision).
+struct Next {
+    key_refusal: Option<&'static str>,
+    route: Option<Arc<Route>>,
+    key: Arc<str>,
+    tier: Option<Arc<str>>,
+    stats: Arc<IdentityStats>,
+}
+
+impl Next {
+    fn check(self) -> Check<Pending> {
+        if let Some(reason) = self.key_refusal {
+            if reason == KEY_REQUIRED {
+                self.stats.api_key_required.inc();
+            }
+            if let Some(r) = &self.route {
                 r.stats.rejected.inc();
             }
             return Check::Ready(RequestOutcome::Rejected {
                 status: StatusCode::UNAUTHORIZED,
-                reason: "API key required",
+                reason,
             });
         }
-        let Some(per_ip) = &self.per_ip else {
-            return match route {
-                Some(route) => route.check(&identity.key, identity.tier.as_deref()),
-                None => Check::Ready(RequestOutcome::Unlimited),
-            };
-        };
-        // The per-IP limit first: a refusal there ends it, whatever the identity.
-        let Some(route) = route else {
-            return per_ip.check(&identity.ip_key, None);
-        };
-        match per_ip.check(&identity.ip_key, None) {
-            Check::Ready(outcome) if outcome.refusal_status().is_some() => Check::Ready(outcome),
-            Check::Ready(_) => route.check(&identity.key, identity.tier.as_deref()),
-            Check::Pending(by_ip) => {
-                let (route, key) = (Arc::clone(route), Arc::clone(&identity.key));
-                let tier = identity.tier.clone();
-                Check::Pending(Box::pin(async move {
-                    let outcome = by_ip.await;
-                    if outcome.refusal_status().is_some() {
-                        return outcome;
-                    }
-                    match route.check(&key, tier.as_deref()) {
-                        Check::Ready(outcome) => outcome,
-                        Check::Pending(by_route) => by_route.await,
-                    }
-                }))
-            }
+        match &self.route {
+            Some(route) => route.check(&self.key, self.tier.as_deref()),
+            None => Check::Ready(RequestOutcome::Unlimited),
         }
     }
 }

@@ -399,3 +399,39 @@ async fn the_sliding_window_never_advertises_a_reset_beyond_its_window() {
         assert!(t_of(&res) <= 2, "{res:?}");
     }
 }
+
+/// Guessing API keys from one address is throttled: an unknown key is answered `401`
+/// only after the per-IP limit admitted the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_api_keys_from_one_address_is_throttled_by_the_per_ip_limit() {
+    let (be, backend) = backend(BackendConfig::default()).await;
+    let keys = keys_file("guess");
+    let config = format!(
+        "[[route]]\npath = \"/api/orders/{{id}}\"\nalgorithm = \"fixed-window\"\nlimit = 100\nwindow = \"1h\"\nrequire_api_key = true\n\n\
+         [identity]\napi_keys = {:?}\n\n[identity.per_ip]\nalgorithm = \"fixed-window\"\nlimit = 3\nwindow = \"1h\"\n",
+        keys.display().to_string()
+    );
+    let gw = gateway(&config, &format!("http://{}", be.addr)).await;
+    let mut s = Vec::new();
+    for i in 0..6 {
+        let res = get_from(
+            CAROL,
+            gw.addr,
+            "/api/orders/1",
+            &format!("x-api-key: guess-{i}\r\n"),
+        )
+        .await;
+        s.push(res.status);
+    }
+    assert_eq!(s, [401, 401, 401, 429, 429, 429]);
+    // Another address with a real key is unaffected.
+    let res = get_from(MALLORY, gw.addr, "/api/orders/1", "x-api-key: beta-key\r\n").await;
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(backend.stats().total(), 1);
+    let m = get_from(CAROL, gw.admin, "/metrics", "").await.body;
+    assert!(
+        m.contains("ratelab_gateway_identity_rejections_total{reason=\"unknown_api_key\"} 6"),
+        "{m}"
+    );
+    let _ = std::fs::remove_file(keys);
+}

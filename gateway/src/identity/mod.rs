@@ -3,7 +3,8 @@
 //! The guarantee: a client never picks whose quota it spends. In order:
 //! 1. a verified API key (`[identity] api_keys`, presented in `api_key_header`): its
 //!    identity and tier from the keys file; a key that is not listed is refused with
-//!    `401` (a typo is told, never silently downgraded to the client IP);
+//!    `401` (a typo is told, never silently downgraded to the client IP) after the
+//!    per-IP limit, so guessing keys from one address is throttled;
 //! 2. the identity header (`header`), believed **only** from a peer in
 //!    `trusted_proxies` — from anyone else it is ignored;
 //! 3. the client IP: the socket peer, or behind a trusted proxy the rightmost
@@ -80,15 +81,17 @@ pub struct Identity {
     pub ip_key: Arc<str>,
     /// Where `key` came from.
     pub source: IdentitySource,
+    /// The request presented an API key the keys file does not list. It is keyed by
+    /// its client IP and answered `401` after the per-IP limit (so guessing keys from
+    /// one address is throttled), never by its route.
+    pub unknown_api_key: bool,
 }
 
-/// Why a request has no usable identity.
+/// Why a request has no usable identity (an unknown API key is not one of these: see
+/// [`Identity::unknown_api_key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// An API key that the keys file does not list: `401`.
-    #[error("unknown API key")]
-    UnknownApiKey,
     /// The identity header is longer than allowed: `400`.
     #[error("identity too long (at most {max} bytes)")]
     TooLong {
@@ -105,12 +108,9 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The status to answer.
+    /// The status to answer: `400 Bad Request`.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Rejection::UnknownApiKey => StatusCode::UNAUTHORIZED,
-            _ => StatusCode::BAD_REQUEST,
-        }
+        StatusCode::BAD_REQUEST
     }
 }
 
@@ -231,12 +231,19 @@ impl Resolver {
             client_addr,
             ip_key: Arc::clone(&ip_key),
             source,
+            unknown_api_key: false,
         };
         if let Some(keys) = &self.keys
             && let Some(presented) = single(headers, &keys.header, "API key")?
         {
             let table = keys.table.load();
-            let found = table.lookup(presented).ok_or(Rejection::UnknownApiKey)?;
+            let Some(found) = table.lookup(presented) else {
+                self.stats.unknown_api_key.inc();
+                return Ok(Identity {
+                    unknown_api_key: true,
+                    ..identity(Arc::clone(&ip_key), None, IdentitySource::ClientIp)
+                });
+            };
             return Ok(identity(
                 Arc::clone(&found.key),
                 found.tier.clone(),

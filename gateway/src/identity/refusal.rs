@@ -1,10 +1,10 @@
 //! How the gateway says no about identity: RFC 9457 problem details, with a
 //! `WWW-Authenticate` challenge on `401`.
 //!
-//! Two places refuse: the server, for a request whose identity cannot be resolved (an
-//! unknown API key: `401`; an unusable identity header: `400`), and the rate-limit
-//! layer, for a route that requires a key the request lacks (`401`). Both answer the
-//! same shape; the layer's other refusals (`429`, `503`) keep their JSON error body.
+//! Two places refuse: the server, for a request whose identity header cannot be used
+//! (`400`), and the rate-limit layer, for a request with an unknown API key or without
+//! the key its route requires (`401`, after the per-IP limit). Both answer the same
+//! shape; the layer's other refusals (`429`, `503`) keep their JSON error body.
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
@@ -20,8 +20,8 @@ fn challenge(api_key_header: Option<&HeaderName>) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("ApiKey"))
 }
 
-/// The answer to a request without a usable identity, before any limit: problem
-/// details, `401` with a challenge for an unknown API key, `400` otherwise.
+/// The answer to a request without a usable identity header, before any limit:
+/// problem details (`400`; a `401` gets a challenge).
 pub fn refusal(rejection: &Rejection, api_key_header: Option<&HeaderName>) -> Response<Bytes> {
     let status = rejection.status();
     let body = serde_json::json!({
@@ -43,8 +43,9 @@ pub fn refusal(rejection: &Rejection, api_key_header: Option<&HeaderName>) -> Re
     res
 }
 
-/// The rate-limit layer's refusals: `401` (a route's required key is missing) as
-/// problem details with a challenge, everything else as the layer's JSON error.
+/// The rate-limit layer's refusals: `401` (an unknown API key, or a route's required
+/// key missing) as problem details with a challenge, everything else as the layer's
+/// JSON error.
 #[derive(Debug, Clone)]
 pub struct GatewayRefusal {
     challenge: HeaderValue,

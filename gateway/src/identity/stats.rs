@@ -20,12 +20,9 @@ pub struct IdentityStats {
 }
 
 impl IdentityStats {
-    /// Counts a resolver's refusal.
-    pub fn rejected(&self, rejection: &Rejection) {
-        match rejection {
-            Rejection::UnknownApiKey => self.unknown_api_key.inc(),
-            _ => self.bad_identity_header.inc(),
-        }
+    /// Counts a resolver's refusal (a bad identity or key header).
+    pub fn rejected(&self, _rejection: &Rejection) {
+        self.bad_identity_header.inc();
     }
 
     /// Writes the family.

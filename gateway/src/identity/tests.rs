@@ -122,11 +122,16 @@ fn api_keys_come_first_and_unknown_ones_are_refused() {
     assert_eq!((&*id.key, id.source), ("key:acme", IdentitySource::ApiKey));
     assert_eq!(id.tier.as_deref(), Some("pro"));
     assert_eq!(&*id.ip_key, "ip:203.0.113.7");
+    // An unknown key: keyed by the client IP, marked for a 401 after the per-IP limit.
+    let guess = r
+        .resolve(&stranger, &headers(&[("x-api-key", "guess")]))
+        .unwrap();
+    assert!(guess.unknown_api_key);
     assert_eq!(
-        r.resolve(&stranger, &headers(&[("x-api-key", "guess")])),
-        Err(Rejection::UnknownApiKey)
+        (&*guess.key, guess.source),
+        ("ip:203.0.113.7", IdentitySource::ClientIp)
     );
-    assert_eq!(Rejection::UnknownApiKey.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(Rejection::NotUtf8.status(), StatusCode::BAD_REQUEST);
     // No key: the other rules.
     let id = r.resolve(&stranger, &HeaderMap::new()).unwrap();
     assert_eq!(id.source, IdentitySource::ClientIp);
