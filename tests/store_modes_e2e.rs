@@ -76,6 +76,24 @@ fn three_lease_mode_gateways_on_one_redis_stay_within_the_policy() {
         .map(|n| n.as_u64().unwrap())
         .sum();
     assert_eq!(at_backend, admitted, "{s}");
+    // The gateways count what they decided without Redis.
+    let local_allowed: u64 = gws
+        .iter()
+        .map(|g| {
+            let metrics = get(g.admin(), "/metrics", None).body;
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("ratelab_gateway_store_local_allowed_total "))
+                .unwrap_or_else(|| panic!("no local_allowed counter: {metrics}"))
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert!(
+        local_allowed > 0 && local_allowed < admitted,
+        "{local_allowed}"
+    );
 }
 
 #[test]

@@ -173,6 +173,21 @@ impl Stores {
                 "Times the Redis circuit opened.",
                 m.circuit_opened,
             ),
+            (
+                names::STORE_LOCAL_ALLOWED.name,
+                "Decisions admitted from a lease in hand, without a Redis call.",
+                m.local_allowed,
+            ),
+            (
+                names::STORE_LOCAL_DENIED.name,
+                "Decisions refused locally after a Redis refusal, without a Redis call.",
+                m.local_denied,
+            ),
+            (
+                names::STORE_LEASE_STRANDED.name,
+                "Units dropped from leases that expired unspent (under-admission).",
+                m.stranded,
+            ),
         ] {
             encode_one(encoder, name, help, &ConstCounter::new(value))?;
         }

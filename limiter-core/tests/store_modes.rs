@@ -69,6 +69,8 @@ fn play<A: Algorithm>(alg: &A, mode: StoreMode, n: usize, rtt: Nanos, arrivals: 
                 match books[a.instance].decide(&mode, now, a.cost, capacity, &mut run.tally) {
                     Local::Allowed(_) => run.admitted.push((now, a.cost)),
                     Local::Denied(_) => run.denied += 1,
+                    // A lease is on its way: the request decides again once it landed.
+                    Local::Wait => queue.push(Reverse((now + rtt.max(1), seq, 0))),
                     Local::Ask(ask) => {
                         run.store_calls += 1;
                         let grant = lease::grant(alg, &mut state, now, ask).unwrap();
@@ -262,6 +264,7 @@ fn a_lease_grows_far_from_the_limit_and_waits_for_a_whole_lease_near_it() {
             }
             Local::Allowed(_) => {}
             Local::Denied(d) => panic!("denied far from the limit: {d:?}"),
+            Local::Wait => panic!("no ask is in flight"),
         }
     }
     // 1, 2, 4, 8, 16, then 32 at a time: 200 requests in 11 calls.
@@ -282,6 +285,7 @@ fn a_lease_grows_far_from_the_limit_and_waits_for_a_whole_lease_near_it() {
                 assert!(d.retry_after > Duration::ZERO);
             }
             Local::Allowed(_) => {}
+            Local::Wait => panic!("no ask is in flight"),
         }
     }
     assert!(denied_locally > 1_000);

@@ -62,6 +62,21 @@ pub const STORE_CIRCUIT_OPENED: Family = Family::counter(
     "ratelab_gateway_store_circuit_opened",
     "ratelab_gateway_store_circuit_opened_total",
 );
+/// Decisions admitted from a lease in hand, without a store call (counter).
+pub const STORE_LOCAL_ALLOWED: Family = Family::counter(
+    "ratelab_gateway_store_local_allowed",
+    "ratelab_gateway_store_local_allowed_total",
+);
+/// Decisions refused locally after a store refusal, without a store call (counter).
+pub const STORE_LOCAL_DENIED: Family = Family::counter(
+    "ratelab_gateway_store_local_denied",
+    "ratelab_gateway_store_local_denied_total",
+);
+/// Units dropped from leases that expired unspent (counter).
+pub const STORE_LEASE_STRANDED: Family = Family::counter(
+    "ratelab_gateway_store_lease_stranded",
+    "ratelab_gateway_store_lease_stranded_total",
+);
 /// Whether the store's circuit breaker is open now (gauge).
 pub const STORE_CIRCUIT_OPEN: Family = Family::plain("ratelab_gateway_store_circuit_open");
 /// Time to decide, by route and algorithm (histogram, seconds).
@@ -134,6 +149,9 @@ mod tests {
             STORE_TIMEOUTS,
             STORE_SHORT_CIRCUITED,
             STORE_CIRCUIT_OPENED,
+            STORE_LOCAL_ALLOWED,
+            STORE_LOCAL_DENIED,
+            STORE_LEASE_STRANDED,
             CONNECTIONS,
             RESPONSES,
             UPSTREAM_ERRORS,

@@ -3,7 +3,8 @@
 //! store and the simulator's N instances run the same code.
 //!
 //! A decision goes: refused locally while a store denial lasts ([`Local::Denied`]); else
-//! spent from the lease in hand ([`Local::Allowed`]); else the store is asked for a new
+//! spent from the lease in hand ([`Local::Allowed`]); else, unless a lease is already on
+//! its way ([`Local::Wait`]: decide again when it lands), the store is asked for a new
 //! lease ([`Local::Ask`]), and its answer ([`Grant`]) is applied with
 //! [`KeyLease::granted`]. The store side of a lease is the algorithm's own step: a lease
 //! of `n` takes what a request of cost `n` takes ([`grant`] in memory, the algorithm's
@@ -37,6 +38,9 @@ pub enum Local {
     Denied(Decision),
     /// The store must be asked for this lease.
     Ask(Ask),
+    /// A lease for this key is on its way: decide again once it lands (one store call
+    /// per lease, however many requests arrive during its round trip).
+    Wait,
 }
 
 /// A request to the store: take up to `take` units if at least `need` are there.
@@ -174,6 +178,9 @@ impl KeyLease {
         }
         if let Some(denied) = self.probing(now, capacity, tally) {
             return denied;
+        }
+        if self.in_flight > 0 {
+            return Local::Wait;
         }
         // Never hold more than `max` (in hand and in flight): the excess bound.
         let room = opts.max.saturating_sub(self.units + self.in_flight);

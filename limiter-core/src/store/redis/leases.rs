@@ -10,6 +10,8 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use hashbrown::HashMap;
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 use crate::clock::Nanos;
 use crate::decision::Decision;
@@ -23,6 +25,9 @@ type Shard = HashMap<Box<str>, KeyLease, foldhash::fast::RandomState>;
 /// The per-key lease states of one limiter.
 pub(super) struct LeaseTable {
     shards: Box<[Mutex<Shard>]>,
+    /// Per shard: woken when an answer for one of its keys lands (requests waiting for
+    /// a lease in flight decide again).
+    landed: Box<[Notify]>,
     hasher: foldhash::fast::RandomState,
     per_shard: usize,
 }
@@ -40,15 +45,31 @@ impl LeaseTable {
     pub(super) fn new(max_keys: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            landed: (0..SHARDS).map(|_| Notify::new()).collect(),
             hasher: foldhash::fast::RandomState::default(),
             per_shard: max_keys.div_ceil(SHARDS).max(1),
         }
     }
 
+    fn index(&self, key: &str) -> usize {
+        (self.hasher.hash_one(key) >> 7) as usize % SHARDS
+    }
+
     fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
-        let i = (self.hasher.hash_one(key) >> 7) as usize % SHARDS;
         // A panic while holding a shard leaves plain data behind: keep using it.
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[self.index(key)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A future that completes when an answer for `key`'s shard lands: made before
+    /// [`decide`](Self::decide), so a [`Local::Wait`] never misses its wake-up.
+    pub(super) fn landed(&self, key: &str) -> Notified<'_> {
+        self.landed[self.index(key)].notified()
+    }
+
+    fn wake(&self, key: &str) {
+        self.landed[self.index(key)].notify_waiters();
     }
 
     /// Decides `key` alone if its entry can (see [`KeyLease::decide`]).
@@ -88,6 +109,20 @@ impl LeaseTable {
         cost: u64,
         grant: Grant,
     ) -> Decision {
+        let decision = self.apply(mode, key, now, ask, cost, grant);
+        self.wake(key);
+        decision
+    }
+
+    fn apply(
+        &self,
+        mode: &StoreMode,
+        key: &str,
+        now: Nanos,
+        ask: Ask,
+        cost: u64,
+        grant: Grant,
+    ) -> Decision {
         let mut shard = self.shard(key);
         if let Some(entry) = shard.get_mut(key) {
             return entry.granted(mode, now, ask, cost, grant);
@@ -108,5 +143,6 @@ impl LeaseTable {
         if let Some(entry) = self.shard(key).get_mut(key) {
             entry.failed(ask);
         }
+        self.wake(key);
     }
 }

@@ -182,14 +182,22 @@ impl RedisLimiter {
             };
             return self.ask(key, ask).await.map(|grant| grant.store);
         }
-        let mut tally = Tally::default();
-        let local =
-            self.leases
-                .decide(mode, key, self.clock.now(), cost, self.capacity, &mut tally);
-        self.store.count_local(&tally);
-        let ask = match local {
-            Local::Allowed(d) | Local::Denied(d) => return Ok(d),
-            Local::Ask(ask) => ask,
+        let ask = loop {
+            let landed = self.leases.landed(key);
+            let mut tally = Tally::default();
+            let now = self.clock.now();
+            let local = self
+                .leases
+                .decide(mode, key, now, cost, self.capacity, &mut tally);
+            self.store.count_local(&tally);
+            match local {
+                Local::Allowed(d) | Local::Denied(d) => return Ok(d),
+                Local::Ask(ask) => break ask,
+                // The lease in flight ends within the store timeout, answered or not.
+                Local::Wait => {
+                    let _ = tokio::time::timeout(opts.timeout, landed).await;
+                }
+            }
         };
         match self.ask(key, ask).await {
             Ok(grant) => {
