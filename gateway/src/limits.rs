@@ -20,39 +20,56 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use http::{Request, StatusCode};
-use limiter_core::limits::Limit;
 use limiter_core::tower::{Check, RequestLimiter, RequestOutcome};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::Error;
-use crate::config::{Config, Mode, RouteLimits};
+use crate::config::{Config, StoreConfig};
 use crate::contract::metrics as names;
 use crate::identity::{Identity, IdentitySource, IdentityStats};
-use crate::metrics::{DescriptorEncoder, encode_family};
-use crate::routes::normalise;
+use crate::metrics::{Counter, DescriptorEncoder, encode_family};
 use crate::store::Stores;
 
+mod reload;
 mod route;
+mod table;
 
+pub use reload::spawn_reloader;
 use route::Pending;
 pub use route::{Route, RouteStats};
+use table::{Reuse, Table};
 
 /// Every route's limiter, the per-IP limit and the stores: the gateway's
 /// [`RequestLimiter`]. Requests are keyed by the [`Identity`] the server put in their
-/// extensions.
+/// extensions. The route table is swapped whole by [`reload`](Self::reload).
 #[derive(Debug)]
 pub struct GatewayLimiter {
-    routes: Vec<Arc<Route>>,
-    default: Option<Arc<Route>>,
-    /// `[identity.per_ip]`: passed by every request before its route's limit.
-    per_ip: Option<Arc<Route>>,
-    /// Whether paths no route (and no default) matches need an API key.
-    unmatched_requires_key: bool,
+    table: ArcSwap<Table>,
     /// Identity refusals (a route's missing key counted here, the resolver's too).
     identity_stats: Arc<IdentityStats>,
     stores: Stores,
+    /// The store the limits were built on: a reload may not change it.
+    store_config: StoreConfig,
+    reloads: Reloads,
+}
+
+/// Reloads of the configuration so far.
+#[derive(Debug, Default)]
+struct Reloads {
+    applied: Counter,
+    refused: Counter,
+}
+
+/// What a reload kept and what it started afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Limits whose definition did not change: every key keeps its state.
+    pub kept: usize,
+    /// Limits new or changed: every key starts with a full allowance (in memory).
+    pub fresh: usize,
 }
 
 /// The name of the per-IP limit in headers, keys and metrics.
@@ -63,64 +80,42 @@ impl GatewayLimiter {
     /// background: see [`Stores::open`]).
     pub fn new(config: &Config) -> Result<Self, Error> {
         let stores = Stores::open(&config.store)?;
-        let global_key = config.identity.require_api_key;
-        let globals: Vec<Limit> = config
-            .global
-            .iter()
-            .filter_map(|g| {
-                let name = g.name.as_deref()?;
-                let id = format!("global {name}");
-                Some(Limit::new(name, &id, g.policy, config.store.max_keys))
-            })
-            .collect();
-        let build = |template, name: &str, limits: &RouteLimits, globals: &[Limit], key| {
-            Route::new(
-                template,
-                name,
-                limits,
-                globals,
-                &stores,
-                config.dry_run,
-                key,
-            )
-            .map(Arc::new)
-        };
-        let mut routes = Vec::with_capacity(config.routes.len());
-        for r in &config.routes {
-            let key = r.require_api_key.unwrap_or(global_key);
-            let path = Some(r.path.clone());
-            routes.push(build(path, r.path.as_str(), &r.limit, &globals, key)?);
-        }
-        // Paths no route matches: the default's limits, else the global ones alone.
-        let default = match (&config.default, globals.is_empty()) {
-            (Some(limits), _) => Some(limits.clone()),
-            (None, false) => Some(RouteLimits {
-                limits: Vec::new(),
-                cost: 1,
-                mode: Mode::Enforce,
-                shadow_headers: false,
-                tiers: Default::default(),
-            }),
-            (None, true) => None,
-        };
-        let default_key = config.default_requires_key.unwrap_or(global_key);
-        let default = default
-            .map(|l| build(None, "*", &l, &globals, default_key))
-            .transpose()?;
-        // The per-IP limit stands alone: the global limits count identities, not IPs.
-        let per_ip = config
-            .identity
-            .per_ip
-            .as_ref()
-            .map(|l| build(None, PER_IP, l, &[], false))
-            .transpose()?;
+        let table = Table::build(config, &stores, &Reuse::default())?;
         Ok(Self {
-            routes,
-            default,
-            per_ip,
-            unmatched_requires_key: global_key,
+            table: ArcSwap::from_pointee(table),
             identity_stats: Arc::default(),
             stores,
+            store_config: config.store.clone(),
+            reloads: Reloads::default(),
+        })
+    }
+
+    /// Replaces the routes, limits, tiers and global limits with `config`'s, keeping the
+    /// state of every limit whose definition did not change (see [`table`] for the
+    /// rule); requests in flight finish on the table they started with. Refused, and
+    /// counted, when `config` changes `[store]` (that needs a restart) or its limits
+    /// cannot be built; the running table stays.
+    pub fn reload(&self, config: &Config) -> Result<ReloadSummary, Error> {
+        let result = self.try_reload(config);
+        match &result {
+            Ok(_) => self.reloads.applied.inc(),
+            Err(_) => self.reloads.refused.inc(),
+        }
+        result
+    }
+
+    fn try_reload(&self, config: &Config) -> Result<ReloadSummary, Error> {
+        if config.store != self.store_config {
+            return Err(Error::Invalid(
+                "[store] changed: the store is kept until a restart".to_owned(),
+            ));
+        }
+        let reuse = Reuse::from(&self.table.load());
+        let table = Table::build(config, &self.stores, &reuse)?;
+        self.table.store(Arc::new(table));
+        Ok(ReloadSummary {
+            kept: reuse.kept.get(),
+            fresh: reuse.fresh.get(),
         })
     }
 
@@ -135,30 +130,24 @@ impl GatewayLimiter {
     }
 
     /// The route that limits `path`, if any.
-    pub fn route_for(&self, path: &str) -> Option<&Arc<Route>> {
-        let segments = normalise(path);
-        self.routes
-            .iter()
-            .find(|r| r.template.as_ref().is_some_and(|t| t.matches(&segments)))
-            .or(self.default.as_ref())
+    pub fn route_for(&self, path: &str) -> Option<Arc<Route>> {
+        self.table.load().route_for(path).cloned()
     }
 
-    /// Every route, then the default, then the per-IP limit.
-    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
-        self.routes
-            .iter()
-            .chain(self.default.iter())
-            .chain(self.per_ip.iter())
+    /// Every route, then the default, then the per-IP limit (of the table now).
+    pub fn routes(&self) -> Vec<Arc<Route>> {
+        self.table.load().all().cloned().collect()
     }
 
     /// True when no request is ever limited.
     pub fn is_unlimited(&self) -> bool {
-        self.routes.is_empty() && self.default.is_none() && self.per_ip.is_none()
+        let t = self.table.load();
+        t.routes.is_empty() && t.default.is_none() && t.per_ip.is_none()
     }
 
     /// Forgets idle in-memory keys; returns how many went.
     pub fn sweep(&self) -> usize {
-        self.routes().map(|r| r.sweep()).sum()
+        self.table.load().all().map(|r| r.sweep()).sum()
     }
 
     /// Keeps sweeping every `every` until the returned task is aborted.
@@ -180,6 +169,8 @@ impl GatewayLimiter {
 
     /// Writes the per-route families, then the store's.
     pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        let table = self.table.load();
+        let routes = || table.all().map(|r| &**r);
         fn labels(r: &Route) -> [(&'static str, &str); 2] {
             [
                 (names::LABEL_ROUTE, r.name()),
@@ -199,7 +190,7 @@ impl GatewayLimiter {
             names::DECISIONS.name,
             "Rate-limit decisions, by route, algorithm and outcome (allowed, denied = 429, shadow_denied = refused by a shadow route and let through, rejected = 400 or 401, unavailable = 503).",
             MetricType::Counter,
-            self.routes().flat_map(|r| {
+            routes().flat_map(|r| {
                 [
                     (names::OUTCOME_ALLOWED, &r.stats.allowed),
                     (names::OUTCOME_DENIED, &r.stats.denied),
@@ -215,7 +206,7 @@ impl GatewayLimiter {
             names::STORE_FALLBACKS.name,
             "Decisions made by the failure policy because the store failed, by route and policy.",
             MetricType::Counter,
-            self.routes().flat_map(|r| {
+            routes().flat_map(|r| {
                 [
                     ("fail-open", &r.stats.fallback_open),
                     ("fail-closed", &r.stats.fallback_closed),
@@ -229,12 +220,10 @@ impl GatewayLimiter {
             names::DECISION_SECONDS.name,
             "Time to decide one request (memory: the check; Redis: the round trip).",
             MetricType::Histogram,
-            self.routes()
-                .map(|r| (labels(r), &r.stats.decision_latency)),
+            routes().map(|r| (labels(r), &r.stats.decision_latency)),
         )?;
         // Each route's key count, read from its store's shards (not by walking its keys).
-        let keys: Vec<_> = self
-            .routes()
+        let keys: Vec<_> = routes()
             .filter_map(|r| Some((labels(r), ConstGauge::new(r.memory_keys()? as i64))))
             .collect();
         encode_family(
@@ -243,6 +232,16 @@ impl GatewayLimiter {
             "Keys held by each route's in-memory limiter.",
             MetricType::Gauge,
             keys.iter().map(|(l, g)| (*l, g)),
+        )?;
+        encode_family(
+            encoder,
+            names::CONFIG_RELOADS.name,
+            "Configuration reloads (SIGHUP or --watch), by result (applied, refused: the running configuration stays).",
+            MetricType::Counter,
+            [
+                ([(names::LABEL_RESULT, "applied")], &self.reloads.applied),
+                ([(names::LABEL_RESULT, "refused")], &self.reloads.refused),
+            ],
         )?;
         self.identity_stats.encode(encoder)?;
         self.stores.encode_metrics(encoder)
@@ -261,8 +260,9 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
                 reason: "request identity not resolved",
             });
         };
-        let route = self.route_for(req.uri().path());
-        let requires_key = route.map_or(self.unmatched_requires_key, |r| r.requires_key);
+        let table = self.table.load();
+        let route = table.route_for(req.uri().path());
+        let requires_key = route.map_or(table.unmatched_requires_key, |r| r.requires_key);
         // Refused for its key: an unknown one (guessing keys), or none where required.
         let key_refusal = if identity.unknown_api_key {
             Some(UNKNOWN_KEY)
@@ -278,7 +278,7 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
             tier: identity.tier.clone(),
             stats: Arc::clone(&self.identity_stats),
         };
-        let Some(per_ip) = &self.per_ip else {
+        let Some(per_ip) = &table.per_ip else {
             return next.check();
         };
         // The per-IP limit first, for every request — also one refused for its key, so

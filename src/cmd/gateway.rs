@@ -37,6 +37,18 @@ pub struct Args {
     /// refuse — to try limits on live traffic before enforcing them.
     #[arg(long)]
     dry_run: bool,
+    /// Reload routes, limits, tiers and global limits when the file changes (checked
+    /// at this interval, e.g. `1s`), as SIGHUP does; unchanged limits keep their state.
+    #[arg(long, value_name = "INTERVAL", num_args = 0..=1, default_missing_value = "1s", value_parser = parse_interval)]
+    watch: Option<std::time::Duration>,
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = gateway::config::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("the interval must be longer than zero".to_owned());
+    }
+    Ok(d)
 }
 
 /// Loads the configuration and serves until SIGINT or SIGTERM.
@@ -81,8 +93,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .usage_context("--backend")?;
     }
     let runtime = runtime(args.threads)?;
+    let (path, watch, dry_run) = (args.config.clone(), args.watch, args.dry_run);
     runtime.block_on(async move {
         let gateway = Gateway::new(config).await?;
+        // SIGHUP (and --watch) reload the routes, limits, tiers and global limits.
+        let reloader = gateway::limits::spawn_reloader(
+            std::sync::Arc::clone(gateway.limiter()),
+            path,
+            watch,
+            dry_run,
+        );
         // Give Redis a moment so a normal start is warm; a Redis that is down does not
         // stop the gateway: it serves by `on_error` and connects when Redis comes.
         if let Err(err) = gateway
@@ -114,6 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("ratelab gateway admin on http://{admin}");
         println!("ratelab gateway listening on http://{addr}");
         gateway.serve(listeners, gateway::shutdown_signal()).await?;
+        reloader.abort();
         tracing::info!("gateway stopped");
         Ok(ExitCode::SUCCESS)
     })

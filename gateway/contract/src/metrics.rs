@@ -79,6 +79,11 @@ pub const STORE_LEASE_STRANDED: Family = Family::counter(
 );
 /// Whether the store's circuit breaker is open now (gauge).
 pub const STORE_CIRCUIT_OPEN: Family = Family::plain("ratelab_gateway_store_circuit_open");
+/// Configuration reloads (SIGHUP or `--watch`), by `result`.
+pub const CONFIG_RELOADS: Family = Family::counter(
+    "ratelab_gateway_config_reloads",
+    "ratelab_gateway_config_reloads_total",
+);
 /// Time to decide, by route and algorithm (histogram, seconds).
 pub const DECISION_SECONDS: Family = Family::plain("ratelab_gateway_decision_seconds");
 /// Keys held by each route's in-memory limiter (gauge).
@@ -118,6 +123,8 @@ pub const LABEL_ALGORITHM: &str = "algorithm";
 pub const LABEL_OUTCOME: &str = "outcome";
 /// The failure-policy label of [`STORE_FALLBACKS`] (`fail-open`, `fail-closed`, `local`).
 pub const LABEL_POLICY: &str = "policy";
+/// The result label of [`CONFIG_RELOADS`] (`applied`, `refused`).
+pub const LABEL_RESULT: &str = "result";
 /// The reason label of [`IDENTITY_REJECTIONS`] (`unknown_api_key`, `api_key_required`,
 /// `bad_identity_header`).
 pub const LABEL_REASON: &str = "reason";

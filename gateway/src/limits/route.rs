@@ -10,6 +10,7 @@ use limiter_core::limits::{Limit, LimitSet, LimitsVerdict, MultiLimiter};
 use limiter_core::tower::{Check, HeaderList, PolicyHeaders, RequestOutcome};
 use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
 
+use super::table::Reuse;
 use crate::Error;
 use crate::config::{LimitConfig, Mode, RouteLimits};
 use crate::metrics::{Counter, DECISION_BUCKETS, Histogram};
@@ -64,8 +65,10 @@ impl Default for RouteStats {
 pub(super) enum Limiting {
     /// One limit, no global ones: today's fast path.
     One {
-        limiter: RateLimiter,
+        limiter: Arc<RateLimiter>,
         headers: Arc<PolicyHeaders>,
+        /// The limit's own name, if it has one (else the route's).
+        name: Option<String>,
     },
     /// Several limits, one decision.
     All {
@@ -76,28 +79,40 @@ pub(super) enum Limiting {
     },
 }
 
+/// What building a route needs besides its limits: the stores, what a reload keeps,
+/// `--dry-run`, and whether its requests need an API key.
+pub(super) struct Build<'a> {
+    pub(super) stores: &'a Stores,
+    pub(super) reuse: &'a Reuse,
+    pub(super) dry_run: bool,
+    pub(super) requires_key: bool,
+}
+
 impl Limiting {
-    /// The limiter of `limits` (with `globals`) on `stores`; `route` names the short
-    /// form's limit, `id` keeps this set's state apart from every other's.
+    /// The limiter of `limits` (with `globals`); `route` names the short form's limit,
+    /// `id` keeps this set's state apart from every other's.
     fn new(
         limits: &[LimitConfig],
         route: &str,
         id: &str,
         globals: &[Limit],
-        stores: &Stores,
+        cx: &Build<'_>,
     ) -> Result<Self, Error> {
         let name = |l: &LimitConfig| l.name.clone().unwrap_or_else(|| route.to_owned());
         if let ([one], []) = (limits, globals) {
             return Ok(Limiting::One {
                 headers: Arc::new(PolicyHeaders::new(&name(one), &one.policy)),
-                limiter: stores.limiter(one.policy)?,
+                limiter: cx.reuse.single(id, &one.name, one.policy, cx.stores)?,
+                name: one.name.clone(),
             });
         }
+        let max_keys = cx.stores.max_keys();
         let set: Vec<Limit> = limits
             .iter()
             .map(|l| {
                 let name = name(l);
-                Limit::new(&name, &format!("{id} {name}"), l.policy, stores.max_keys())
+                cx.reuse
+                    .limit(&name, &format!("{id} {name}"), l.policy, max_keys)
             })
             .chain(globals.iter().cloned())
             .collect();
@@ -106,7 +121,7 @@ impl Limiting {
         Ok(Limiting::All {
             own: limits.len(),
             headers: Arc::new(HeaderList::new(&set)),
-            limiter: stores.multi(set),
+            limiter: cx.stores.multi(set),
         })
     }
 
@@ -152,6 +167,11 @@ impl Limiting {
 /// The future of a decision a remote store makes.
 pub(super) type Pending = std::pin::Pin<Box<dyn Future<Output = RequestOutcome> + Send>>;
 
+/// The id of a route's tier's limits: `<route> tier=<tier>`.
+fn tier_id(route: &str, tier: &str) -> String {
+    format!("{route} tier={tier}")
+}
+
 /// One limited route (or the default, or the per-IP limit).
 #[derive(Debug)]
 pub struct Route {
@@ -165,44 +185,51 @@ pub struct Route {
     pub(super) default: Limiting,
     pub(super) tiers: BTreeMap<String, Limiting>,
     algorithms: String,
-    /// Its counters.
-    pub stats: RouteStats,
+    /// Its counters (carried over by a reload that keeps the route's name).
+    pub stats: Arc<RouteStats>,
 }
 
 impl Route {
     /// The route `name` (its template, `*` for the default) limited by `limits` and
-    /// `globals`; `dry_run` puts it in shadow mode whatever its own mode.
+    /// `globals`; `--dry-run` puts it in shadow mode whatever its own mode.
     pub(super) fn new(
         template: Option<Template>,
         name: &str,
         limits: &RouteLimits,
         globals: &[Limit],
-        stores: &Stores,
-        dry_run: bool,
-        requires_key: bool,
+        cx: &Build<'_>,
     ) -> Result<Self, Error> {
         let name = name.to_owned();
-        let default = Limiting::new(&limits.limits, &name, &name, globals, stores)?;
+        let default = Limiting::new(&limits.limits, &name, &name, globals, cx)?;
         let tiers = limits
             .tiers
             .iter()
             .map(|(tier, l)| {
-                let id = format!("{name} tier={tier}");
-                Ok((tier.clone(), Limiting::new(l, &name, &id, globals, stores)?))
+                let id = tier_id(&name, tier);
+                Ok((tier.clone(), Limiting::new(l, &name, &id, globals, cx)?))
             })
             .collect::<Result<_, Error>>()?;
         Ok(Self {
             algorithms: default.algorithms(),
             template,
+            stats: cx.reuse.stats(&name),
             name,
-            requires_key,
+            requires_key: cx.requires_key,
             cost: limits.cost,
-            shadow: dry_run || limits.mode == Mode::Shadow,
+            shadow: cx.dry_run || limits.mode == Mode::Shadow,
             shadow_headers: limits.shadow_headers,
             default,
             tiers,
-            stats: RouteStats::default(),
         })
+    }
+
+    /// Every set of limits with its id: the route's, then each tier's.
+    pub(super) fn limitings(&self) -> impl Iterator<Item = (String, &Limiting)> {
+        std::iter::once((self.name.clone(), &self.default)).chain(
+            self.tiers
+                .iter()
+                .map(|(tier, l)| (tier_id(&self.name, tier), l)),
+        )
     }
 
     /// The route's name in headers, keys and metrics: its template, or `*` for the
@@ -240,7 +267,9 @@ impl Route {
         let cost = self.cost;
         let limiting = self.limiting(tier);
         match limiting {
-            Limiting::One { limiter, headers } => {
+            Limiting::One {
+                limiter, headers, ..
+            } => {
                 if let Some(result) = limiter.decide_now(key, cost) {
                     return Check::Ready(self.record(result, headers, started));
                 }
@@ -257,7 +286,9 @@ impl Route {
         let (key, tier) = (Arc::clone(key), tier.map(Arc::<str>::from));
         Check::Pending(Box::pin(async move {
             match route.limiting(tier.as_deref()) {
-                Limiting::One { limiter, headers } => {
+                Limiting::One {
+                    limiter, headers, ..
+                } => {
                     let mut full = String::with_capacity(route.name.len() + 1 + key.len());
                     full.push_str(&route.name);
                     full.push(' ');
