@@ -23,6 +23,7 @@
 //! The rate-limit layer the gateway runs is `limiter_core::tower::RateLimitLayer`,
 //! the same one any tower or axum service can reuse.
 
+pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod config;

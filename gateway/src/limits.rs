@@ -27,6 +27,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::Error;
+use crate::access_log::DecisionNote;
 use crate::config::{Config, StoreConfig};
 use crate::contract::metrics as names;
 use crate::identity::{Identity, IdentitySource, IdentityStats};
@@ -277,13 +278,14 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
             key: Arc::clone(&identity.key),
             tier: identity.tier.clone(),
             stats: Arc::clone(&self.identity_stats),
+            note: req.extensions().get::<DecisionNote>().cloned(),
         };
         let Some(per_ip) = &table.per_ip else {
             return next.check();
         };
         // The per-IP limit first, for every request — also one refused for its key, so
         // guessing keys from one address is throttled too: a refusal there ends it.
-        match per_ip.check(&identity.ip_key, None) {
+        match per_ip.check(&identity.ip_key, None, next.note.clone()) {
             Check::Ready(outcome) if outcome.refusal_status().is_some() => Check::Ready(outcome),
             Check::Ready(_) => next.check(),
             Check::Pending(by_ip) => Check::Pending(Box::pin(async move {
@@ -311,6 +313,8 @@ struct Next {
     key: Arc<str>,
     tier: Option<Arc<str>>,
     stats: Arc<IdentityStats>,
+    /// The access log's note, when it is on.
+    note: Option<DecisionNote>,
 }
 
 impl Next {
@@ -328,7 +332,7 @@ impl Next {
             });
         }
         match &self.route {
-            Some(route) => route.check(&self.key, self.tier.as_deref()),
+            Some(route) => route.check(&self.key, self.tier.as_deref(), self.note),
             None => Check::Ready(RequestOutcome::Unlimited),
         }
     }

@@ -31,6 +31,7 @@ use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
 use crate::Error;
+use crate::access_log::{self, AccessLog};
 use crate::admin::{self, Admin};
 use crate::config::Config;
 use crate::identity::{self, GatewayRefusal, Resolver};
@@ -59,6 +60,8 @@ pub struct Gateway {
     /// connection's proxy.
     layer: RateLimitLayer<GatewayLimiter>,
     proxy: Proxy,
+    /// `[log] access`: one JSON line per request.
+    access_log: Option<AccessLog>,
 }
 
 /// The gateway's two sockets: the proxy (`listen`) and the admin endpoints
@@ -84,9 +87,19 @@ impl Gateway {
         let layer = RateLimitLayer::shared(Arc::clone(&limiter))
             .with_refusal(GatewayRefusal::new(resolver.api_key_header()));
         let proxy = Proxy::new(&config, Arc::clone(&metrics));
+        let access_log = match &config.access_log {
+            Some(target) => {
+                Some(AccessLog::open(target).map_err(|e| Error::Io(format!("access log: {e}")))?)
+            }
+            None => None,
+        };
         let exposition = {
             let (routes, gateway) = (Arc::clone(&limiter), Arc::clone(&metrics));
+            let lines = access_log.clone();
             Arc::new(Exposition::new(vec![
+                Box::new(CollectFn::new(move |e: &mut DescriptorEncoder| {
+                    lines.as_ref().map_or(Ok(()), |l| l.encode_metrics(e))
+                })),
                 Box::new(CollectFn::new(move |e: &mut DescriptorEncoder| {
                     routes.encode_metrics(e)
                 })),
@@ -103,6 +116,7 @@ impl Gateway {
             resolver,
             layer,
             proxy,
+            access_log,
         })
     }
 
@@ -156,6 +170,7 @@ impl Gateway {
         let app = Arc::new(App {
             metrics: Arc::clone(&self.metrics),
             resolver: Arc::clone(&self.resolver),
+            access_log: self.access_log.clone(),
         });
         tokio::pin!(shutdown);
         loop {
@@ -219,6 +234,7 @@ impl Gateway {
 struct App {
     metrics: Arc<Metrics>,
     resolver: Arc<Resolver>,
+    access_log: Option<AccessLog>,
 }
 
 /// One client connection: its peer's part of every identity, and its service stack
@@ -235,12 +251,18 @@ impl Connection {
     fn handle(&self, mut req: Request<Incoming>) -> Handled {
         let app = &*self.app;
         let in_flight = InFlight::new(Arc::clone(&app.metrics));
+        let mut log = (app.access_log.as_ref()).map(|l| {
+            access_log::Pending::start(l, req.method(), req.uri().path(), self.identity.addr())
+        });
         let state = match app.resolver.resolve(&self.identity, req.headers()) {
             Err(rejection) => State::answered(
                 identity::refusal(&rejection, app.resolver.api_key_header())
                     .map(|body| RateLimitBody::inner(Either::Right(Full::new(body)))),
             ),
             Ok(identity) => {
+                if let Some(log) = &mut log {
+                    req.extensions_mut().insert(log.identified(&identity));
+                }
                 req.extensions_mut().insert(identity);
                 // The proxy is always ready (`poll_ready` is `Ready`), so it is called
                 // straight away.
@@ -257,7 +279,11 @@ impl Connection {
                 }
             }
         };
-        Handled { state, in_flight }
+        Handled {
+            state,
+            in_flight,
+            log,
+        }
     }
 }
 
@@ -267,6 +293,7 @@ pin_project_lite::pin_project! {
         #[pin]
         state: State,
         in_flight: InFlight,
+        log: Option<Box<access_log::Pending>>,
     }
 }
 
@@ -305,6 +332,9 @@ impl Future for Handled {
             }),
         };
         this.in_flight.0.response(response.status().as_u16());
+        if let Some(log) = this.log.take() {
+            (*log).finish(response.status().as_u16());
+        }
         Poll::Ready(Ok(response))
     }
 }

@@ -53,6 +53,19 @@ pub struct ConfigFile {
     /// every route (the `name` and algorithm keys of a limit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub global: Vec<Spanned<LimitTable>>,
+    /// `[log]`: the access log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogTable>,
+}
+
+/// `[log]`: where the gateway writes one JSON line per request.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogTable {
+    /// `access = "access.jsonl"` (relative to the config's folder), or `"-"` for
+    /// standard output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Spanned<String>>,
 }
 
 /// `[identity]`: who a request is.

@@ -112,6 +112,11 @@ pub const IDENTITY_REJECTIONS: Family = Family::counter(
     "ratelab_gateway_identity_rejections",
     "ratelab_gateway_identity_rejections_total",
 );
+/// Access log lines by outcome, `written` or `dropped` (counter).
+pub const ACCESS_LOG_LINES: Family = Family::counter(
+    "ratelab_gateway_access_log_lines",
+    "ratelab_gateway_access_log_lines_total",
+);
 /// Time until the backend's response headers (histogram, seconds).
 pub const UPSTREAM_SECONDS: Family = Family::plain("ratelab_gateway_upstream_seconds");
 

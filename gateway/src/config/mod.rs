@@ -268,6 +268,8 @@ pub struct Config {
     pub global: Vec<LimitConfig>,
     /// `--dry-run`: every route in shadow mode.
     pub dry_run: bool,
+    /// `[log] access`: where one JSON line per request goes (`None`: no access log).
+    pub access_log: Option<crate::access_log::AccessLogTarget>,
 }
 
 /// The default listen address.
@@ -339,6 +341,7 @@ impl Default for Config {
             default_requires_key: None,
             global: Vec::new(),
             dry_run: false,
+            access_log: None,
         }
     }
 }

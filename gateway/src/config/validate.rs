@@ -16,6 +16,7 @@ use super::{
 use crate::routes::Template;
 
 mod identity;
+mod log;
 
 /// Validation context: the file and its text, to locate errors.
 pub(super) struct Cx<'a> {
@@ -147,6 +148,9 @@ impl<'a> Cx<'a> {
             config.default_requires_key = flag(&default.get_ref().require_api_key);
         }
         config.global = self.globals(&raw.global, &config)?;
+        if let Some(log) = &raw.log {
+            config.access_log = self.access_log(log)?;
+        }
         Ok(config)
     }
 

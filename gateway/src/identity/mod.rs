@@ -144,6 +144,11 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// The peer's address (the access log's client when no identity resolves).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
     /// True when the peer is a trusted proxy.
     pub fn is_trusted(&self) -> bool {
         self.trusted

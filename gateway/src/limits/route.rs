@@ -12,6 +12,7 @@ use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
 
 use super::table::Reuse;
 use crate::Error;
+use crate::access_log::DecisionNote;
 use crate::config::{LimitConfig, Mode, RouteLimits};
 use crate::metrics::{Counter, DECISION_BUCKETS, Histogram};
 use crate::routes::Template;
@@ -262,7 +263,14 @@ impl Route {
     /// <identity>` (a route name holds no space before its end, so the pair is
     /// unambiguous). Several limits: the identity is the key of each in memory (each
     /// limit its own store) and the hash tag of each on Redis (each limit its own id).
-    pub(super) fn check(self: &Arc<Self>, key: &Arc<str>, tier: Option<&str>) -> Check<Pending> {
+    ///
+    /// `note` (the access log's, when it is on) hears the verdict.
+    pub(super) fn check(
+        self: &Arc<Self>,
+        key: &Arc<str>,
+        tier: Option<&str>,
+        note: Option<DecisionNote>,
+    ) -> Check<Pending> {
         let started = Instant::now();
         let cost = self.cost;
         let limiting = self.limiting(tier);
@@ -271,14 +279,14 @@ impl Route {
                 limiter, headers, ..
             } => {
                 if let Some(result) = limiter.decide_now(key, cost) {
-                    return Check::Ready(self.record(result, headers, started));
+                    return Check::Ready(self.record(result, headers, started, note.as_ref()));
                 }
             }
             Limiting::All {
                 limiter, headers, ..
             } => {
                 if let Some(result) = limiter.decide_now(key, cost) {
-                    return Check::Ready(self.record_all(result, headers, started));
+                    return Check::Ready(self.record_all(result, headers, started, note.as_ref()));
                 }
             }
         }
@@ -294,13 +302,13 @@ impl Route {
                     full.push(' ');
                     full.push_str(&key);
                     let result = limiter.decide(&full, cost).await;
-                    route.record(result, headers, started)
+                    route.record(result, headers, started, note.as_ref())
                 }
                 Limiting::All {
                     limiter, headers, ..
                 } => {
                     let result = limiter.decide(&key, cost).await;
-                    route.record_all(result, headers, started)
+                    route.record_all(result, headers, started, note.as_ref())
                 }
             }
         }))
@@ -337,10 +345,14 @@ impl Route {
         result: LimitResult<Verdict>,
         headers: &Arc<PolicyHeaders>,
         started: Instant,
+        note: Option<&DecisionNote>,
     ) -> RequestOutcome {
         self.stats.decision_latency.observe(started.elapsed());
         if let Ok(verdict) = &result {
             self.count_fallback(verdict.decided_by);
+            if let Some(note) = note {
+                note.note(&self.name, verdict, self.shadow);
+            }
         }
         self.finish(RequestOutcome::from_result(result, headers))
     }
@@ -351,10 +363,14 @@ impl Route {
         result: LimitResult<LimitsVerdict>,
         headers: &Arc<HeaderList>,
         started: Instant,
+        note: Option<&DecisionNote>,
     ) -> RequestOutcome {
         self.stats.decision_latency.observe(started.elapsed());
         if let Ok(verdict) = &result {
             self.count_fallback(verdict.decided_by);
+            if let Some(note) = note {
+                note.note(&self.name, &verdict.verdict(), self.shadow);
+            }
         }
         self.finish(RequestOutcome::from_limits(result, headers))
     }
