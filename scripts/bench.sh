@@ -354,7 +354,7 @@ wrk -t2 -c64 -d5s --latency "$BACKEND/api/orders" >"$RUNS/ceiling/wrk.txt" 2>&1
 # (`ratelab report --in DIR`); the committed report keeps results.json (and the
 # workload as played) per run, and the merged plots the README embeds.
 mkdir -p "$OUT/sim"
-find "$RUNS" "$OUT/sim" \( -name '*.png' -o -name '*.svg' -o -name report.md \) -delete
+find "$RUNS" "$OUT/sim" \( -name '*.png' -o -name '*.svg' -o -name report.md -o -name report.html \) -delete
 step "rendering $OUT/README.md"
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 "$RATELAB" bench-report --dir "$OUT" --elapsed "$(( $(date +%s) - STARTED ))" --commit "$COMMIT"

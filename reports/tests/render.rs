@@ -118,7 +118,15 @@ fn renders_every_plot_as_png_and_svg() {
     let names: Vec<&str> = rendered.plots.iter().map(|p| p.name).collect();
     assert_eq!(
         names,
-        ["throughput", "admitted", "accuracy", "burst", "latency"]
+        [
+            "throughput",
+            "admitted",
+            "difference",
+            "accuracy",
+            "burst",
+            "latency",
+            "latency-by-store"
+        ]
     );
     for plot in &rendered.plots {
         let png = std::fs::read(&plot.png).unwrap();
@@ -127,10 +135,18 @@ fn renders_every_plot_as_png_and_svg() {
         let svg = std::fs::read_to_string(&plot.svg).unwrap();
         assert!(svg.contains("<svg") && svg.contains("</svg>"));
         assert!(svg.contains("<text"), "labels are drawn");
+        assert!(
+            !svg.contains("width=\"-"),
+            "{}: a negative width",
+            plot.svg.display()
+        );
     }
     let md = std::fs::read_to_string(&rendered.report).unwrap();
     assert!(md.starts_with("# ratelab report: workload `unit`"));
-    assert!(md.contains("![Offered, admitted and rejected requests per second](throughput.png)"));
+    assert!(md.contains("![Offered and admitted requests per second](throughput.png)"));
+    let html = std::fs::read_to_string(&rendered.html).unwrap();
+    assert!(html.contains("<h1>ratelab report: workload <code>unit</code></h1>"));
+    assert_eq!(html.matches("<figure><svg").count(), rendered.plots.len());
     assert!(md.contains("(latency.svg)"));
     assert!(md.contains("| token-bucket (redis) |") || md.contains("| token-bucket |"));
     assert!(md.contains("a test \\| with a pipe") || md.contains("a test | with a pipe"));
@@ -141,8 +157,26 @@ fn renders_every_plot_as_png_and_svg() {
 fn no_latency_no_latency_plot() {
     let dir = scratch("nolat");
     let rendered = reports::render(&results(false), &dir).unwrap();
-    assert_eq!(rendered.plots.len(), 4);
+    assert_eq!(rendered.plots.len(), 5);
     assert!(!dir.join("latency.png").exists());
+    assert!(!dir.join("latency-by-store.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn one_run_draws_whole_bars() {
+    let dir = scratch("one");
+    let mut r = results(true);
+    r.runs.truncate(1);
+    let rendered = reports::render(&r, &dir).unwrap();
+    for plot in &rendered.plots {
+        let svg = std::fs::read_to_string(&plot.svg).unwrap();
+        assert!(
+            !svg.contains("width=\"-"),
+            "{}: a negative width",
+            plot.svg.display()
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -94,7 +94,9 @@ fn bars<DB: DrawingBackend>(
         .margin(10)
         .x_label_area_size(upright_px.unwrap_or(36))
         .y_label_area_size(70)
-        .build_cartesian_2d((0..(n - 1).max(0)).into_segmented(), y_range.clone())
+        // A one-value range maps every value to its left edge (plotters' linear map of
+        // an empty span): one run gets two slots, its bar in the first.
+        .build_cartesian_2d((0..(n - 1).max(1)).into_segmented(), y_range.clone())
         .map_err(err)?;
     let formatter = |v: &SegmentValue<i32>| match v {
         // Upright labels are drawn below, where they can hang from the axis.
