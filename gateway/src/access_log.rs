@@ -203,12 +203,13 @@ impl DecisionNote {
 /// fail-open, fail-closed or the local stand-in), `rejected` (refused before any limit:
 /// no usable identity, a missing API key, a cost no limit admits) or `unlimited`.
 pub fn decision(limits: &[LimitNote], status: u16) -> &'static str {
+    // A 4xx other than 429 is a refusal before the route's limits (an unknown or missing
+    // API key is answered after the per-IP limit admitted it).
+    if (400..500).contains(&status) && status != 429 {
+        return "rejected";
+    }
     if limits.is_empty() {
-        return if (400..500).contains(&status) && status != 429 {
-            "rejected"
-        } else {
-            "unlimited"
-        };
+        return "unlimited";
     }
     if limits.iter().any(|l| l.decided_by != "store") {
         "fallback"
@@ -355,6 +356,12 @@ mod tests {
         note.note("/a", &verdict(true, DecidedBy::FailOpen), false);
         assert_eq!(decision(&note.take(), 200), "fallback");
         assert_eq!(decision(&[], 401), "rejected");
+        note.note("per-ip", &verdict(true, DecidedBy::Store), false);
+        assert_eq!(
+            decision(&note.take(), 401),
+            "rejected",
+            "unknown key after the per-IP limit"
+        );
         assert_eq!(decision(&[], 200), "unlimited");
     }
 
