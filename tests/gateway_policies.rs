@@ -88,6 +88,15 @@ fn several_limits_all_or_nothing(store: &str) {
         m.contains("route=\"/api/search\",algorithm=\"gcra+sliding-window+fixed-window\",outcome=\"denied\"} 4"),
         "{m}"
     );
+    // Which limit refused: the burst every time, the day once on each route.
+    for needle in [
+        "ratelab_gateway_limit_refusals_total{route=\"/api/search\",tier=\"default\",limit=\"burst\"} 4",
+        "ratelab_gateway_limit_refusals_total{route=\"/api/search\",tier=\"default\",limit=\"hourly\"} 0",
+        "ratelab_gateway_limit_refusals_total{route=\"/api/search\",tier=\"default\",limit=\"daily\"} 1",
+        "ratelab_gateway_limit_refusals_total{route=\"*\",tier=\"default\",limit=\"daily\"} 1",
+    ] {
+        assert!(m.contains(needle), "{needle}\n{m}");
+    }
 }
 
 #[test]

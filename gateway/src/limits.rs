@@ -34,6 +34,7 @@ use crate::identity::{Identity, IdentitySource, IdentityStats};
 use crate::metrics::{Counter, DescriptorEncoder, encode_family};
 use crate::store::Stores;
 
+mod limiting;
 mod reload;
 mod route;
 mod table;
@@ -233,6 +234,23 @@ impl GatewayLimiter {
             "Keys held by each route's in-memory limiter.",
             MetricType::Gauge,
             keys.iter().map(|(l, g)| (*l, g)),
+        )?;
+        let refusals: Vec<_> = routes().flat_map(|r| r.refusal_counters()).collect();
+        encode_family(
+            encoder,
+            names::LIMIT_REFUSALS.name,
+            "Requests each limit of a several-limit route refused, by route, tier and limit.",
+            MetricType::Counter,
+            refusals.iter().map(|(route, tier, limit, c)| {
+                (
+                    [
+                        (names::LABEL_ROUTE, *route),
+                        (names::LABEL_TIER, *tier),
+                        (names::LABEL_LIMIT, *limit),
+                    ],
+                    *c,
+                )
+            }),
         )?;
         encode_family(
             encoder,

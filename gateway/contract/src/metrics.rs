@@ -79,6 +79,12 @@ pub const STORE_LEASE_STRANDED: Family = Family::counter(
 );
 /// Whether the store's circuit breaker is open now (gauge).
 pub const STORE_CIRCUIT_OPEN: Family = Family::plain("ratelab_gateway_store_circuit_open");
+/// Requests each limit of a several-limit route refused, by route, tier and limit
+/// (counter; a request two limits refuse counts in both).
+pub const LIMIT_REFUSALS: Family = Family::counter(
+    "ratelab_gateway_limit_refusals",
+    "ratelab_gateway_limit_refusals_total",
+);
 /// Configuration reloads (SIGHUP or `--watch`), by `result`.
 pub const CONFIG_RELOADS: Family = Family::counter(
     "ratelab_gateway_config_reloads",
@@ -128,6 +134,10 @@ pub const LABEL_ALGORITHM: &str = "algorithm";
 pub const LABEL_OUTCOME: &str = "outcome";
 /// The failure-policy label of [`STORE_FALLBACKS`] (`fail-open`, `fail-closed`, `local`).
 pub const LABEL_POLICY: &str = "policy";
+/// The limit label of [`LIMIT_REFUSALS`] (the limit's name in the headers).
+pub const LABEL_LIMIT: &str = "limit";
+/// The tier label of [`LIMIT_REFUSALS`] (`default` for the route's own limits).
+pub const LABEL_TIER: &str = "tier";
 /// The result label of [`CONFIG_RELOADS`] (`applied`, `refused`).
 pub const LABEL_RESULT: &str = "result";
 /// The reason label of [`IDENTITY_REJECTIONS`] (`unknown_api_key`, `api_key_required`,

@@ -6,17 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::StatusCode;
-use limiter_core::limits::{Limit, LimitSet, LimitsVerdict, MultiLimiter};
+use limiter_core::limits::{Limit, LimitsVerdict};
 use limiter_core::tower::{Check, HeaderList, PolicyHeaders, RequestOutcome};
-use limiter_core::{DecidedBy, RateLimiter, Result as LimitResult, Verdict};
+use limiter_core::{DecidedBy, Result as LimitResult, Verdict};
 
-use super::table::Reuse;
+pub(super) use super::limiting::{Build, Limiting};
 use crate::Error;
 use crate::access_log::DecisionNote;
-use crate::config::{LimitConfig, Mode, RouteLimits};
+use crate::config::{Mode, RouteLimits};
 use crate::metrics::{Counter, DECISION_BUCKETS, Histogram};
 use crate::routes::Template;
-use crate::store::Stores;
 
 /// Per-route counters.
 #[derive(Debug)]
@@ -53,114 +52,6 @@ impl Default for RouteStats {
             fallback_closed: Counter::default(),
             fallback_local: Counter::default(),
             decision_latency: Histogram::new(DECISION_BUCKETS),
-        }
-    }
-}
-
-/// How one set of limits decides: one limit on the single-limit fast path, or several
-/// (the route's and the global ones) all-or-nothing.
-#[derive(Debug)]
-// A route holds a few of these for its lifetime: their size costs nothing, and boxing
-// would add an indirection to every decision.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Limiting {
-    /// One limit, no global ones: today's fast path.
-    One {
-        limiter: Arc<RateLimiter>,
-        headers: Arc<PolicyHeaders>,
-        /// The limit's own name, if it has one (else the route's).
-        name: Option<String>,
-    },
-    /// Several limits, one decision.
-    All {
-        limiter: MultiLimiter,
-        headers: Arc<HeaderList>,
-        /// How many of the set's limits are the route's own (the global ones follow).
-        own: usize,
-    },
-}
-
-/// What building a route needs besides its limits: the stores, what a reload keeps,
-/// `--dry-run`, and whether its requests need an API key.
-pub(super) struct Build<'a> {
-    pub(super) stores: &'a Stores,
-    pub(super) reuse: &'a Reuse,
-    pub(super) dry_run: bool,
-    pub(super) requires_key: bool,
-}
-
-impl Limiting {
-    /// The limiter of `limits` (with `globals`); `route` names the short form's limit,
-    /// `id` keeps this set's state apart from every other's.
-    fn new(
-        limits: &[LimitConfig],
-        route: &str,
-        id: &str,
-        globals: &[Limit],
-        cx: &Build<'_>,
-    ) -> Result<Self, Error> {
-        let name = |l: &LimitConfig| l.name.clone().unwrap_or_else(|| route.to_owned());
-        if let ([one], []) = (limits, globals) {
-            return Ok(Limiting::One {
-                headers: Arc::new(PolicyHeaders::new(&name(one), &one.policy)),
-                limiter: cx.reuse.single(id, &one.name, one.policy, cx.stores)?,
-                name: one.name.clone(),
-            });
-        }
-        let max_keys = cx.stores.max_keys();
-        let set: Vec<Limit> = limits
-            .iter()
-            .map(|l| {
-                let name = name(l);
-                cx.reuse
-                    .limit(&name, &format!("{id} {name}"), l.policy, max_keys)
-            })
-            .chain(globals.iter().cloned())
-            .collect();
-        let set = LimitSet::new(set)
-            .map_err(|e| Error::Invalid(format!("route {route}: {}", e.report())))?;
-        Ok(Limiting::All {
-            own: limits.len(),
-            headers: Arc::new(HeaderList::new(&set)),
-            limiter: cx.stores.multi(set),
-        })
-    }
-
-    /// Forgets idle in-memory keys; how many.
-    fn sweep(&self) -> usize {
-        match self {
-            Limiting::One { limiter, .. } => limiter.sweep(),
-            Limiting::All { limiter, .. } => limiter.sweep(),
-        }
-    }
-
-    /// Keys held in memory (`None` on Redis).
-    fn memory_keys(&self) -> Option<usize> {
-        match self {
-            Limiting::One { limiter, .. } => limiter.memory_keys(),
-            Limiting::All { limiter, own, .. } => limiter.is_memory().then(|| {
-                limiter
-                    .set()
-                    .limits()
-                    .iter()
-                    .take(*own)
-                    .map(Limit::memory_keys)
-                    .sum()
-            }),
-        }
-    }
-
-    /// The algorithms, for the metrics' label (`gcra+sliding-window` for several).
-    fn algorithms(&self) -> String {
-        match self {
-            Limiting::One { limiter, .. } => limiter.policy().kind.name().to_owned(),
-            Limiting::All { limiter, .. } => limiter
-                .set()
-                .limits()
-                .iter()
-                .map(|l| l.policy().kind.name())
-                .collect::<Vec<_>>()
-                .join("+"),
         }
     }
 }
@@ -224,6 +115,25 @@ impl Route {
         })
     }
 
+    /// Each limit's refusal counter of every several-limit set: (route, tier —
+    /// `default` for the route's own —, limit name, counter).
+    pub(super) fn refusal_counters(&self) -> Vec<(&str, &str, &str, &Counter)> {
+        let sets = std::iter::once(("default", &self.default))
+            .chain(self.tiers.iter().map(|(t, l)| (t.as_str(), l)));
+        let mut out = Vec::new();
+        for (tier, limiting) in sets {
+            if let Limiting::All {
+                headers, refusals, ..
+            } = limiting
+            {
+                for (name, c) in headers.names().zip(refusals) {
+                    out.push((self.name.as_str(), tier, name, c));
+                }
+            }
+        }
+        out
+    }
+
     /// Every set of limits with its id: the route's, then each tier's.
     pub(super) fn limitings(&self) -> impl Iterator<Item = (String, &Limiting)> {
         std::iter::once((self.name.clone(), &self.default)).chain(
@@ -283,10 +193,19 @@ impl Route {
                 }
             }
             Limiting::All {
-                limiter, headers, ..
+                limiter,
+                headers,
+                refusals,
+                ..
             } => {
                 if let Some(result) = limiter.decide_now(key, cost) {
-                    return Check::Ready(self.record_all(result, headers, started, note.as_ref()));
+                    return Check::Ready(self.record_all(
+                        result,
+                        headers,
+                        refusals,
+                        started,
+                        note.as_ref(),
+                    ));
                 }
             }
         }
@@ -305,10 +224,13 @@ impl Route {
                     route.record(result, headers, started, note.as_ref())
                 }
                 Limiting::All {
-                    limiter, headers, ..
+                    limiter,
+                    headers,
+                    refusals,
+                    ..
                 } => {
                     let result = limiter.decide(&key, cost).await;
-                    route.record_all(result, headers, started, note.as_ref())
+                    route.record_all(result, headers, refusals, started, note.as_ref())
                 }
             }
         }))
@@ -362,6 +284,7 @@ impl Route {
         &self,
         result: LimitResult<LimitsVerdict>,
         headers: &Arc<HeaderList>,
+        refusals: &[Counter],
         started: Instant,
         note: Option<&DecisionNote>,
     ) -> RequestOutcome {
@@ -370,6 +293,13 @@ impl Route {
             self.count_fallback(verdict.decided_by);
             if let Some(note) = note {
                 note.note(&self.name, &verdict.verdict(), self.shadow);
+            }
+            if !verdict.decision.allowed && !verdict.is_unavailable() {
+                for i in verdict.decision.refusing() {
+                    if let Some(c) = refusals.get(i) {
+                        c.inc();
+                    }
+                }
             }
         }
         self.finish(RequestOutcome::from_limits(result, headers))

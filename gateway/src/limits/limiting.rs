@@ -1,0 +1,128 @@
+//! How one set of limits decides: one limit on the single-limit fast path, or several
+//! (a route's and the global ones) all-or-nothing, built taking over what a reload
+//! keeps.
+
+use std::sync::Arc;
+
+use limiter_core::RateLimiter;
+use limiter_core::limits::{Limit, LimitSet, MultiLimiter};
+use limiter_core::tower::{HeaderList, PolicyHeaders};
+
+use super::table::Reuse;
+use crate::Error;
+use crate::config::LimitConfig;
+use crate::metrics::Counter;
+use crate::store::Stores;
+
+/// How one set of limits decides: one limit on the single-limit fast path, or several
+/// (the route's and the global ones) all-or-nothing.
+#[derive(Debug)]
+// A route holds a few of these for its lifetime: their size costs nothing, and boxing
+// would add an indirection to every decision.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Limiting {
+    /// One limit, no global ones: today's fast path.
+    One {
+        limiter: Arc<RateLimiter>,
+        headers: Arc<PolicyHeaders>,
+        /// The limit's own name, if it has one (else the route's).
+        name: Option<String>,
+    },
+    /// Several limits, one decision.
+    All {
+        limiter: MultiLimiter,
+        headers: Arc<HeaderList>,
+        /// How many of the set's limits are the route's own (the global ones follow).
+        own: usize,
+        /// Requests each limit refused, in the set's order.
+        refusals: Vec<Counter>,
+    },
+}
+
+/// What building a route needs besides its limits: the stores, what a reload keeps,
+/// `--dry-run`, and whether its requests need an API key.
+pub(super) struct Build<'a> {
+    pub(super) stores: &'a Stores,
+    pub(super) reuse: &'a Reuse,
+    pub(super) dry_run: bool,
+    pub(super) requires_key: bool,
+}
+
+impl Limiting {
+    /// The limiter of `limits` (with `globals`); `route` names the short form's limit,
+    /// `id` keeps this set's state apart from every other's.
+    pub(super) fn new(
+        limits: &[LimitConfig],
+        route: &str,
+        id: &str,
+        globals: &[Limit],
+        cx: &Build<'_>,
+    ) -> Result<Self, Error> {
+        let name = |l: &LimitConfig| l.name.clone().unwrap_or_else(|| route.to_owned());
+        if let ([one], []) = (limits, globals) {
+            return Ok(Limiting::One {
+                headers: Arc::new(PolicyHeaders::new(&name(one), &one.policy)),
+                limiter: cx.reuse.single(id, &one.name, one.policy, cx.stores)?,
+                name: one.name.clone(),
+            });
+        }
+        let max_keys = cx.stores.max_keys();
+        let set: Vec<Limit> = limits
+            .iter()
+            .map(|l| {
+                let name = name(l);
+                cx.reuse
+                    .limit(&name, &format!("{id} {name}"), l.policy, max_keys)
+            })
+            .chain(globals.iter().cloned())
+            .collect();
+        let set = LimitSet::new(set)
+            .map_err(|e| Error::Invalid(format!("route {route}: {}", e.report())))?;
+        Ok(Limiting::All {
+            refusals: (0..set.limits().len())
+                .map(|_| Counter::default())
+                .collect(),
+            own: limits.len(),
+            headers: Arc::new(HeaderList::new(&set)),
+            limiter: cx.stores.multi(set),
+        })
+    }
+
+    /// Forgets idle in-memory keys; how many.
+    pub(super) fn sweep(&self) -> usize {
+        match self {
+            Limiting::One { limiter, .. } => limiter.sweep(),
+            Limiting::All { limiter, .. } => limiter.sweep(),
+        }
+    }
+
+    /// Keys held in memory (`None` on Redis).
+    pub(super) fn memory_keys(&self) -> Option<usize> {
+        match self {
+            Limiting::One { limiter, .. } => limiter.memory_keys(),
+            Limiting::All { limiter, own, .. } => limiter.is_memory().then(|| {
+                limiter
+                    .set()
+                    .limits()
+                    .iter()
+                    .take(*own)
+                    .map(Limit::memory_keys)
+                    .sum()
+            }),
+        }
+    }
+
+    /// The algorithms, for the metrics' label (`gcra+sliding-window` for several).
+    pub(super) fn algorithms(&self) -> String {
+        match self {
+            Limiting::One { limiter, .. } => limiter.policy().kind.name().to_owned(),
+            Limiting::All { limiter, .. } => limiter
+                .set()
+                .limits()
+                .iter()
+                .map(|l| l.policy().kind.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+        }
+    }
+}
