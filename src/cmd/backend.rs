@@ -33,7 +33,7 @@ pub struct Args {
     threads: Option<usize>,
 }
 
-/// Serves until SIGINT or SIGTERM.
+/// Serves until SIGINT or SIGTERM, then prints how many requests it counted.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::gateway::init_tracing();
     if !(0.0..=1.0).contains(&args.error_rate) {
@@ -63,8 +63,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("ratelab backend listening on http://{addr}");
         let backend = Backend::new(config);
         let stats = tokio::spawn(Arc::clone(&backend).serve_stats(stats_listener, std::future::pending()));
-        backend.serve(listener, gateway::shutdown_signal()).await;
+        Arc::clone(&backend)
+            .serve(listener, gateway::shutdown_signal())
+            .await;
         stats.abort();
+        // Its count at exit: a harness that restarts the backend (scripts/soak.sh) adds
+        // the counts of every process to compare them with what clients saw admitted.
+        println!(
+            "ratelab backend stopped: {} requests counted",
+            backend.stats().total()
+        );
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -23,7 +23,8 @@
 //! gateway (the server) stays hyper's.
 
 mod body;
-mod codec;
+// Public for the fuzz targets in `fuzz/`, which hold the framing to its round trips.
+pub mod codec;
 mod conn;
 #[cfg(test)]
 mod tests;
