@@ -167,7 +167,11 @@ fn response(head_request: bool, bytes: &[u8], splits: &[u16]) {
     if bytes.len() > MAX_HEAD {
         return;
     }
-    let method = if head_request { Method::HEAD } else { Method::GET };
+    let method = if head_request {
+        Method::HEAD
+    } else {
+        Method::GET
+    };
     let whole = decode_response(&[bytes], &method);
     let split = decode_response(&pieces(bytes, splits), &method);
     assert_eq!(whole, split, "{bytes:?} split at {splits:?}");
@@ -271,7 +275,10 @@ fn request(
     let framing_lines = &got[sent.len()..];
     match framing {
         RequestFraming::Length(n) => {
-            assert_eq!(framing_lines, &[("content-length", n.to_string().as_bytes())])
+            assert_eq!(
+                framing_lines,
+                &[("content-length", n.to_string().as_bytes())]
+            )
         }
         RequestFraming::Chunked => {
             assert_eq!(framing_lines, &[("transfer-encoding", &b"chunked"[..])])

@@ -106,7 +106,10 @@ fuzz_target!(|input: Input| {
     let h = harness();
     let key = format!("fuzz-{}", KEY.fetch_add(1, Ordering::Relaxed));
     let memory = MemoryLimiter::new(policy, h.clock.clone(), 16);
-    let redis: RedisLimiter = h.store.limiter(policy);
+    let redis: RedisLimiter = h
+        .store
+        .limiter(policy)
+        .unwrap_or_else(|e| panic!("the exact store refuses {policy:?}: {e}"));
     let mut now = u64::from(input.start_us) * US;
     for (i, &(gap, cost)) in input.arrivals.iter().take(64).enumerate() {
         now += u64::from(gap) * US;

@@ -109,12 +109,18 @@ fn identity(input: &Input) {
     let addr = SocketAddr::new(input.peer.ip(), 40_000);
     let peer = resolver.peer(addr);
     let canonical = input.peer.ip().to_canonical();
-    assert_eq!(peer.is_trusted(), trusted.iter().any(|n| n.contains(&canonical)));
+    assert_eq!(
+        peer.is_trusted(),
+        trusted.iter().any(|n| n.contains(&canonical))
+    );
 
     let Ok(id) = resolver.resolve(&peer, &headers) else {
         return; // a repeated, too long or non-UTF-8 identity header: 400
     };
-    assert!(id.key.starts_with("ip:") || id.key.starts_with("h:"), "{id:?}");
+    assert!(
+        id.key.starts_with("ip:") || id.key.starts_with("h:"),
+        "{id:?}"
+    );
     assert!(id.ip_key.starts_with("ip:"), "{id:?}");
     // Grouping is idempotent: the grouped address, as a peer, groups to itself.
     let regrouped = resolver.peer(SocketAddr::new(id.client_ip, 1));
@@ -136,13 +142,19 @@ fn identity(input: &Input) {
     peer.forwarding(addr.port()).apply(&mut upstream, Some(&id));
     let real = upstream.get_all("x-real-ip").iter().collect::<Vec<_>>();
     assert_eq!(real.len(), 1);
-    assert_eq!(real[0].to_str().ok(), Some(id.client_addr.to_string().as_str()));
+    assert_eq!(
+        real[0].to_str().ok(),
+        Some(id.client_addr.to_string().as_str())
+    );
     for name in ["x-forwarded-for", "forwarded"] {
         let lines = upstream.get_all(name).iter().collect::<Vec<_>>();
         assert_eq!(lines.len(), 1, "{name}: {lines:?}");
         if !peer.is_trusted() {
             let text = lines[0].to_str().unwrap_or("");
-            assert!(text.contains(&canonical.to_string()) && !text.contains(','), "{name}: {text}");
+            assert!(
+                text.contains(&canonical.to_string()) && !text.contains(','),
+                "{name}: {text}"
+            );
         }
     }
 }
@@ -170,9 +182,18 @@ fn join<'a>(segments: impl IntoIterator<Item = &'a str>) -> String {
 fn normalised(path: &str) {
     let segs = normalise(path);
     for s in &segs {
-        assert!(!matches!(s.as_ref(), "" | "." | ".."), "{path:?} -> {segs:?}");
+        assert!(
+            !matches!(s.as_ref(), "" | "." | ".."),
+            "{path:?} -> {segs:?}"
+        );
     }
-    let encoded = join(segs.iter().map(|s| encode(s)).collect::<Vec<_>>().iter().map(String::as_str));
+    let encoded = join(
+        segs.iter()
+            .map(|s| encode(s))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str),
+    );
     assert_eq!(normalise(&encoded), segs, "{path:?} -> {encoded:?}");
     if segs.iter().all(|s| !s.contains(['/', '%'])) {
         let plain = join(segs.iter().map(|s| s.as_ref()));
@@ -206,7 +227,10 @@ fn template(t: &str, values: &[String]) {
     // One more segment never matches a template without a final `{*rest}`.
     let longer = format!("{filled}/extra");
     if !t.contains("{*") {
-        assert!(!template.matches(&normalise(&longer)), "{t:?} matches {longer:?}");
+        assert!(
+            !template.matches(&normalise(&longer)),
+            "{t:?} matches {longer:?}"
+        );
     }
 }
 
@@ -222,7 +246,11 @@ fn matches_by_hand(t: &str, path: &str) {
         }
         _ => segs.len() == parts.len() && literal_prefix(&parts, &segs),
     };
-    assert_eq!(template.matches(&segs), expected, "{t:?} vs {path:?} ({segs:?})");
+    assert_eq!(
+        template.matches(&segs),
+        expected,
+        "{t:?} vs {path:?} ({segs:?})"
+    );
 }
 
 /// Whether every literal part equals its segment, decoded as the template decodes it.

@@ -41,8 +41,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(e.cost >= 1, "{e:?}");
     }
     let written = loadgen::workload::to_toml(&w, w.seed).expect("a workload serialises");
-    let back = Workload::parse(&written, "fuzz.toml", "other-name").unwrap_or_else(|e| {
-        panic!("{text:?} validated, written as {written:?} it does not: {e}")
-    });
+    let back = Workload::parse(&written, "fuzz.toml", "other-name")
+        .unwrap_or_else(|e| panic!("{text:?} validated, written as {written:?} it does not: {e}"));
     assert_eq!(w, back, "{text:?} written as {written:?}");
 });
