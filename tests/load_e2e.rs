@@ -29,7 +29,18 @@ const SCALE: &str = "0.05";
 
 #[test]
 fn load_through_a_gateway_agrees_with_the_backend_and_the_policy() {
-    let dir = TempDir::new("load");
+    through_a_gateway("goose");
+}
+
+#[test]
+fn the_open_loop_driver_agrees_with_the_backend_and_the_policy() {
+    through_a_gateway("open");
+}
+
+/// `seed` through one gateway with `driver`: every count agrees with the backend's and
+/// the gateway's, within the policy's envelope, latency counted from the due instants.
+fn through_a_gateway(driver: &str) {
+    let dir = TempDir::new(&format!("load-{driver}"));
     let routes = ratelab(&[
         "load",
         "--workload",
@@ -64,6 +75,8 @@ fn load_through_a_gateway_agrees_with_the_backend_and_the_policy() {
         SCALE,
         "--store",
         "memory",
+        "--driver",
+        driver,
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -102,6 +115,23 @@ fn load_through_a_gateway_agrees_with_the_backend_and_the_policy() {
     assert_eq!(truth["backend_keys_over_envelope"], 0, "{stdout}");
     assert_eq!(truth["client_keys_over_envelope"], 0, "{stdout}");
     assert_eq!(m["gateway"]["allowed"].as_u64(), Some(admitted));
+    assert_eq!(
+        m["statuses"]["200"].as_u64().unwrap() + m["statuses"]["429"].as_u64().unwrap(),
+        4200,
+        "{stdout}"
+    );
+    // Per phase: latency from the due instants, service time and lateness.
+    for (load, phase) in m["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(run["phases"].as_array().unwrap())
+    {
+        let service = load["service_latency_us"]["p50"].as_f64().unwrap();
+        let from_due = phase["latency_us"]["p50"].as_f64().unwrap();
+        assert!(service > 0.0 && from_due > 0.0, "{load}\n{phase}");
+        assert!(load["lag_ms_p99"].as_f64().is_some());
+    }
 
     // The policy envelope: burst 5 plus one token per 0.6 s over the run. The schedule
     // lasts 7.5 s (17 admitted by an exact bucket); a driver that falls behind stretches

@@ -67,6 +67,12 @@ pub struct PhaseLoad {
     /// True when the driver held the phase's rate: achieved at least 95% of offered and
     /// at most 1% of requests late.
     pub held: bool,
+    /// Service time of the requests planned in this phase, microseconds: from the
+    /// instant each actually left to its complete response, lateness excluded (the
+    /// run's `latency_us` counts from the instant each was due). `null` in results
+    /// written before it was recorded, or when no request got an answer.
+    #[serde(default)]
+    pub service_latency_us: Option<crate::LatencySummary>,
 }
 
 /// The backend's count against the client's, and both against the policy envelope.

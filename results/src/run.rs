@@ -70,7 +70,9 @@ pub struct PhaseStats {
     #[serde(default)]
     pub wronged_users: Option<f64>,
     /// Decision latency, microseconds: modelled store round trips (simulated) or
-    /// end-to-end response times (measured); `null` when not modelled.
+    /// response times (measured: from the instant each request was due to its complete
+    /// response, so a request the load generator sent late counts its lateness —
+    /// coordinated omission corrected, as wrk2 does); `null` when not modelled.
     #[serde(default)]
     pub latency_us: Option<LatencySummary>,
 }

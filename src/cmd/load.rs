@@ -269,6 +269,7 @@ fn driver(args: &Args, plan: &LoadPlan) -> anyhow::Result<Driver> {
             }
             Driver::OpenLoop(OpenLoopOptions {
                 max_in_flight: args.max_in_flight,
+                connections: None,
                 timeout,
             })
         }

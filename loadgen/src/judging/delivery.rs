@@ -51,10 +51,24 @@ pub(crate) struct Responses {
     pub(crate) error_series: Vec<u64>,
 }
 
+/// Microseconds from the instant a request was due (`planned`) to its complete
+/// response: its service time plus how late it left — coordinated omission corrected,
+/// as wrk2 does, so a stall that held requests back in the load generator shows in the
+/// latency instead of hiding as fewer, faster requests. A request that left early
+/// (at most one timer tick) counts from when it left.
+fn latency_from_due(r: &Record, planned: &Arrivals) -> u64 {
+    let due = planned.list[r.index].at;
+    ((r.latency + r.sent.saturating_sub(due)) / 1_000).max(1)
+}
+
 /// Fills `run` with what the responses say: rejected (429s) and errors per phase and
-/// per second, latency per phase, per second and in total. `records` are in the order
-/// of the `measured` arrivals.
-pub(crate) fn responses(run: &mut Run, records: &[Record], measured: &Arrivals) -> Responses {
+/// per second, latency (from each request's due instant) per phase, per second and in
+/// total. `records` are in the order of the `measured` arrivals.
+pub(crate) fn responses(
+    run: &mut Run,
+    records: &[Record],
+    (planned, measured): (&Arrivals, &Arrivals),
+) -> Responses {
     let phases = run.phases.len();
     let seconds = run.series.offered.len().max(1);
     // The run's bins (phase-aligned, `step_s` wide), not whole seconds.
@@ -70,7 +84,7 @@ pub(crate) fn responses(run: &mut Run, records: &[Record], measured: &Arrivals) 
     let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
     for p in 0..phases {
         for r in &records[measured.phase_starts[p]..measured.phase_starts[p + 1]] {
-            let us = (r.latency / 1_000).max(1);
+            let us = latency_from_due(r, planned);
             let _ = phase_hist[p].record(us);
             let _ = second_hist[second_of(r.sent)].record(us);
             let _ = total_hist.record(us);
@@ -115,12 +129,14 @@ pub(crate) fn phase_loads(
 ) -> Vec<PhaseLoad> {
     let phases = w.phases.len();
     let mut lags: Vec<Vec<u64>> = vec![Vec::new(); phases];
+    let mut service: Vec<Histogram<u64>> = (0..phases).map(|_| histogram()).collect();
     for r in records {
         let due = planned.list[r.index].at;
         let p = planned.phase_starts[1..]
             .partition_point(|&s| s <= r.index)
             .min(phases - 1);
         lags[p].push(r.sent.saturating_sub(due));
+        let _ = service[p].record((r.latency / 1_000).max(1));
     }
     let mut out = Vec::with_capacity(phases);
     for (p, phase) in w.phases.iter().enumerate() {
@@ -143,6 +159,7 @@ pub(crate) fn phase_loads(
             lag_ms_p99: round4(ns_quantile(lag, 0.99) as f64 / 1e6),
             late,
             held,
+            service_latency_us: latency_of(&service[p]),
         };
         let unsent = planned_n - lag.len() as u64;
         // A phase the run never finished because it was stopped is explained by the

@@ -109,7 +109,7 @@ pub fn results(plan: &LoadPlan, mut records: Vec<Record>, facts: &RunFacts) -> R
     let reference = play_reference(w, &measured, judge, &mut |_, _| {});
     let accounting = Accounting::new(w, &measured, None);
     let mut run: Run = accounting.run(&facts.algorithm, judge, &decisions, &reference);
-    let responses = delivery::responses(&mut run, &records, &measured);
+    let responses = delivery::responses(&mut run, &records, (&plan.arrivals, &measured));
     run.store = facts.store.clone();
     run.deployment = format!(
         "measured: {} gateway{} ({}), {}",

@@ -26,7 +26,7 @@ use goose::prelude::{
     GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction,
 };
 
-use super::record::{Reply, RunState};
+use super::record::{Reply, RunState, Tally};
 use crate::drivers::http::plan::USER_HEADER;
 
 /// The goose version this driver is built and tested with (pinned in Cargo.toml).
@@ -180,7 +180,13 @@ async fn play(shared: &RunState, user: &mut GooseUser, users: usize) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+    let mut tally = Tally::default();
+    let mut flushed = Instant::now();
     while let Some(i) = shared.next() {
+        if tally.pending() >= 32 || flushed.elapsed() >= FLUSH_EVERY {
+            tally.flush(&shared.live);
+            flushed = Instant::now();
+        }
         if !shared.wait_until_due(i, cancelled).await {
             break;
         }
@@ -189,9 +195,8 @@ async fn play(shared: &RunState, user: &mut GooseUser, users: usize) {
         let builder = match user.get_request_builder(&method(spec.method), &url) {
             Ok(b) => b.header(USER_HEADER, spec.user.as_str()),
             Err(_) => {
-                let now = Instant::now();
-                shared.mark_sent(i, now);
-                shared.finish(i, Duration::ZERO, Reply::Other, false);
+                tally.sent(shared.note_sent(i, Instant::now()));
+                shared.note_finished(i, Duration::ZERO, Reply::Other, false, &mut tally);
                 continue;
             }
         };
@@ -204,7 +209,7 @@ async fn play(shared: &RunState, user: &mut GooseUser, users: usize) {
         };
         let request = GooseRequest::builder().set_request_builder(builder).build();
         let sent = Instant::now();
-        shared.mark_sent(i, sent);
+        tally.sent(shared.note_sent(i, sent));
         let (reply, has_policy) = match user.request(request).await {
             Ok(goose) => match goose.response {
                 Ok(res) => {
@@ -223,9 +228,13 @@ async fn play(shared: &RunState, user: &mut GooseUser, users: usize) {
             },
             Err(_) => (Reply::Other, false),
         };
-        shared.finish(i, sent.elapsed(), reply, has_policy);
+        shared.note_finished(i, sent.elapsed(), reply, has_policy, &mut tally);
     }
+    tally.flush(&shared.live);
 }
+
+/// A user adds its counts to the live counters at least this often.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs goose until the shared schedule is exhausted or the run stops (Ctrl-C, a
 /// target that refuses every connection, a schedule hopelessly behind).

@@ -119,6 +119,67 @@ pub struct Live {
     pub with_policy: AtomicU64,
 }
 
+/// Counts a driver task keeps to itself and adds to [`Live`] now and then, so that
+/// tasks on different threads do not write the same cache lines for every request.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests finished.
+    pub done: u64,
+    /// Admitted.
+    pub admitted: u64,
+    /// Rejected (429).
+    pub rejected: u64,
+    /// Errors.
+    pub errors: u64,
+    /// Worst lateness, nanoseconds.
+    pub max_lag: u64,
+    /// Responses with a `RateLimit-Policy` header.
+    pub with_policy: u64,
+    /// Responses without one.
+    pub without_policy: u64,
+}
+
+impl Tally {
+    /// Counts one request sent `lag` late.
+    pub fn sent(&mut self, lag: Duration) {
+        self.sent += 1;
+        self.max_lag = self.max_lag.max(lag.as_nanos() as u64);
+    }
+
+    /// Requests counted since the last flush (sent or finished).
+    pub fn pending(&self) -> u64 {
+        self.sent + self.done
+    }
+
+    /// Adds the counts to `live` and starts again from zero.
+    pub fn flush(&mut self, live: &Live) {
+        let add = |counter: &AtomicU64, n: u64| {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&live.sent, self.sent);
+        add(&live.done, self.done);
+        add(&live.admitted, self.admitted);
+        add(&live.rejected, self.rejected);
+        add(&live.errors, self.errors);
+        add(&live.with_policy, self.with_policy);
+        add(&live.without_policy, self.without_policy);
+        if self.max_lag > 0 {
+            live.max_lag.fetch_max(self.max_lag, Ordering::Relaxed);
+        }
+        *self = Tally::default();
+    }
+}
+
+/// A request may leave this long before it is due: tokio's timer fires on millisecond
+/// ticks, so a driver that wakes at the tick at or before the due instant adds no
+/// lateness of its own (latency is judged from the due instant, or from the send
+/// instant when that came first).
+pub const EARLY: Duration = Duration::from_millis(1);
+
 /// Connection failures in a row after which the run stops: every target is down.
 pub const CONNECT_STREAK_LIMIT: u64 = 200;
 
@@ -213,14 +274,21 @@ impl RunState {
     /// Marks arrival `i` sent at `at`; stops the run when the schedule is hopelessly
     /// behind.
     pub fn mark_sent(&self, i: usize, at: Instant) {
-        let start = self.start();
-        let since = at.saturating_duration_since(start).as_nanos() as u64;
-        self.sent[i].store(since + 1, Ordering::Relaxed);
+        let lag = self.note_sent(i, at);
         self.live.sent.fetch_add(1, Ordering::Relaxed);
-        let lag = at.saturating_duration_since(self.due(i));
         self.live
             .max_lag
             .fetch_max(lag.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Stores arrival `i`'s send instant (without the live counters: the caller counts
+    /// it, or batches it in a [`Tally`]) and returns how late it left; stops the run
+    /// when the schedule is hopelessly behind.
+    pub fn note_sent(&self, i: usize, at: Instant) -> Duration {
+        let start = self.start();
+        let since = at.saturating_duration_since(start).as_nanos() as u64;
+        self.sent[i].store(since + 1, Ordering::Relaxed);
+        let lag = at.saturating_duration_since(self.due(i));
         if lag > self.give_up_after {
             self.stop(format!(
                 "the load generator fell {:.1} s behind the schedule (at request {} of {}): this machine cannot offer the workload's rate with this driver",
@@ -229,25 +297,45 @@ impl RunState {
                 self.plan.len()
             ));
         }
+        lag
     }
 
     /// Records arrival `i`'s outcome: `latency` from send to complete response.
     pub fn finish(&self, i: usize, latency: Duration, reply: Reply, has_policy: bool) {
+        let mut tally = Tally::default();
+        self.note_finished(i, latency, reply, has_policy, &mut tally);
+        tally.flush(&self.live);
+    }
+
+    /// Stores arrival `i`'s outcome and counts it in `tally` (flushed into the live
+    /// counters by the caller); a refused connection counts towards the stop rule at
+    /// once.
+    pub fn note_finished(
+        &self,
+        i: usize,
+        latency: Duration,
+        reply: Reply,
+        has_policy: bool,
+        tally: &mut Tally,
+    ) {
         let ns = (latency.as_nanos() as u64).min((1 << 48) - 1);
         self.result[i].store(ns << 16 | reply.encode(), Ordering::Relaxed);
-        let live = &self.live;
-        live.done.fetch_add(1, Ordering::Relaxed);
+        tally.done += 1;
         match reply.class() {
-            Class::Admitted => live.admitted.fetch_add(1, Ordering::Relaxed),
-            Class::Rejected => live.rejected.fetch_add(1, Ordering::Relaxed),
-            Class::Error => live.errors.fetch_add(1, Ordering::Relaxed),
-        };
+            Class::Admitted => tally.admitted += 1,
+            Class::Rejected => tally.rejected += 1,
+            Class::Error => tally.errors += 1,
+        }
+        let live = &self.live;
         if let Reply::Status(_) = reply {
-            live.connect_streak.store(0, Ordering::Relaxed);
+            // A load first: the shared line is only written when a streak ends.
+            if live.connect_streak.load(Ordering::Relaxed) != 0 {
+                live.connect_streak.store(0, Ordering::Relaxed);
+            }
             if has_policy {
-                live.with_policy.fetch_add(1, Ordering::Relaxed);
+                tally.with_policy += 1;
             } else {
-                live.without_policy.fetch_add(1, Ordering::Relaxed);
+                tally.without_policy += 1;
             }
         } else if reply == Reply::Connect {
             let streak = live.connect_streak.fetch_add(1, Ordering::Relaxed) + 1;
@@ -305,10 +393,11 @@ impl RunState {
         (out, unfinished)
     }
 
-    /// Sleeps until arrival `i` is due, waking at least every 100 ms to notice a stop.
-    /// Returns false when the run stopped meanwhile.
+    /// Sleeps until arrival `i` is due (at most [`EARLY`] before), waking at least every
+    /// 100 ms to notice a stop. Returns false when the run stopped meanwhile.
     pub async fn wait_until_due(&self, i: usize, cancelled: impl Fn() -> bool) -> bool {
         let due = self.due(i);
+        let due = due.checked_sub(EARLY).unwrap_or(due);
         loop {
             if self.is_stopped() {
                 return false;

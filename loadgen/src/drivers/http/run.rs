@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use results::Results;
 
 use super::goose::{self as goose_driver, GooseDriverError, GooseOptions};
-use super::open_loop::{self, OpenLoopOptions};
+use super::open_loop::{self, OpenLoopOptions, OpenLoopReport};
 use super::record::RunState;
 use super::targets::{self, After, Before};
 use super::watch;
@@ -28,7 +28,7 @@ use crate::judging::measured::{self as analysis, RunFacts};
 pub enum Driver {
     /// Goose users paced to the schedule (closed loop per user).
     Goose(Box<GooseOptions>),
-    /// A tokio dispatcher, one task per request (open loop).
+    /// A pool of connection tasks sending each arrival when it is due (open loop).
     OpenLoop(OpenLoopOptions),
 }
 
@@ -42,7 +42,7 @@ impl Driver {
                 o.config.users.unwrap_or(o.users)
             ),
             Driver::OpenLoop(o) => format!(
-                "open loop on tokio + hyper (at most {} requests in flight)",
+                "open loop on tokio (own HTTP/1.1 connections, one request in flight each, at most {}; latency from each request's due instant)",
                 o.max_in_flight
             ),
         }
@@ -132,6 +132,9 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
     }
     let driven = drive(&spec.driver, &shared).await;
     done.store(true, Ordering::Relaxed);
+    if let Ok(Some(report)) = &driven {
+        notes.push(report.describe());
+    }
     let _ = progress.await;
     let mut fallback_samples = match scraper {
         Some(s) => s.await.unwrap_or_default(),
@@ -159,10 +162,16 @@ pub async fn run(spec: LoadSpec) -> Result<Results, LoadError> {
     Ok(analysis::results(&spec.plan, records, &facts))
 }
 
-/// Plays the plan with the chosen driver until it ends or is cancelled (Ctrl-C).
-async fn drive(driver: &Driver, shared: &Arc<RunState>) -> Result<(), GooseDriverError> {
+/// Plays the plan with the chosen driver until it ends or is cancelled (Ctrl-C); the
+/// open-loop driver's report on its connections.
+async fn drive(
+    driver: &Driver,
+    shared: &Arc<RunState>,
+) -> Result<Option<OpenLoopReport>, GooseDriverError> {
     match driver {
-        Driver::Goose(options) => goose_driver::run(Arc::clone(shared), (**options).clone()).await,
+        Driver::Goose(options) => goose_driver::run(Arc::clone(shared), (**options).clone())
+            .await
+            .map(|()| None),
         Driver::OpenLoop(options) => {
             let cancelled = Arc::new(AtomicBool::new(false));
             let on_signal = {
@@ -173,9 +182,9 @@ async fn drive(driver: &Driver, shared: &Arc<RunState>) -> Result<(), GooseDrive
                     }
                 })
             };
-            open_loop::run(Arc::clone(shared), *options, cancelled).await;
+            let report = open_loop::run(Arc::clone(shared), *options, cancelled).await;
             on_signal.abort();
-            Ok(())
+            Ok(Some(report))
         }
     }
 }
