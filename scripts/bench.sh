@@ -12,8 +12,9 @@
 #      for simulated vs measured side by side;
 #   3. the failure drill: Redis stopped for 5 s in the middle of a steady phase and
 #      restarted, once per on_error policy (fail-open, fail-closed, local);
-#   4. the load generator's own ceiling (goose and the open-loop driver, stepping
-#      up to 64,000/s against the backend directly) beside wrk on the same target;
+#   4. the load generator's own ceiling (the open-loop driver and goose, stepping up
+#      to 128,000/s against the backend directly) beside wrk on the same target
+#      (scripts/ceiling.sh);
 #   5. renders bench/README.md and its plots with `ratelab bench-report`.
 #
 # Everything it starts is stopped on exit. The machine has 2 cores, shared by the
@@ -249,10 +250,10 @@ rm -rf "$RUNS" "$OUT/sim"
 mkdir -p "$RUNS"
 STARTED=$(date +%s)
 # Steps: every (workload, store, algorithm) run, one simulation per workload, one drill
-# per policy, the three ceiling runs and the report.
+# per policy, the ceiling (scripts/ceiling.sh) and the report.
 n_workloads=$(count_words "$WORKLOADS")
 STEPS_TOTAL=$(( n_workloads * ($(count_words "$STORES") * $(count_words "$ALGORITHMS") + 1) \
-    + $(count_words "$DRILL_POLICIES") + 3 + 1 ))
+    + $(count_words "$DRILL_POLICIES") + 1 + 1 ))
 STEPS_STARTED=$STARTED
 
 # --- 1. every algorithm on every store, seed and api-mix -----------------------------
@@ -339,15 +340,8 @@ if [ -n "$DRILL_POLICIES" ]; then
 fi
 
 # --- 4. the load generator's ceiling, beside wrk --------------------------------------
-mkdir -p "$RUNS/ceiling"
-step "ceiling: goose against the backend directly"
-load --target "$BACKEND" --no-gateway-check --workload scripts/bench/ceiling.toml --store none \
-    --algorithm token-bucket --out "$RUNS/ceiling/goose"
-step "ceiling: open-loop driver against the backend directly"
-load --target "$BACKEND" --no-gateway-check --workload scripts/bench/ceiling.toml --store none \
-    --algorithm token-bucket --driver open --out "$RUNS/ceiling/open"
-step "ceiling: wrk (2 threads, 64 connections, 5 s) against the backend"
-wrk -t2 -c64 -d5s --latency "$BACKEND/api/orders" >"$RUNS/ceiling/wrk.txt" 2>&1
+step "ceiling: wrk, the open-loop driver, goose, wrk again, against the backend directly"
+BACKEND="$BACKEND" RATELAB="$RATELAB" scripts/ceiling.sh "$RUNS/ceiling" >&2
 
 # --- 5. the report -------------------------------------------------------------------
 # Per-run and simulated plots and reports are regenerable from each results.json

@@ -29,8 +29,8 @@ fn wrk_figures(text: &str) -> (Option<f64>, BTreeMap<String, String>) {
 }
 
 /// Adds one row per step of a ceiling run to `t`, and says in words the highest rate
-/// the driver held.
-fn driver_steps(t: &mut Table, driver: &str, x: &Measured) -> String {
+/// the driver held, as a ratio to wrk's (`wrk`: its mean requests/s, when it ran).
+fn driver_steps(t: &mut Table, driver: &str, x: &Measured, wrk: Option<f64>) -> String {
     let mut best_held = 0.0f64;
     for (p, s) in x.m.phases.iter().zip(&x.run.phases) {
         // The first step only opens connections and starts users.
@@ -53,12 +53,32 @@ fn driver_steps(t: &mut Table, driver: &str, x: &Measured) -> String {
     } else {
         "the open-loop driver"
     };
-    let best = thousands(best_held.round() as u64);
-    if x.m.phases.last().is_some_and(|p| p.held) {
-        format!("{name} held every step, up to {best}/s (its own limit is higher)")
+    let best_text = thousands(best_held.round() as u64);
+    let ratio = wrk.map_or(String::new(), |w| format!(", {:.2}× wrk", best_held / w));
+    let machine = wrk.is_some_and(|w| best_held >= 0.9 * w);
+    let why = if machine {
+        ": the machine's limit (the backend beside the load generator serves about wrk's rate)"
     } else {
-        format!("{name} held {best}/s (not the next step)")
+        ""
+    };
+    if x.m.phases.last().is_some_and(|p| p.held) {
+        format!("{name} held every step, up to {best_text}/s{ratio} (its own limit is higher)")
+    } else {
+        format!("{name} held {best_text}/s{ratio}, not the next step{why}")
     }
+}
+
+/// wrk's requests/s and latency percentiles, from each of its reports in `root` (run
+/// before and after the drivers; `wrk.txt` in older reports).
+fn wrk_runs(root: &Path) -> Vec<(f64, BTreeMap<String, String>)> {
+    ["wrk-before.txt", "wrk-after.txt", "wrk.txt"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(root.join(f)).ok())
+        .filter_map(|text| {
+            let (rps, lat) = wrk_figures(&text);
+            rps.map(|r| (r, lat))
+        })
+        .collect()
 }
 
 /// The load generator's ceiling: highest held phase and most achieved, per driver.
@@ -74,34 +94,36 @@ pub(super) fn section(dir: &Path, out: &mut String) -> Option<String> {
         ("p50 ms", Align::Right),
         ("p99 ms", Align::Right),
     ]);
+    let wrk = wrk_runs(&root);
+    let wrk_mean =
+        (!wrk.is_empty()).then(|| wrk.iter().map(|(r, _)| r).sum::<f64>() / wrk.len() as f64);
     let mut headline = Vec::new();
-    for driver in ["goose", "open"] {
+    for driver in ["open", "goose"] {
         let Some(r) = read(&root.join(driver)) else {
             continue;
         };
         for x in measured_of(r) {
-            headline.push(driver_steps(&mut t, driver, &x));
+            headline.push(driver_steps(&mut t, driver, &x, wrk_mean));
         }
     }
     if t.is_empty() {
         return None;
     }
-    let wrk = std::fs::read_to_string(root.join("wrk.txt")).ok();
-    let (rps, lat) = wrk.as_deref().map(wrk_figures).unwrap_or_default();
-    if let Some(rps) = rps {
+    if let Some(mean) = wrk_mean {
         headline.push(format!(
             "wrk (2 threads, 64 connections, closed loop) {}/s",
-            thousands(rps.round() as u64)
+            thousands(mean.round() as u64)
         ));
     }
     out.push_str("\n## The load generator's own ceiling\n\n");
     out.push_str(
         "Against the mock backend directly (no gateway), so the load generator is what runs out. \
          The ceiling workload steps the offered rate up, 2 s per step; a step is *held* when at least 95% of it was sent and at most 1% left more than 10 ms late. \
-         wrk runs against the same backend for 5 s with 2 threads and 64 connections (it sends as fast as responses come back, so it measures throughput, not a paced rate).\n\n",
+         Latency counts from each request's due instant (coordinated omission corrected); lag is how late requests left. \
+         wrk runs against the same backend for 5 s with 2 threads and 64 connections, before and after the drivers (it sends as fast as responses come back, so it measures throughput, not a paced rate).\n\n",
     );
     out.push_str(&t.to_markdown());
-    if let Some(rps) = rps {
+    for (rps, lat) in &wrk {
         let _ = writeln!(
             out,
             "\nwrk: **{}** requests/s (latency p50 {}, p99 {}).",
@@ -114,7 +136,9 @@ pub(super) fn section(dir: &Path, out: &mut String) -> Option<String> {
     let _ = writeln!(
         out,
         "\nOn this machine (2 cores shared by the load generator and the server): {line}. \
-         Rates above what a driver held are the load generator's limit, not the gateway's: the runs above say so per phase."
+         wrk's rate is what the backend serves on this machine with a load generator beside it, so no driver holds much more here: \
+         a driver that holds about wrk's rate has reached the machine's limit; one that stops well below it has reached its own. \
+         Either way, rates above what a driver held are the load generator's limit, not the gateway's: the runs above say so per phase."
     );
     Some(line)
 }

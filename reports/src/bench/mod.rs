@@ -5,7 +5,7 @@
 //! DIR/runs/<workload>/<store>/<algorithm>/results.json   measured (ratelab load)
 //! DIR/sim/<workload>/results.json                        simulated, same arrivals
 //! DIR/runs/drill/<on_error>/results.json, outage.txt     the Redis failure drill
-//! DIR/runs/ceiling/{goose,open}/results.json, wrk.txt    the load generator's ceiling
+//! DIR/runs/ceiling/{open,goose}/results.json, wrk-{before,after}.txt  the load generator's ceiling
 //! ```
 //!
 //! For each workload it merges the simulated and measured runs into one
