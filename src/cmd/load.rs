@@ -72,7 +72,8 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "ALGORITHM")]
     algorithm: Option<KindArg>,
 
-    /// goose: closed-loop users paced to the schedule; open: one task per request.
+    /// goose: closed-loop users paced to the schedule; open: connections that send
+    /// each request when due (latency from the due instant either way).
     #[arg(long, value_enum, default_value = "goose")]
     driver: DriverKind,
 
@@ -92,9 +93,13 @@ pub struct Args {
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     goose_arg: Vec<String>,
 
-    /// open: most requests in flight at once.
+    /// open: most requests in flight at once (connections, one request each).
     #[arg(long, value_name = "N", default_value_t = 2048)]
     max_in_flight: usize,
+
+    /// open: connections per target opened before the start [default: peak rate / 1000].
+    #[arg(long, value_name = "N")]
+    connections: Option<usize>,
 
     /// The targets are not ratelab gateways (the backend itself, say): no check.
     #[arg(long)]
@@ -252,6 +257,9 @@ fn driver(args: &Args, plan: &LoadPlan) -> anyhow::Result<Driver> {
             if args.users == Some(0) {
                 usage_bail!("--users must be at least 1");
             }
+            if args.connections.is_some() {
+                usage_bail!("--connections is the open-loop driver's (--driver open)");
+            }
             Driver::Goose(Box::new(GooseOptions {
                 users: args
                     .users
@@ -264,12 +272,12 @@ fn driver(args: &Args, plan: &LoadPlan) -> anyhow::Result<Driver> {
             if args.users.is_some() || args.goose_report.is_some() || !args.goose_arg.is_empty() {
                 usage_bail!("--users, --goose-report and --goose-arg are goose's (--driver goose)");
             }
-            if args.max_in_flight == 0 {
-                usage_bail!("--max-in-flight must be at least 1");
+            if args.max_in_flight == 0 || args.connections == Some(0) {
+                usage_bail!("--max-in-flight and --connections must be at least 1");
             }
             Driver::OpenLoop(OpenLoopOptions {
                 max_in_flight: args.max_in_flight,
-                connections: None,
+                connections: args.connections,
                 timeout,
             })
         }

@@ -374,6 +374,16 @@ mod tests {
         assert_eq!(g.keys_disagreeing, 1);
         assert!(g.backend_keys_over_envelope == 1 && g.backend_worst_excess > 0);
         assert!(r.runs[0].totals.over_admission >= 4);
+        // Coordinated omission corrected: the steady phase's requests took 2 ms once
+        // sent, but left 50 ms late, so their latency from the due instant is 52 ms;
+        // the service time and the lag say which part was which.
+        let steady = &m.phases[1];
+        assert_eq!(steady.service_latency_us.map(|l| l.p50), Some(2000.0));
+        assert_eq!(steady.lag_ms_p50, 50.0);
+        let from_due = r.runs[0].phases[1].latency_us.unwrap();
+        assert!((51_900.0..=52_100.0).contains(&from_due.p50), "{from_due:?}");
+        assert_eq!(m.phases[0].service_latency_us.map(|l| l.p50), Some(2000.0));
+        assert_eq!(r.runs[0].phases[0].latency_us.map(|l| l.p50), Some(2000.0));
     }
 
     #[test]
