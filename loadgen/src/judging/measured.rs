@@ -381,7 +381,10 @@ mod tests {
         assert_eq!(steady.service_latency_us.map(|l| l.p50), Some(2000.0));
         assert_eq!(steady.lag_ms_p50, 50.0);
         let from_due = r.runs[0].phases[1].latency_us.unwrap();
-        assert!((51_900.0..=52_100.0).contains(&from_due.p50), "{from_due:?}");
+        assert!(
+            (51_900.0..=52_100.0).contains(&from_due.p50),
+            "{from_due:?}"
+        );
         assert_eq!(m.phases[0].service_latency_us.map(|l| l.p50), Some(2000.0));
         assert_eq!(r.runs[0].phases[0].latency_us.map(|l| l.p50), Some(2000.0));
     }

@@ -91,19 +91,36 @@ async fn every_request_is_recorded_with_the_reply_it_got() {
         connections: Some(4),
         timeout: Duration::from_millis(300),
     };
-    let report = run(Arc::clone(&shared), options, Arc::new(AtomicBool::new(false))).await;
+    let report = run(
+        Arc::clone(&shared),
+        options,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
     server.abort();
 
     let (records, unfinished) = shared.records();
     assert_eq!(unfinished, 0);
-    assert_eq!(records.len(), plan.len(), "every arrival sent and answered once");
+    assert_eq!(
+        records.len(),
+        plan.len(),
+        "every arrival sent and answered once"
+    );
     let mut by_reply = std::collections::BTreeMap::<String, u64>::new();
     for r in &records {
         let user = plan.arrivals.list[r.index].user;
-        assert_eq!(r.reply, expected(user), "request {} of user {user}", r.index);
+        assert_eq!(
+            r.reply,
+            expected(user),
+            "request {} of user {user}",
+            r.index
+        );
         *by_reply.entry(r.reply.label()).or_default() += 1;
     }
-    assert!(by_reply.len() == 5, "every kind of answer was met: {by_reply:?}");
+    assert!(
+        by_reply.len() == 5,
+        "every kind of answer was met: {by_reply:?}"
+    );
     let live = &shared.live;
     assert_eq!(live.sent.load(Ordering::Relaxed), plan.len() as u64);
     assert_eq!(live.done.load(Ordering::Relaxed), plan.len() as u64);
@@ -134,7 +151,12 @@ async fn a_target_that_refuses_connections_stops_the_run() {
         connections: None,
         timeout: Duration::from_secs(1),
     };
-    run(Arc::clone(&shared), options, Arc::new(AtomicBool::new(false))).await;
+    run(
+        Arc::clone(&shared),
+        options,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
     assert!(
         shared.stop_reason().is_some_and(|r| r.contains("refused")),
         "{:?}",

@@ -260,7 +260,10 @@ impl Body {
 
     /// The server closed the connection: complete for a body that runs until then.
     pub(crate) fn closed(&self) -> bool {
-        matches!(self, Body::UntilClose | Body::Length(0) | Body::Chunked(Chunk::Done))
+        matches!(
+            self,
+            Body::UntilClose | Body::Length(0) | Body::Chunked(Chunk::Done)
+        )
     }
 }
 
@@ -285,8 +288,8 @@ fn consume_chunks(state: &mut Chunk, buf: &mut BytesMut) -> Result<bool, WireErr
                 };
                 let line = &buf[..at];
                 let digits = line.split(|&b| b == b';').next().unwrap_or_default();
-                let digits = std::str::from_utf8(digits.trim_ascii_end())
-                    .map_err(|_| WireError::Chunked)?;
+                let digits =
+                    std::str::from_utf8(digits.trim_ascii_end()).map_err(|_| WireError::Chunked)?;
                 if digits.is_empty() || digits.len() > 15 {
                     return Err(WireError::Chunked);
                 }
@@ -353,24 +356,31 @@ mod tests {
 
     #[test]
     fn lengths_and_statuses() {
-        let (h, done, left) =
-            read(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcX", false)
-                .unwrap()
-                .unwrap();
-        assert_eq!((h.status, h.has_policy, h.close, done, left), (200, false, false, true, 1));
+        let (h, done, left) = read(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcX", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.status, h.has_policy, h.close, done, left),
+            (200, false, false, true, 1)
+        );
         let (h, done, _) = read(
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many\r\nRateLimit-Policy: \"p\";q=1\r\ncontent-length: 5\r\nConnection: keep-alive, close\r\n\r\nab",
             false,
         )
         .unwrap()
         .unwrap();
-        assert_eq!((h.status, h.has_policy, h.close, done), (429, true, true, false));
+        assert_eq!(
+            (h.status, h.has_policy, h.close, done),
+            (429, true, true, false)
+        );
         assert_eq!(h.body, Body::Length(3));
         let (h, done, left) = read(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true)
             .unwrap()
             .unwrap();
         assert_eq!((h.body, done, left), (Body::Length(0), true, 0));
-        let (h, done, _) = read(b"HTTP/1.0 200 OK\r\n\r\nbody", false).unwrap().unwrap();
+        let (h, done, _) = read(b"HTTP/1.0 200 OK\r\n\r\nbody", false)
+            .unwrap()
+            .unwrap();
         assert_eq!((h.close, done, h.body.closed()), (true, false, true));
         assert_eq!(read(b"HTTP/1.1 200 OK\r\nContent-Le", false), Ok(None));
     }
@@ -387,7 +397,11 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naXY",
         ] {
-            assert!(read(bytes, false).is_err(), "{:?}", String::from_utf8_lossy(bytes));
+            assert!(
+                read(bytes, false).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
         }
         let mut huge = b"HTTP/1.1 200 OK\r\nx: ".to_vec();
         huge.resize(MAX_HEAD + 10, b'a');
