@@ -263,6 +263,10 @@ impl GatewayLimiter {
             ],
         )?;
         self.identity_stats.encode(encoder)?;
+        let counters: Vec<_> = routes()
+            .filter_map(|r| Some((labels(r), r.memory_counters()?)))
+            .collect();
+        crate::metrics::encode_store_counters(encoder, &counters)?;
         self.stores.encode_metrics(encoder)
     }
 }

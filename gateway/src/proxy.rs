@@ -45,6 +45,49 @@ pub fn json_response(status: StatusCode, body: &str) -> Response<ProxyBody> {
     res
 }
 
+/// Checks a request head before it is limited or forwarded, and puts its path in the
+/// [`canonical`](crate::routes::canonical) form the routes match and the backend gets.
+/// Refuses (with the reason for a [`bad_request`]) a path a backend could read as
+/// another, more than one `Host`, or an absolute-form target naming another host than
+/// `Host`. The usual request — canonical path, one `Host` — is only read.
+pub fn check_head<B>(req: &mut Request<B>) -> Result<(), &'static str> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err("more than one Host header");
+    }
+    if let (Some(target), Some(host)) = (req.uri().authority(), host)
+        && !host
+            .as_bytes()
+            .eq_ignore_ascii_case(target.as_str().as_bytes())
+    {
+        return Err("the request target names another host than Host");
+    }
+    let canonical = match crate::routes::canonical(req.uri().path()) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return Ok(()),
+        Ok(std::borrow::Cow::Owned(p)) => p,
+        Err(why) => return Err(why.reason()),
+    };
+    let with_query = match req.uri().query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical,
+    };
+    let unforwardable = "the path cannot be forwarded";
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(with_query).map_err(|_| unforwardable)?);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| unforwardable)?;
+    Ok(())
+}
+
+/// `400` for a request the gateway will not forward, counted as the client's fault.
+pub fn bad_request(reason: &str, metrics: &Metrics) -> Response<ProxyBody> {
+    metrics.upstream_error(GatewayAnswer::BadRequest);
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &format!(r#"{{"error":"bad request","detail":"{reason}"}}"#),
+    )
+}
+
 /// Headers that concern one connection only (RFC 9110 §7.6.1), never forwarded.
 static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,

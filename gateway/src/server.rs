@@ -254,6 +254,16 @@ impl Connection {
         let mut log = (app.access_log.as_ref()).map(|l| {
             access_log::Pending::start(l, req.method(), req.uri().path(), self.identity.addr())
         });
+        // An ambiguous path or Host is refused before it is limited or forwarded.
+        if let Err(reason) = crate::proxy::check_head(&mut req) {
+            let refused = crate::proxy::bad_request(reason, &app.metrics);
+            let state = State::answered(refused.map(RateLimitBody::inner));
+            return Handled {
+                state,
+                in_flight,
+                log,
+            };
+        }
         let state = match app.resolver.resolve(&self.identity, req.headers()) {
             Err(rejection) => State::answered(
                 identity::refusal(&rejection, app.resolver.api_key_header())

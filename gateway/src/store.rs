@@ -44,9 +44,9 @@ impl Stores {
             key_prefix: config.key_prefix.clone(),
             timeout: config.timeout,
             on_error: config.on_error,
-            // The `local` fallback is capped like the memory store and swept by the
+            // The `local` fallback is bounded like the memory store and swept by the
             // gateway's sweeper (through `RateLimiter::sweep`).
-            local_max_keys: config.max_keys,
+            local: config.capacity(),
             mode: config.mode,
             ..RedisOptions::default()
         };
@@ -114,16 +114,17 @@ impl Stores {
     }
 
     /// A limiter for `policy` on this store, in its mode (a mode that cannot enforce
-    /// the policy is refused: the config's validation refuses it first).
+    /// the policy is refused: the config's validation refuses it first); in memory
+    /// within `[store]`'s capacity (a byte budget too small for the policy is refused
+    /// by validation first, too).
     pub fn limiter(&self, policy: Policy) -> Result<RateLimiter, Error> {
         match &self.redis {
             Some(store) => RateLimiter::redis(store, policy)
                 .map_err(|e| Error::Invalid(format!("store mode: {}", e.report()))),
-            None => Ok(RateLimiter::memory(
-                policy,
-                MonotonicClock::new(),
-                self.config.max_keys,
-            )),
+            None => {
+                RateLimiter::memory_within(policy, MonotonicClock::new(), self.config.capacity())
+                    .map_err(|e| Error::Invalid(format!("store.max_bytes: {e}")))
+            }
         }
     }
 

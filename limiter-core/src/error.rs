@@ -51,6 +51,8 @@ enum Kind {
     BadReply(String),
     CircuitOpen(Duration),
     Mode(crate::store::mode::ModeError),
+    AtCapacity(usize),
+    InvalidCapacity { one_key: usize, max_bytes: usize },
 }
 
 impl Error {
@@ -116,6 +118,29 @@ impl Error {
         matches!(self.inner.kind, Kind::Mode(_))
     }
 
+    /// A new key refused: the memory store is full of throttled keys and its rule is
+    /// `deny`.
+    pub(crate) fn at_capacity(max_keys: usize) -> Self {
+        Self::new(Kind::AtCapacity(max_keys))
+    }
+
+    /// A byte budget too small for one key.
+    pub(crate) fn invalid_capacity(one_key: usize, max_bytes: usize) -> Self {
+        Self::new(Kind::InvalidCapacity { one_key, max_bytes })
+    }
+
+    /// True when a new key was refused because the in-memory store is full of keys that
+    /// are throttled now ([`AtCapacity::Deny`](crate::store::memory::AtCapacity::Deny)):
+    /// the server is out of room, not the client out of quota (a gateway answers `503`).
+    pub fn is_at_capacity(&self) -> bool {
+        matches!(self.inner.kind, Kind::AtCapacity(_))
+    }
+
+    /// True when a memory store's byte budget cannot hold even one key.
+    pub fn is_invalid_capacity(&self) -> bool {
+        matches!(self.inner.kind, Kind::InvalidCapacity { .. })
+    }
+
     /// True when a quota was built from impossible numbers.
     pub fn is_invalid_quota(&self) -> bool {
         matches!(self.inner.kind, Kind::InvalidQuota(_))
@@ -156,7 +181,11 @@ impl Error {
     pub fn is_store_failure(&self) -> bool {
         !matches!(
             self.inner.kind,
-            Kind::InvalidQuota(_) | Kind::CostExceedsCapacity { .. } | Kind::UnknownPolicy(_)
+            Kind::InvalidQuota(_)
+                | Kind::CostExceedsCapacity { .. }
+                | Kind::UnknownPolicy(_)
+                | Kind::AtCapacity(_)
+                | Kind::InvalidCapacity { .. }
         )
     }
 
@@ -207,6 +236,14 @@ impl fmt::Display for Error {
             Kind::CircuitOpen(wait) => write!(
                 f,
                 "rate-limit store circuit is open (failing recently); retrying in {wait:?}"
+            ),
+            Kind::AtCapacity(max) => write!(
+                f,
+                "rate-limit store is full ({max} keys, every one throttled now): new key refused"
+            ),
+            Kind::InvalidCapacity { one_key, max_bytes } => write!(
+                f,
+                "max_bytes = {max_bytes} cannot hold one key of this policy (up to {one_key} bytes each)"
             ),
         }
     }

@@ -9,7 +9,7 @@ use crate::clock::{Clock, MonotonicClock};
 use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::quota::Quota;
-use crate::store::memory::{DEFAULT_MAX_KEYS, HeapSize, MemoryStore, StoreStats};
+use crate::store::memory::{Capacity, DEFAULT_MAX_KEYS, HeapSize, MemoryStore, StoreStats};
 
 /// An algorithm, its quota and its parameters: everything needed to build a limiter on
 /// any store.
@@ -330,6 +330,29 @@ macro_rules! memory_limiter {
                 }
                 match policy.kind {
                     $(Kind::$variant => Self::$variant(build(&policy, clock, max_keys)),)*
+                }
+            }
+
+            /// A limiter for `policy` on `clock` within `capacity` (keys, bytes, and
+            /// what a full store does). Errors when the byte budget cannot hold one key.
+            pub fn with_capacity(policy: Policy, clock: C, capacity: Capacity) -> Result<Self> {
+                fn build<A: Algorithm, C: Clock>(
+                    p: &Policy,
+                    clock: C,
+                    capacity: Capacity,
+                ) -> Result<KeyedLimiter<Box<str>, A, C>> {
+                    let store = MemoryStore::with_capacity(A::from_policy(p), capacity)?;
+                    Ok(KeyedLimiter::with_store(store, clock))
+                }
+                Ok(match policy.kind {
+                    $(Kind::$variant => Self::$variant(build(&policy, clock, capacity)?),)*
+                })
+            }
+
+            /// Keys, evictions and refusals so far, without walking the keys.
+            pub fn counters(&self) -> StoreStats {
+                match self {
+                    $(Self::$variant(l) => l.store().counters(),)*
                 }
             }
 

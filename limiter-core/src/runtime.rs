@@ -16,6 +16,7 @@ use crate::clock::{Clock, MonotonicClock};
 use crate::decision::{DecidedBy, Decision, Verdict};
 use crate::error::Result;
 use crate::limiter::{Limiter, MemoryLimiter, Policy};
+use crate::store::memory::{Capacity, StoreStats};
 #[cfg(feature = "redis")]
 use crate::store::redis::{RedisLimiter, RedisStore};
 
@@ -70,6 +71,15 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
+    /// A limiter for `policy` in this process's memory, on `clock`, within `capacity`
+    /// (keys, bytes, and what a full store does with a new key). Errors when the byte
+    /// budget cannot hold one key of this policy.
+    pub fn memory_within(policy: Policy, clock: C, capacity: Capacity) -> Result<Self> {
+        Ok(Self {
+            store: Store::Memory(MemoryLimiter::with_capacity(policy, clock, capacity)?),
+        })
+    }
+
     /// The policy it enforces.
     pub fn policy(&self) -> Policy {
         match &self.store {
@@ -117,6 +127,16 @@ impl<C: Clock> RateLimiter<C> {
             Store::Memory(l) => l.sweep(),
             #[cfg(feature = "redis")]
             Store::Redis(l) => l.sweep_local(),
+        }
+    }
+
+    /// The in-memory keys' count, evictions and refusals (the `local` failure policy's
+    /// on Redis), without walking the keys; `None` on Redis without `local`.
+    pub fn memory_counters(&self) -> Option<StoreStats> {
+        match &self.store {
+            Store::Memory(l) => Some(l.counters()),
+            #[cfg(feature = "redis")]
+            Store::Redis(l) => l.local_counters(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! A store created while Redis is down: it answers by its failure policy at once, and
 //! connects by itself when Redis comes — no restart of the caller. The `local`
-//! policy's in-memory stand-in holds at most `local_max_keys` keys and is swept.
+//! policy's in-memory stand-in holds at most `local.max_keys` keys and is swept.
 
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
@@ -82,7 +82,7 @@ async fn the_local_stand_in_is_capped_and_swept() {
     let opts = RedisOptions {
         timeout: Duration::from_millis(20),
         on_error: FailurePolicy::Local,
-        local_max_keys: 3,
+        local: limiter_core::store::memory::Capacity::keys(3),
         time: TimeSource::Caller(Arc::new(clock.clone())),
         ..RedisOptions::default()
     };

@@ -178,6 +178,13 @@ pub struct StoreTable {
     /// `lease = { max = 64, ttl = "1s" }`: the lease mode's parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Spanned<LeaseTable>>,
+    /// `at_capacity = "deny" | "evict-oldest"`: what a new key gets when a route's
+    /// in-memory store is full of throttled keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_capacity: Option<Spanned<String>>,
+    /// `max_bytes = 268435456`: per route, in memory, each key counted at its worst case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<Spanned<i64>>,
 }
 
 /// `[store] lease = { max = 64, ttl = "1s" }`.
@@ -217,6 +224,15 @@ pub struct ServerTable {
     /// `pool_max_idle = 256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_max_idle: Option<Spanned<i64>>,
+    /// `body_idle_timeout = "30s"`: the longest pause while either body streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_idle_timeout: Option<Spanned<String>>,
+    /// `max_connections_per_ip = 256`: client connections one address may hold open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_ip: Option<Spanned<i64>>,
+    /// `max_backend_connections = 1024`: connections to the backend open at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backend_connections: Option<Spanned<i64>>,
 }
 
 /// A `[[route]]` (with `path`), the `[default]` limit (without), an entry of a route's
@@ -276,6 +292,10 @@ pub struct LimitTable {
     /// keys override the route's one limit; `limits = [...]` replaces the list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tiers: Option<std::collections::BTreeMap<String, Spanned<LimitTable>>>,
+    /// `case_insensitive = true`: the route's literal segments match in any case
+    /// (routes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_insensitive: Option<Spanned<bool>>,
 }
 
 fn unspanned<T>(value: T) -> Spanned<T> {
@@ -308,6 +328,7 @@ impl LimitTable {
             mode: None,
             shadow_headers: None,
             tiers: None,
+            case_insensitive: None,
         }
     }
 }

@@ -94,6 +94,25 @@ pub const CONFIG_RELOADS: Family = Family::counter(
 pub const DECISION_SECONDS: Family = Family::plain("ratelab_gateway_decision_seconds");
 /// Keys held by each route's in-memory limiter (gauge).
 pub const LIMITER_KEYS: Family = Family::plain("ratelab_gateway_limiter_keys");
+/// Keys each route's in-memory limiter forgot, by reason: `idle` (back to a full
+/// allowance), `in_use` (least recently used, to make room), `throttled` (`at_capacity =
+/// "evict-oldest"` with every key throttled) (counter).
+pub const LIMITER_EVICTIONS: Family = Family::counter(
+    "ratelab_gateway_limiter_evictions",
+    "ratelab_gateway_limiter_evictions_total",
+);
+/// New keys each route's in-memory limiter refused (`503`) because it was full of
+/// throttled keys (`at_capacity = "deny"`) (counter).
+pub const LIMITER_REFUSED: Family = Family::counter(
+    "ratelab_gateway_limiter_refused",
+    "ratelab_gateway_limiter_refused_total",
+);
+/// Client connections closed at once because their address held
+/// `max_connections_per_ip` already (counter).
+pub const CONNECTIONS_REFUSED: Family = Family::counter(
+    "ratelab_gateway_connections_refused",
+    "ratelab_gateway_connections_refused_total",
+);
 /// Client connections accepted (counter).
 pub const CONNECTIONS: Family = Family::counter(
     "ratelab_gateway_connections",
@@ -141,7 +160,7 @@ pub const LABEL_TIER: &str = "tier";
 /// The result label of [`CONFIG_RELOADS`] (`applied`, `refused`).
 pub const LABEL_RESULT: &str = "result";
 /// The reason label of [`IDENTITY_REJECTIONS`] (`unknown_api_key`, `api_key_required`,
-/// `bad_identity_header`).
+/// `bad_identity_header`) and of [`LIMITER_EVICTIONS`] (`idle`, `in_use`, `throttled`).
 pub const LABEL_REASON: &str = "reason";
 
 /// Outcome: the request was admitted.
@@ -174,6 +193,9 @@ mod tests {
             STORE_LOCAL_ALLOWED,
             STORE_LOCAL_DENIED,
             STORE_LEASE_STRANDED,
+            LIMITER_EVICTIONS,
+            LIMITER_REFUSED,
+            CONNECTIONS_REFUSED,
             CONNECTIONS,
             RESPONSES,
             UPSTREAM_ERRORS,

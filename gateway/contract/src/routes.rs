@@ -1,9 +1,14 @@
 //! Route templates: `/api/orders/{id}` matches `/api/orders/42`, and the template —
 //! never the raw path — becomes part of the rate-limit key, so keys do not explode.
 //!
-//! The guarantee: a path matches a template on its *normalised* segments — empty and
-//! `.` segments dropped, `..` applied, percent-escapes decoded — so a client cannot slip
-//! past a route's limit with `/api//search/`, `/api/./search` or `/api/%73earch`.
+//! The guarantee: the gateway matches and forwards one path, the [`canonical`] form of
+//! what the client sent — empty segments dropped, escapes of unreserved characters
+//! decoded, other escapes in upper case — and refuses (`400`) a path a backend could
+//! read as another one: an encoded `/` or `\`, a `.` or `..` segment however spelled
+//! (`%2e%2e`), an encoded NUL, a broken escape. So a client cannot slip past a route's
+//! limit with `/api//search/`, `/api/%73earch` or `/api/orders%2F1`, and the backend
+//! serves the path that was limited. A route may also match in any case
+//! ([`Template::case_insensitive`]): `/API/orders/1` then counts as `/api/orders/{id}`.
 //! `{name}` matches exactly one segment; a final `{*name}` matches one or more.
 
 use std::borrow::Cow;
@@ -25,6 +30,7 @@ enum Segment {
 pub struct Template {
     source: String,
     segments: Vec<Segment>,
+    case_insensitive: bool,
 }
 
 impl Template {
@@ -69,7 +75,20 @@ impl Template {
         Ok(Self {
             source: s.to_owned(),
             segments,
+            case_insensitive: false,
         })
+    }
+
+    /// This template matching its literal segments in any case when `on`
+    /// (`/API/Orders/1` matches `/api/orders/{id}`): for backends that ignore case.
+    pub fn case_insensitive(mut self, on: bool) -> Self {
+        self.case_insensitive = on;
+        self
+    }
+
+    /// True when literal segments match in any case.
+    pub fn is_case_insensitive(&self) -> bool {
+        self.case_insensitive
     }
 
     /// The template as written.
@@ -114,7 +133,10 @@ impl Template {
                     }
                 }
                 Segment::Literal(lit) => {
-                    if path.get(i).is_none_or(|p| p != lit) {
+                    let same = |p: &Cow<'_, str>| {
+                        p == lit || (self.case_insensitive && same_ignoring_case(p, lit))
+                    };
+                    if !path.get(i).is_some_and(same) {
                         return false;
                     }
                 }
@@ -151,6 +173,17 @@ pub fn normalise(path: &str) -> Segments<'_> {
     out
 }
 
+/// True when `a` and `b` are equal ignoring case (ASCII at once, else by Unicode's
+/// lower-case mapping).
+fn same_ignoring_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
 /// Percent-decodes `s`; returns it unchanged when it has no valid escapes or would not
 /// decode to UTF-8.
 fn decode(s: &str) -> Cow<'_, str> {
@@ -179,6 +212,9 @@ fn decode(s: &str) -> Cow<'_, str> {
         Err(_) => Cow::Borrowed(s),
     }
 }
+
+mod canonical;
+pub use canonical::{PathRejection, canonical};
 
 #[cfg(test)]
 mod tests {
@@ -225,6 +261,19 @@ mod tests {
         assert!(m("/api/search", "/api/%73earch"));
         assert!(m("/api/search", "/../../api/search"));
         assert!(!m("/api/search", "/api/search%2fx"));
+    }
+
+    #[test]
+    fn case_insensitive_routes_match_any_case() {
+        let t = Template::parse("/api/orders/{id}").unwrap();
+        assert!(!t.matches(&normalise("/API/orders/1")));
+        let t = t.case_insensitive(true);
+        assert!(t.matches(&normalise("/API/Orders/1")));
+        assert!(t.matches(&normalise("/api/ORDERS/X")));
+        assert!(!t.matches(&normalise("/api/order/1")));
+        let t = Template::parse("/straße").unwrap().case_insensitive(true);
+        assert!(t.matches(&normalise("/STRASSE")) || t.matches(&normalise("/Straße")));
+        assert!(t.matches(&normalise("/STRAßE")));
     }
 
     #[test]

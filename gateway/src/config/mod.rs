@@ -52,6 +52,7 @@ use std::time::Duration;
 use http::Uri;
 use ipnet::IpNet;
 use limiter_core::store::StoreMode;
+use limiter_core::store::memory::{AtCapacity, Capacity};
 use limiter_core::tower::DEFAULT_MAX_IDENTITY;
 use limiter_core::{FailurePolicy, Policy};
 
@@ -95,6 +96,22 @@ pub struct StoreConfig {
     pub sweep_interval: Duration,
     /// How gateway instances share a key on Redis (`exact`, `lease`).
     pub mode: StoreMode,
+    /// The most bytes one route's in-memory limiter holds, each key counted at its
+    /// worst case (memory store and `local` fallback); `None`: keys are the only cap.
+    pub max_bytes: Option<usize>,
+    /// What a new key gets when a route's in-memory store is full of throttled keys.
+    pub at_capacity: AtCapacity,
+}
+
+impl StoreConfig {
+    /// The bounds of each route's in-memory store (and `local` fallback).
+    pub fn capacity(&self) -> Capacity {
+        Capacity {
+            max_keys: self.max_keys,
+            max_bytes: self.max_bytes,
+            at_capacity: self.at_capacity,
+        }
+    }
 }
 
 /// The `[server]` table: limits that protect the gateway itself.
@@ -114,6 +131,15 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Idle keep-alive connections kept to the backend.
     pub pool_max_idle: usize,
+    /// The longest pause while a request or response body streams; longer ends the
+    /// exchange (a request body: `408`; a response body: the client connection closes).
+    pub body_idle_timeout: Duration,
+    /// The most client connections one address may hold open (`None`: no cap); more are
+    /// closed at once.
+    pub max_connections_per_ip: Option<usize>,
+    /// The most connections open to the backend at once; a request finding none free
+    /// waits for one within `upstream_timeout`.
+    pub max_backend_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +152,9 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             max_connections: 10_000,
             pool_max_idle: 256,
+            body_idle_timeout: Duration::from_secs(30),
+            max_connections_per_ip: None,
+            max_backend_connections: 1024,
         }
     }
 }
@@ -334,6 +363,8 @@ impl Default for Config {
                 max_keys: 1_000_000,
                 sweep_interval: Duration::from_secs(5),
                 mode: StoreMode::Exact,
+                max_bytes: None,
+                at_capacity: AtCapacity::EvictOldest,
             },
             server: ServerConfig::default(),
             routes: Vec::new(),

@@ -380,3 +380,41 @@ fn store_modes_parse_and_refuse_what_they_cannot_enforce() {
     let e = err("[store]\nkind = \"memory\"\nmode = \"lease\"\n");
     assert!(e.contains("store.mode") && e.contains("redis"), "{e}");
 }
+
+#[test]
+fn hardening_words_parse_and_a_budget_too_small_for_one_key_is_refused() {
+    let c = parse(
+        "[store]\nmax_keys = 1000\nmax_bytes = 1048576\nat_capacity = \"deny\"\n[server]\nbody_idle_timeout = \"2s\"\nmax_connections_per_ip = 8\nmax_backend_connections = 64\n[[route]]\npath = \"/API/x\"\ncase_insensitive = true\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = 1\n",
+    )
+    .unwrap();
+    let cap = c.store.capacity();
+    assert_eq!(
+        (cap.max_keys, cap.max_bytes, cap.at_capacity),
+        (1000, Some(1 << 20), AtCapacity::Deny)
+    );
+    assert_eq!(c.server.body_idle_timeout, Duration::from_secs(2));
+    assert_eq!(c.server.max_connections_per_ip, Some(8));
+    assert_eq!(c.server.max_backend_connections, 64);
+    assert!(c.routes[0].path.is_case_insensitive());
+
+    // A sliding log of 100,000 keeps up to 16 bytes per admission: 2 MB for one key.
+    let e = err(
+        "[store]\nmax_bytes = 1048576\n[[route]]\npath = \"/a\"\nalgorithm = \"sliding-log\"\nlimit = 100000\nwindow = \"1h\"\n",
+    );
+    assert!(e.starts_with("gw.toml:2:"), "{e}");
+    assert!(
+        e.contains("store.max_bytes") && e.contains("route /a"),
+        "{e}"
+    );
+    assert!(e.contains("cannot hold one key"), "{e}");
+
+    let e = err("[store]\nat_capacity = \"lru\"\n");
+    assert!(
+        e.starts_with("gw.toml:2:") && e.contains("store.at_capacity"),
+        "{e}"
+    );
+    let e = err(
+        "[default]\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = 1\ncase_insensitive = true\n",
+    );
+    assert!(e.contains("default.case_insensitive"), "{e}");
+}

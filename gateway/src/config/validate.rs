@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use gateway_contract::config::{ConfigFile, ServerTable, Spanned, StoreTable};
 use gateway_contract::duration;
+use limiter_core::store::memory::UnknownAtCapacity;
 use limiter_core::store::redis::UnknownFailurePolicy;
 
 use super::{
@@ -125,6 +126,10 @@ impl<'a> Cx<'a> {
                 &key,
                 raw.global.len(),
             )?;
+            let template = match &route.get_ref().case_insensitive {
+                Some(ci) => template.case_insensitive(*ci.get_ref()),
+                None => template,
+            };
             config.routes.push(RouteConfig {
                 path: template,
                 limit,
@@ -135,6 +140,10 @@ impl<'a> Cx<'a> {
             if let Some(path) = &default.get_ref().path {
                 let message = "[default] applies to unmatched paths and takes no `path`";
                 return Err(self.err(path, "default.path", message));
+            }
+            if let Some(ci) = &default.get_ref().case_insensitive {
+                let message = "[default] matches every path; `case_insensitive` is for routes";
+                return Err(self.err(ci, "default.case_insensitive", message));
             }
             let limit = self.route_limits(default.get_ref(), "default", raw.global.len())?;
             self.mode_fits(
@@ -151,6 +160,7 @@ impl<'a> Cx<'a> {
         if let Some(log) = &raw.log {
             config.access_log = self.access_log(log)?;
         }
+        self.check_budget(&raw, &config)?;
         Ok(config)
     }
 
@@ -254,6 +264,49 @@ impl<'a> Cx<'a> {
             out.sweep_interval = self.duration(s, "store.sweep_interval")?;
         }
         out.mode = self.store_mode(raw, &out.kind)?;
+        if let Some(a) = &raw.at_capacity {
+            out.at_capacity = a
+                .get_ref()
+                .parse()
+                .map_err(|m: UnknownAtCapacity| self.err(a, "store.at_capacity", m))?;
+        }
+        if let Some(b) = &raw.max_bytes {
+            out.max_bytes = Some(self.count(b, "store.max_bytes")?);
+        }
+        Ok(())
+    }
+
+    /// Refuses a byte budget that cannot hold one key of some route's policy (a
+    /// sliding log keeps 16 bytes per admission, up to its limit).
+    fn check_budget(&self, raw: &ConfigFile, config: &Config) -> Result<(), ConfigError> {
+        let Some(at) = raw.store.as_ref().and_then(|s| s.max_bytes.as_ref()) else {
+            return Ok(());
+        };
+        let capacity = config.store.capacity();
+        let of = |r: &'_ super::RouteLimits| {
+            r.limits
+                .iter()
+                .chain(r.tiers.values().flatten())
+                .map(|l| l.policy)
+                .collect::<Vec<_>>()
+        };
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| (r.path.as_str(), of(&r.limit)));
+        let default = config.default.as_ref().map(|l| ("[default]", of(l)));
+        let global = (
+            "[[global]]",
+            config.global.iter().map(|l| l.policy).collect(),
+        );
+        for (name, policies) in routes.chain(default).chain([global]) {
+            for policy in policies {
+                if let Err(e) = capacity.admits(&policy) {
+                    let message = format!("{e}: route {name} ({})", policy.kind);
+                    return Err(self.err(at, "store.max_bytes", message));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -286,6 +339,15 @@ impl<'a> Cx<'a> {
         }
         if let Some(n) = &raw.max_connections {
             out.max_connections = self.count(n, "server.max_connections")?;
+        }
+        if let Some(d) = &raw.body_idle_timeout {
+            out.body_idle_timeout = self.duration(d, "server.body_idle_timeout")?;
+        }
+        if let Some(n) = &raw.max_connections_per_ip {
+            out.max_connections_per_ip = Some(self.count(n, "server.max_connections_per_ip")?);
+        }
+        if let Some(n) = &raw.max_backend_connections {
+            out.max_backend_connections = self.count(n, "server.max_backend_connections")?;
         }
         if let Some(n) = &raw.pool_max_idle {
             out.pool_max_idle = usize::try_from(*n.get_ref()).map_err(|_| {

@@ -96,6 +96,15 @@ impl Limiting {
         }
     }
 
+    /// Evictions and refusals of a one-limit in-memory store (or `local` fallback);
+    /// `None` for several limits (their stores keep the key cap alone) and plain Redis.
+    pub(super) fn memory_counters(&self) -> Option<limiter_core::store::StoreStats> {
+        match self {
+            Limiting::One { limiter, .. } => limiter.memory_counters(),
+            Limiting::All { .. } => None,
+        }
+    }
+
     /// Keys held in memory (`None` on Redis).
     pub(super) fn memory_keys(&self) -> Option<usize> {
         match self {

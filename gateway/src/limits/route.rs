@@ -251,6 +251,21 @@ impl Route {
         self.all().map(Limiting::memory_keys).sum()
     }
 
+    /// Evictions and refusals so far, summed over the route's one-limit stores (`None`
+    /// when it has none in memory).
+    pub(super) fn memory_counters(&self) -> Option<limiter_core::store::StoreStats> {
+        self.all()
+            .filter_map(Limiting::memory_counters)
+            .reduce(|a, b| limiter_core::store::StoreStats {
+                keys: a.keys + b.keys,
+                bytes: a.bytes + b.bytes,
+                evicted_idle: a.evicted_idle + b.evicted_idle,
+                evicted_forced: a.evicted_forced + b.evicted_forced,
+                evicted_throttled: a.evicted_throttled + b.evicted_throttled,
+                refused: a.refused + b.refused,
+            })
+    }
+
     fn count_fallback(&self, by: DecidedBy) {
         match by {
             DecidedBy::Store => {}

@@ -94,6 +94,49 @@ pub fn encode_one(
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
+/// Writes the in-memory limiters' evictions (by reason) and refusals of new keys, one
+/// member per route (`labels`: route and algorithm).
+pub fn encode_store_counters(
+    encoder: &mut DescriptorEncoder,
+    routes: &[([(&'static str, &str); 2], limiter_core::store::StoreStats)],
+) -> fmt::Result {
+    use prometheus_client::metrics::counter::ConstCounter;
+    let evictions: Vec<_> = routes
+        .iter()
+        .flat_map(|&([route, algorithm], s)| {
+            [
+                ("idle", s.evicted_idle),
+                ("in_use", s.evicted_forced),
+                ("throttled", s.evicted_throttled),
+            ]
+            .map(|(reason, n)| {
+                (
+                    [route, algorithm, (names::LABEL_REASON, reason)],
+                    ConstCounter::new(n),
+                )
+            })
+        })
+        .collect();
+    encode_family(
+        encoder,
+        names::LIMITER_EVICTIONS.name,
+        "Keys an in-memory limiter forgot, by reason (idle; in_use: least recently used, to make room; throttled: evict-oldest with every key throttled).",
+        MetricType::Counter,
+        evictions.iter().map(|(l, c)| (*l, c)),
+    )?;
+    let refused: Vec<_> = routes
+        .iter()
+        .map(|(l, s)| (*l, ConstCounter::new(s.refused)))
+        .collect();
+    encode_family(
+        encoder,
+        names::LIMITER_REFUSED.name,
+        "New keys an in-memory limiter refused (503) because it was full of throttled keys (at_capacity = deny).",
+        MetricType::Counter,
+        refused.iter().map(|(l, c)| (*l, c)),
+    )
+}
+
 /// Why the gateway answered an upstream exchange itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayAnswer {
@@ -103,13 +146,24 @@ pub enum GatewayAnswer {
     Timeout,
     /// The request body was larger than allowed: `413`.
     BodyTooLarge,
+    /// The client sent a request the gateway will not forward (an ambiguous path, a
+    /// duplicate or contradicting `Host`, a malformed body): `400`, the client's fault.
+    BadRequest,
+    /// The client paused its request body longer than `body_idle_timeout`: `408`.
+    ClientTimeout,
+    /// No backend connection came free (`max_backend_connections`) within the upstream
+    /// timeout: `503`.
+    BackendBusy,
 }
 
 impl GatewayAnswer {
-    const ALL: [GatewayAnswer; 3] = [
+    const ALL: [GatewayAnswer; 6] = [
         GatewayAnswer::Unreachable,
         GatewayAnswer::Timeout,
         GatewayAnswer::BodyTooLarge,
+        GatewayAnswer::BadRequest,
+        GatewayAnswer::ClientTimeout,
+        GatewayAnswer::BackendBusy,
     ];
 
     fn name(self) -> &'static str {
@@ -117,6 +171,9 @@ impl GatewayAnswer {
             GatewayAnswer::Unreachable => "unreachable",
             GatewayAnswer::Timeout => "timeout",
             GatewayAnswer::BodyTooLarge => "body_too_large",
+            GatewayAnswer::BadRequest => "bad_request",
+            GatewayAnswer::ClientTimeout => "client_timeout",
+            GatewayAnswer::BackendBusy => "backend_busy",
         }
     }
 }
@@ -128,9 +185,11 @@ pub struct Metrics {
     responses: [Counter; 5],
     /// Time from forwarding a request to the backend's response headers.
     pub upstream_latency: Histogram,
-    upstream_errors: [Counter; 3],
+    upstream_errors: [Counter; GatewayAnswer::ALL.len()],
     /// Client connections accepted.
     pub connections_total: Counter,
+    /// Client connections closed at once: their address held `max_connections_per_ip`.
+    pub connections_refused: Counter,
     /// Client connections open now.
     pub connections_open: Gauge,
     /// Requests being handled now.
@@ -144,6 +203,7 @@ impl Default for Metrics {
             upstream_latency: Histogram::new(UPSTREAM_BUCKETS),
             upstream_errors: Default::default(),
             connections_total: Counter::default(),
+            connections_refused: Counter::default(),
             connections_open: Gauge::default(),
             in_flight: Gauge::default(),
         }
@@ -184,7 +244,7 @@ impl Metrics {
         encode_family(
             encoder,
             names::UPSTREAM_ERRORS.name,
-            "Requests the gateway answered itself because the backend failed (502/504) or the body was too large (413).",
+            "Requests the gateway answered itself, by kind: the backend's fault (unreachable 502, timeout 504, backend_busy 503) or the client's (body_too_large 413, bad_request 400, client_timeout 408).",
             MetricType::Counter,
             GatewayAnswer::ALL
                 .map(|e| [("kind", e.name())])
@@ -202,6 +262,12 @@ impl Metrics {
             names::CONNECTIONS.name,
             "Client connections accepted.",
             &self.connections_total,
+        )?;
+        encode_one(
+            encoder,
+            names::CONNECTIONS_REFUSED.name,
+            "Client connections closed at once because their address held max_connections_per_ip.",
+            &self.connections_refused,
         )?;
         encode_one(
             encoder,

@@ -222,6 +222,19 @@ pub trait Algorithm: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         0
     }
 
+    /// The most heap bytes one key's state can ever own under this policy (what a byte
+    /// budget must reserve for it): 0 for the fixed-size states.
+    fn max_heap_bytes(&self) -> usize {
+        0
+    }
+
+    /// True when a request of cost 1 would be refused at `now`: the key is throttled,
+    /// and the in-memory store does not forget it to make room for a new key.
+    fn is_throttled(&self, state: &Self::State, now: Nanos) -> bool {
+        let mut probe = state.clone();
+        !matches!(self.step(&mut probe, now, 1), Ok(d) if d.allowed)
+    }
+
     /// What it promises about admissions in any interval.
     fn envelope(&self) -> Envelope;
 

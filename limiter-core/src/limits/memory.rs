@@ -82,16 +82,18 @@ fn hold<A: Algorithm<Shared = Mutex<<A as Algorithm>::State>>>(
     cost: u64,
     rest: &mut dyn FnMut(bool) -> Result<bool>,
 ) -> Result<(Decision, bool)> {
-    store.with_state(key, now, |shared| {
-        let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut probe = state.clone();
-        let decision = store.algorithm().step(&mut probe, now, cost)?;
-        let all = rest(decision.allowed)?;
-        if all {
-            *state = probe;
-        }
-        Ok((decision, all))
-    })
+    store
+        .with_state(key, now, |shared| {
+            let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut probe = state.clone();
+            let decision = store.algorithm().step(&mut probe, now, cost)?;
+            let all = rest(decision.allowed)?;
+            if all {
+                *state = probe;
+            }
+            Ok((decision, all))
+        })
+        .and_then(|decided| decided)
 }
 
 macro_rules! any_exclusive {

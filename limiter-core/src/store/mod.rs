@@ -8,5 +8,5 @@ pub mod mode;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 
-pub use memory::{HeapSize, MemoryStore, StoreStats};
+pub use memory::{AtCapacity, Capacity, HeapSize, MemoryStore, StoreStats};
 pub use mode::{LeaseOptions, StoreMode};

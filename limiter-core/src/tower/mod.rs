@@ -160,13 +160,19 @@ pub enum RequestOutcome {
 
 impl RequestOutcome {
     /// The one mapping from a limiter's answer to an outcome: a verdict is
-    /// [`Decided`](Self::Decided); an error is a request that can never succeed (it
-    /// costs more than the policy ever admits: `400`).
+    /// [`Decided`](Self::Decided); a new key refused by a full in-memory store
+    /// ([`Error::is_at_capacity`](crate::Error::is_at_capacity)) is `503` (the server is
+    /// out of room, not the client out of quota); any other error is a request that can
+    /// never succeed (it costs more than the policy ever admits: `400`).
     pub fn from_result(result: Result<Verdict>, policy: &Arc<PolicyHeaders>) -> Self {
         match result {
             Ok(verdict) => RequestOutcome::Decided {
                 verdict,
                 policy: Arc::clone(policy),
+            },
+            Err(e) if e.is_at_capacity() => RequestOutcome::Rejected {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                reason: "the rate limiter is full of throttled clients: new clients are refused for now",
             },
             Err(_) => RequestOutcome::Rejected {
                 status: StatusCode::BAD_REQUEST,

@@ -283,6 +283,12 @@ fn refuse(outcome: &RequestOutcome, shape: &dyn RefusalResponse) -> Response<byt
                 .and_then(|i| headers.names().nth(i));
             (reason, Some(retry), speaker, Some(one))
         }
+        // A full store's refusal passes in a moment: say when to come back.
+        RequestOutcome::Rejected { reason, status }
+            if *status == http::StatusCode::SERVICE_UNAVAILABLE =>
+        {
+            (*reason, Some(1), None, None)
+        }
         RequestOutcome::Rejected { reason, .. } => (*reason, None, None, None),
         // Never refused; answered defensively rather than panicking.
         RequestOutcome::Unlimited => ("internal error", None, None, None),

@@ -206,6 +206,10 @@ impl Algorithm for BucketedWindow {
         std::mem::size_of_val(&*ring.counts)
     }
 
+    fn max_heap_bytes(&self) -> usize {
+        usize::try_from(self.k).map_or(usize::MAX, |k| k * std::mem::size_of::<u32>())
+    }
+
     fn envelope(&self) -> Envelope {
         let (s, k) = (self.sub, self.k);
         Envelope::new([

@@ -155,6 +155,16 @@ impl Algorithm for SlidingLog {
         log.entries.capacity() * std::mem::size_of::<(Nanos, u64)>()
     }
 
+    /// One entry per admission, at most `limit`, in a buffer that grows by doubling
+    /// (from 4): up to 16 bytes × `limit` rounded up to a power of two.
+    fn max_heap_bytes(&self) -> usize {
+        usize::try_from(self.limit)
+            .ok()
+            .and_then(|l| l.max(4).checked_next_power_of_two())
+            .and_then(|slots| slots.checked_mul(std::mem::size_of::<(Nanos, u64)>()))
+            .unwrap_or(usize::MAX)
+    }
+
     fn envelope(&self) -> Envelope {
         Envelope::new([Bound::Windows {
             limit: self.limit,

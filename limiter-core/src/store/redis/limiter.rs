@@ -16,6 +16,7 @@ use crate::decision::{DecidedBy, Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::limiter::{Limiter, MemoryLimiter, Policy};
 use crate::store::lease::{Ask, Grant, Local, Tally};
+use crate::store::memory::StoreStats;
 use crate::store::mode::StoreMode;
 
 /// A limiter for one policy whose state lives in Redis. [`Limiter::check`] reports store
@@ -56,11 +57,15 @@ impl RedisLimiter {
             TimeSource::Caller(clock) => clock.clone(),
             TimeSource::Redis => Arc::new(MonotonicClock::new()),
         };
-        let local = (opts.on_error == FailurePolicy::Local)
-            .then(|| MemoryLimiter::new(policy, clock.clone(), opts.local_max_keys));
+        // A byte budget too small for this policy was refused when the gateway read its
+        // config; a library caller gets the key cap alone then.
+        let local = (opts.on_error == FailurePolicy::Local).then(|| {
+            MemoryLimiter::with_capacity(policy, Arc::clone(&clock), opts.local)
+                .unwrap_or_else(|_| MemoryLimiter::new(policy, clock.clone(), opts.local.max_keys))
+        });
         Ok(Self {
             clock,
-            leases: Box::new(LeaseTable::new(opts.local_max_keys)),
+            leases: Box::new(LeaseTable::new(opts.local.max_keys)),
             mirror: AnyMirror::new(&policy),
             key_head: key::head(&store.options().key_prefix, policy.kind),
             store,
@@ -68,6 +73,11 @@ impl RedisLimiter {
             capacity,
             local,
         })
+    }
+
+    /// The `local` failure policy's keys, evictions and refusals; `None` without it.
+    pub fn local_counters(&self) -> Option<StoreStats> {
+        self.local.as_ref().map(MemoryLimiter::counters)
     }
 
     /// The policy it enforces.

@@ -59,7 +59,6 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::limiter::Policy;
 use crate::store::lease::Tally;
-use crate::store::memory::DEFAULT_MAX_KEYS;
 use crate::store::mode::StoreMode;
 use breaker::Breaker;
 
@@ -77,9 +76,9 @@ pub struct RedisOptions {
     pub time: TimeSource,
     /// When to stop asking a failing Redis, and when to ask again.
     pub breaker: BreakerOptions,
-    /// The most keys the `local` failure policy's in-memory limiter holds per policy
-    /// (default [`DEFAULT_MAX_KEYS`]); swept by [`RateLimiter::sweep`](crate::RateLimiter::sweep).
-    pub local_max_keys: usize,
+    /// The bounds of the `local` failure policy's in-memory stand-in (default: ten
+    /// million keys, evict-oldest); it is swept with [`RateLimiter::sweep`](crate::RateLimiter::sweep).
+    pub local: crate::store::memory::Capacity,
     /// How this instance shares keys with the others (default: exact, one call per
     /// decision; in every mode a denial is remembered until its retry instant).
     pub mode: StoreMode,
@@ -99,7 +98,7 @@ impl Default for RedisOptions {
             on_error: FailurePolicy::FailOpen,
             time: TimeSource::Redis,
             breaker: BreakerOptions::default(),
-            local_max_keys: DEFAULT_MAX_KEYS,
+            local: crate::store::memory::Capacity::default(),
             mode: StoreMode::Exact,
             local_denials: true,
         }
