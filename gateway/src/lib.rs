@@ -27,6 +27,7 @@ pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod conn_limit;
 pub mod identity;
 pub mod limits;
 pub mod metrics;

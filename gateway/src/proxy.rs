@@ -26,7 +26,7 @@ use tower::Service;
 use crate::config::{Config, ServerConfig};
 use crate::identity::{Forwarding, Identity};
 use crate::metrics::{GatewayAnswer, Metrics};
-use crate::upstream::{self, Pool, PooledBody};
+use crate::upstream::{self, Pool, PooledBody, Timeouts};
 
 /// The body of a request forwarded to the backend: the client's, capped in size.
 pub type UpstreamBody = Limited<Incoming>;
@@ -154,6 +154,8 @@ impl Proxy {
             upstream_timeout,
             max_body_bytes,
             pool_max_idle,
+            body_idle_timeout,
+            max_backend_connections,
             ..
         } = config.server;
         let authority = config
@@ -173,7 +175,15 @@ impl Proxy {
         };
         Self {
             inner: Arc::new(Inner {
-                pool: Pool::new(addr, pool_max_idle),
+                pool: Pool::with_limit(
+                    addr,
+                    pool_max_idle,
+                    max_backend_connections,
+                    Timeouts {
+                        head: upstream_timeout,
+                        idle: body_idle_timeout,
+                    },
+                ),
                 authority,
                 timeout: upstream_timeout,
                 max_body: max_body_bytes,
@@ -205,7 +215,7 @@ impl Proxy {
         Forward {
             exchange: self
                 .prepare(req, forwarding)
-                .map(|req| tokio::time::timeout(inner.timeout, Arc::clone(&inner.pool).send(req))),
+                .map(|req| Arc::clone(&inner.pool).send(req)),
             started: Instant::now(),
             inner,
         }
@@ -256,7 +266,7 @@ pin_project_lite::pin_project! {
     /// body declared too large.
     struct Forward<F> {
         #[pin]
-        exchange: Option<tokio::time::Timeout<F>>,
+        exchange: Option<F>,
         started: Instant,
         inner: Arc<Inner>,
     }
@@ -292,30 +302,63 @@ impl Inner {
     }
 
     /// The client's response for the backend's answer (or its failure) to a request
-    /// sent at `started`.
+    /// sent at `started`, each failure counted against the side that caused it.
     fn answer(
         &self,
-        result: Result<
-            Result<Response<PooledBody>, upstream::UpstreamError>,
-            tokio::time::error::Elapsed,
-        >,
+        result: Result<Response<PooledBody>, upstream::UpstreamError>,
         started: Instant,
     ) -> Response<ProxyBody> {
-        match result {
-            Ok(Ok(res)) => {
+        use upstream::UpstreamError as E;
+        let err = match result {
+            Ok(res) => {
                 self.metrics.upstream_latency.observe(started.elapsed());
                 let (mut parts, body) = res.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, Either::Left(body))
+                return Response::from_parts(parts, Either::Left(body));
             }
-            Ok(Err(err)) => {
-                if let upstream::UpstreamError::RequestBody(e) = &err
-                    && is_length_limit(e.as_ref())
-                {
-                    return self.too_large();
-                }
+            Err(err) => err,
+        };
+        match err {
+            E::RequestBody(e) if is_length_limit(e.as_ref()) => self.too_large(),
+            // Malformed (bad chunked framing, a length it does not match) or broken off:
+            // the client's doing, not the backend's.
+            E::RequestBody(e) => {
+                tracing::debug!(error = %e, "bad request body");
+                bad_request("malformed request body", &self.metrics)
+            }
+            E::ClientIdle(after) => {
+                self.metrics.upstream_error(GatewayAnswer::ClientTimeout);
+                json_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        r#"{{"error":"request timeout","detail":"the request body paused longer than {} ms"}}"#,
+                        after.as_millis()
+                    ),
+                )
+            }
+            E::Busy(after) => {
+                self.metrics.upstream_error(GatewayAnswer::BackendBusy);
+                json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!(
+                        r#"{{"error":"service unavailable","detail":"every backend connection stayed busy for {} ms"}}"#,
+                        after.as_millis()
+                    ),
+                )
+            }
+            E::Timeout(after) => {
+                self.metrics.upstream_error(GatewayAnswer::Timeout);
+                json_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &format!(
+                        r#"{{"error":"gateway timeout","detail":"backend did not answer within {} ms"}}"#,
+                        after.as_millis()
+                    ),
+                )
+            }
+            err => {
                 self.metrics.upstream_error(GatewayAnswer::Unreachable);
-                let connect = matches!(err, upstream::UpstreamError::Connect(_));
+                let connect = matches!(err, E::Connect(_));
                 tracing::warn!(error = %err, connect, "backend request failed");
                 let detail = if connect {
                     "backend unreachable"
@@ -325,16 +368,6 @@ impl Inner {
                 json_response(
                     StatusCode::BAD_GATEWAY,
                     &format!(r#"{{"error":"bad gateway","detail":"{detail}"}}"#),
-                )
-            }
-            Err(_) => {
-                self.metrics.upstream_error(GatewayAnswer::Timeout);
-                json_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    &format!(
-                        r#"{{"error":"gateway timeout","detail":"backend did not answer within {} ms"}}"#,
-                        self.timeout.as_millis()
-                    ),
                 )
             }
         }

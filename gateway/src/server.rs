@@ -164,7 +164,13 @@ impl Gateway {
             .timer(TokioTimer::new())
             .header_read_timeout(server.header_read_timeout)
             .max_buf_size(server.max_header_bytes.max(8192))
-            .keep_alive(true);
+            .keep_alive(true)
+            // A client that shuts down its sending side after the request still gets
+            // the answer.
+            .half_close(true);
+        let per_ip = server
+            .max_connections_per_ip
+            .map(crate::conn_limit::PerIpConnections::new);
         let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(server.max_connections));
         let app = Arc::new(App {
@@ -193,6 +199,17 @@ impl Gateway {
                     }
                 },
             };
+            // `max_connections_per_ip`: a client at its cap is closed at once.
+            let ip_slot = match &per_ip {
+                Some(per_ip) => match per_ip.admit(peer.ip()) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        self.metrics.connections_refused.inc();
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let _ = stream.set_nodelay(true);
             self.metrics.connections_total.inc();
             self.metrics.connections_open.inc();
@@ -211,7 +228,7 @@ impl Gateway {
                     tracing::debug!(error = %err, %peer, "connection ended with an error");
                 }
                 metrics.connections_open.dec();
-                drop(permit);
+                drop((permit, ip_slot));
             });
         }
         drop(listener);

@@ -66,7 +66,10 @@ async fn garbage_on_the_wire_never_takes_the_gateway_down() {
         b"GET / HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab".to_vec(),
         b"GET / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n".to_vec(),
         b"GET / HTTP/1.1\r\nx-user-id: \xff\xfe\r\nconnection: close\r\n\r\n".to_vec(),
-        b"GET http://evil.example/steal HTTP/1.1\r\nhost: evil\r\nconnection: close\r\n\r\n"
+        b"GET http://evil.example/steal HTTP/1.1\r\nhost: evil.example\r\nconnection: close\r\n\r\n"
+            .to_vec(),
+        // Host and target disagree: refused (400) before anything is forwarded.
+        b"GET http://evil.example/mismatch HTTP/1.1\r\nhost: evil\r\nconnection: close\r\n\r\n"
             .to_vec(),
         b"GET * HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
         b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
@@ -92,4 +95,5 @@ async fn garbage_on_the_wire_never_takes_the_gateway_down() {
     // The absolute-form target went to the backend, not to evil.example.
     let stats = support::get(be.admin, "/stats", "-").await.body;
     assert!(stats.contains("/steal"), "{stats}");
+    assert!(!stats.contains("/mismatch"), "{stats}");
 }

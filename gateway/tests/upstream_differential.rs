@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gateway::upstream::Pool;
+use gateway::upstream::{Pool, Timeouts};
 use http::{HeaderMap, Method, Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
@@ -494,7 +494,18 @@ async fn ours(case: &Case) -> Verdict {
     let addr = hostile_backend(case.answer.clone(), matches!(case.upload, Upload::Endless)).await;
     let (req, tx) = request(case);
     let upload = keep_uploading(tx);
-    let v = verdict(Pool::new(addr, 0).send(req)).await;
+    let v = verdict(
+        Pool::new(
+            addr,
+            0,
+            Timeouts {
+                head: Duration::from_secs(30),
+                idle: Duration::from_secs(30),
+            },
+        )
+        .send(req),
+    )
+    .await;
     upload.abort();
     v
 }

@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -21,6 +22,9 @@ pub struct PooledBody {
     /// `None` once the body ended (the connection returned or closed) or failed.
     pub(super) conn: Option<(Conn, Arc<Pool>)>,
     pub(super) keep_alive: bool,
+    /// The idle timer while the backend pauses mid-body (made at the first pause, then
+    /// re-armed), and whether it is armed for the current pause.
+    pub(super) stall: Option<(Pin<Box<tokio::time::Sleep>>, bool)>,
 }
 
 impl PooledBody {
@@ -68,8 +72,24 @@ impl Body for PooledBody {
                     this.release();
                     return Poll::Ready(None);
                 }
-                Ok(Decoded::NeedMore) => match std::task::ready!(conn.poll_fill(cx)) {
-                    Ok(0) => {
+                Ok(Decoded::NeedMore) => match conn.poll_fill(cx) {
+                    Poll::Pending => {
+                        // The backend paused mid-body: it has the idle timeout to go on.
+                        let idle = this
+                            .conn
+                            .as_ref()
+                            .map_or(Duration::ZERO, |(_, p)| p.timeouts().idle);
+                        let (timer, armed) = this
+                            .stall
+                            .get_or_insert_with(|| (Box::pin(tokio::time::sleep(idle)), true));
+                        if !*armed {
+                            timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                            *armed = true;
+                        }
+                        std::task::ready!(timer.as_mut().poll(cx));
+                        return this.fail(UpstreamError::Timeout(idle));
+                    }
+                    Poll::Ready(Ok(0)) => {
                         if let Err(e) = this.decoder.closed() {
                             return this.fail(e);
                         }
@@ -77,8 +97,12 @@ impl Body for PooledBody {
                         this.conn = None;
                         return Poll::Ready(None);
                     }
-                    Ok(_) => {}
-                    Err(e) => return this.fail(UpstreamError::Io(e)),
+                    Poll::Ready(Ok(_)) => {
+                        if let Some((_, armed)) = &mut this.stall {
+                            *armed = false;
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return this.fail(UpstreamError::Io(e)),
                 },
                 Err(e) => return this.fail(e),
             }

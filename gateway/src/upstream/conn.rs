@@ -11,6 +11,7 @@ use http::Method;
 use http_body::Body;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::UpstreamError;
 use super::codec::{self, ProtocolError, RequestFraming, ResponseHead};
@@ -26,14 +27,17 @@ pub(super) struct Conn {
     pub(super) buf: BytesMut,
     /// Request bytes to write (kept, so its allocation serves every request).
     pub(super) out: Vec<u8>,
+    /// Its place under the pool's connection cap, given back when it closes.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Conn {
-    pub(super) fn new(io: TcpStream) -> Self {
+    pub(super) fn new(io: TcpStream, permit: OwnedSemaphorePermit) -> Self {
         Self {
             io,
             buf: BytesMut::new(),
             out: Vec::with_capacity(1024),
+            _permit: permit,
         }
     }
 
@@ -96,6 +100,10 @@ pub(super) struct Sending {
     owed: u64,
     /// The body has been read to its end (its last bytes may still be in `out`).
     body_done: bool,
+    /// Bytes written plus body frames taken so far: progress, for the idle timeout.
+    pub(super) moved: u64,
+    /// The last wait was for the client's body (else for the backend to read).
+    pub(super) waiting_for_client: bool,
 }
 
 impl Sending {
@@ -110,11 +118,13 @@ impl Sending {
                 _ => 0,
             },
             body_done: framing == RequestFraming::Empty,
+            moved: 0,
+            waiting_for_client: false,
         }
     }
 
     /// Everything, body included, has been written.
-    fn is_sent(&self, conn: &Conn) -> bool {
+    pub(super) fn is_sent(&self, conn: &Conn) -> bool {
         self.body_done && self.written == conn.out.len()
     }
 }
@@ -156,17 +166,23 @@ impl Conn {
             let wrote = self.poll_write_out(cx, &mut st.written);
             // Counted before any error: a request cut off mid-write was still sent.
             st.sent_any |= st.written > before;
+            st.moved += (st.written - before) as u64;
             match wrote {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Err(UpstreamError::Io(e)),
-                Poll::Pending => return Ok(()),
+                Poll::Pending => {
+                    st.waiting_for_client = false;
+                    return Ok(());
+                }
             }
             if st.body_done {
                 return Ok(());
             }
             st.written = 0;
             self.out.clear();
-            match Pin::new(&mut *body).poll_frame(cx) {
+            let frame = Pin::new(&mut *body).poll_frame(cx);
+            st.moved += u64::from(frame.is_ready());
+            match frame {
                 Poll::Ready(Some(Ok(frame))) => {
                     // Trailers of the client's are not forwarded.
                     if let Ok(data) = frame.into_data() {
@@ -175,7 +191,10 @@ impl Conn {
                 }
                 Poll::Ready(Some(Err(e))) => return Err(UpstreamError::RequestBody(e.into())),
                 Poll::Ready(None) => self.end_body(st)?,
-                Poll::Pending => return Ok(()),
+                Poll::Pending => {
+                    st.waiting_for_client = true;
+                    return Ok(());
+                }
             }
         }
     }

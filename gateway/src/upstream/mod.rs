@@ -33,11 +33,14 @@ use std::future::poll_fn;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body::Body;
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 pub use body::PooledBody;
 pub use codec::ProtocolError;
@@ -59,9 +62,21 @@ pub enum UpstreamError {
     /// The backend's answer broke HTTP/1.1's framing rules.
     #[error("invalid response from the backend: {0}")]
     Protocol(#[from] ProtocolError),
-    /// The client's request body failed (it broke off, or went over the size limit).
+    /// The client's request body failed (malformed, broke off, or went over the size
+    /// limit): the client's fault.
     #[error("request body: {0}")]
     RequestBody(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The client paused its request body longer than the body idle timeout.
+    #[error("the client paused its request body longer than {0:?}")]
+    ClientIdle(Duration),
+    /// Every backend connection (`max_backend_connections`) stayed busy for the upstream
+    /// timeout.
+    #[error("no backend connection came free within {0:?}")]
+    Busy(Duration),
+    /// The backend sent no response head within the upstream timeout of the request's
+    /// end, took longer to connect, or stopped reading the body for the idle timeout.
+    #[error("the backend did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
 impl UpstreamError {
@@ -81,6 +96,17 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
+/// How long each side may keep an exchange waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From the end of the request (its body written) to the response head; also the
+    /// longest connect.
+    pub head: Duration,
+    /// The longest pause while a body streams: the client's request body (its fault),
+    /// the backend not reading it, or the backend's response body.
+    pub idle: Duration,
+}
+
 /// A pool of HTTP/1.1 connections to one backend.
 ///
 /// Connections are driven by the request that holds them — in the client connection's
@@ -91,16 +117,43 @@ pub struct Pool {
     addr: String,
     max_idle: usize,
     idle: Mutex<Vec<Conn>>,
+    timeouts: Timeouts,
+    /// One permit per connection that may be open; each connection holds one.
+    permits: Arc<Semaphore>,
+    /// Woken when a connection goes back to the idle list (for requests waiting at the
+    /// connection cap).
+    freed: Notify,
 }
 
 impl Pool {
-    /// A pool to `addr` (`host:port`) keeping at most `max_idle` idle connections.
-    pub fn new(addr: String, max_idle: usize) -> Arc<Self> {
+    /// A pool to `addr` (`host:port`) keeping at most `max_idle` idle connections,
+    /// each exchange bounded by `timeouts`.
+    pub fn new(addr: String, max_idle: usize, timeouts: Timeouts) -> Arc<Self> {
+        Self::with_limit(addr, max_idle, Semaphore::MAX_PERMITS, timeouts)
+    }
+
+    /// [`new`](Self::new), with at most `max_connections` connections open at once: a
+    /// request finding none idle and none to open waits for one within `timeouts.head`
+    /// ([`UpstreamError::Busy`]).
+    pub fn with_limit(
+        addr: String,
+        max_idle: usize,
+        max_connections: usize,
+        timeouts: Timeouts,
+    ) -> Arc<Self> {
         Arc::new(Self {
             addr,
             max_idle,
             idle: Mutex::new(Vec::new()),
+            timeouts,
+            permits: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
+            freed: Notify::new(),
         })
+    }
+
+    /// The timeouts each exchange runs under.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// Sends `req` (origin-form URI, `Host` set) and returns the response; its body hands
@@ -120,7 +173,7 @@ impl Pool {
             let (mut conn, reused) = match poll_fn(|cx| Poll::Ready(self.take_idle(cx))).await {
                 Some(conn) => (conn, true),
                 // Boxed: rare, and its state would otherwise grow every request's future.
-                None => (Box::pin(self.connect()).await?, false),
+                None => Box::pin(self.open()).await?,
             };
             conn.out.clear();
             codec::write_request_head(
@@ -131,8 +184,9 @@ impl Pool {
                 framing,
             );
             let mut st = Sending::new(framing);
-            let head =
-                poll_fn(|cx| conn.poll_exchange(cx, &mut st, &mut body, &parts.method)).await;
+            let head = self
+                .exchange(&mut conn, &mut st, &mut body, &parts.method)
+                .await;
             match head {
                 Ok(ResponseHead {
                     parts,
@@ -143,6 +197,7 @@ impl Pool {
                         decoder: body,
                         conn: Some((conn, Arc::clone(&self))),
                         keep_alive,
+                        stall: None,
                     };
                     // No body to read (204, HEAD, length 0): free the connection now.
                     if body.decoder.is_done() {
@@ -163,6 +218,52 @@ impl Pool {
         }
     }
 
+    /// Sends the request and reads the response head on `conn`, under the timeouts:
+    /// while the body goes out, each pause may last `idle` (the client's pause is
+    /// [`UpstreamError::ClientIdle`]); once it is all out, the head must come within
+    /// `head`. One timer per exchange, re-armed only while a body streams.
+    async fn exchange<B>(
+        &self,
+        conn: &mut Conn,
+        st: &mut Sending,
+        body: &mut B,
+        method: &Method,
+    ) -> Result<ResponseHead, UpstreamError>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Timeouts { head, idle } = self.timeouts;
+        let started = Instant::now();
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(started + idle));
+        let (mut waiting_for_head, mut first) = (false, true);
+        poll_fn(|cx| {
+            let moved = st.moved;
+            if let Poll::Ready(r) = conn.poll_exchange(cx, st, body, method) {
+                return Poll::Ready(r);
+            }
+            if !waiting_for_head && st.is_sent(conn) {
+                // The request is all out: the backend's turn, `head` from now (a request
+                // sent at the first try, the usual one, reads the clock once).
+                waiting_for_head = true;
+                let now = if first { started } else { Instant::now() };
+                timer.as_mut().reset(now + head);
+            } else if !waiting_for_head && st.moved != moved {
+                timer.as_mut().reset(Instant::now() + idle);
+            }
+            first = false;
+            std::task::ready!(timer.as_mut().poll(cx));
+            Poll::Ready(Err(if !waiting_for_head && st.waiting_for_client {
+                UpstreamError::ClientIdle(idle)
+            } else if waiting_for_head {
+                UpstreamError::Timeout(head)
+            } else {
+                UpstreamError::Timeout(idle)
+            }))
+        })
+        .await
+    }
+
     /// An idle connection that is ready for a request, if any.
     fn take_idle(&self, cx: &mut Context<'_>) -> Option<Conn> {
         loop {
@@ -177,18 +278,50 @@ impl Pool {
         }
     }
 
-    async fn connect(&self) -> Result<Conn, UpstreamError> {
-        let stream = TcpStream::connect(&self.addr)
+    /// A new connection, once the cap allows one — or an idle one that came back
+    /// meanwhile (then `true`).
+    async fn open(&self) -> Result<(Conn, bool), UpstreamError> {
+        let head = self.timeouts.head;
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let deadline = Instant::now() + head;
+                loop {
+                    let freed = self.freed.notified();
+                    let mut freed = std::pin::pin!(freed);
+                    freed.as_mut().enable();
+                    if let Some(conn) = poll_fn(|cx| Poll::Ready(self.take_idle(cx))).await {
+                        return Ok((conn, true));
+                    }
+                    tokio::select! {
+                        permit = Arc::clone(&self.permits).acquire_owned() => {
+                            break permit.map_err(|_| UpstreamError::Busy(head))?;
+                        }
+                        () = &mut freed => {}
+                        () = tokio::time::sleep_until(deadline) => return Err(UpstreamError::Busy(head)),
+                    }
+                }
+            }
+        };
+        Ok((self.connect(permit).await?, false))
+    }
+
+    async fn connect(&self, permit: OwnedSemaphorePermit) -> Result<Conn, UpstreamError> {
+        let head = self.timeouts.head;
+        let stream = tokio::time::timeout(head, TcpStream::connect(&self.addr))
             .await
+            .map_err(|_| UpstreamError::Timeout(head))?
             .map_err(UpstreamError::Connect)?;
         let _ = stream.set_nodelay(true);
-        Ok(Conn::new(stream))
+        Ok(Conn::new(stream, permit))
     }
 
     fn put_back(&self, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.max_idle {
             idle.push(conn);
+            drop(idle);
+            self.freed.notify_one();
         }
     }
 }

@@ -9,6 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Generous: these tests are about framing and reuse, not time.
+const TEST_TIMEOUTS: Timeouts = Timeouts {
+    head: Duration::from_secs(30),
+    idle: Duration::from_secs(30),
+};
+
 /// Accepts connections on a loopback port, counting them, and serves each with
 /// `serve` in a task of its own.
 async fn listen<F, Fut>(serve: F) -> (String, Arc<AtomicUsize>)
@@ -104,7 +110,7 @@ async fn body_of(pool: &Arc<Pool>, path: &str) -> Bytes {
 #[tokio::test]
 async fn sequential_requests_share_one_connection() {
     let (addr, accepted) = backend(usize::MAX, ok).await;
-    let pool = Pool::new(addr, 8);
+    let pool = Pool::new(addr, 8, TEST_TIMEOUTS);
     for path in ["/a", "/chunked", "/big", "/b"] {
         let body = body_of(&pool, path).await;
         match path {
@@ -121,7 +127,7 @@ async fn a_connection_closed_while_idle_is_replaced() {
     // The backend closes every connection after one answer, as an idle timeout
     // would: the next request finds its pooled connection gone and opens another.
     let (addr, accepted) = backend(1, ok).await;
-    let pool = Pool::new(addr, 8);
+    let pool = Pool::new(addr, 8, TEST_TIMEOUTS);
     for _ in 0..3 {
         assert_eq!(body_of(&pool, "/a").await, "ok");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -134,7 +140,7 @@ async fn a_connection_closed_without_delay_is_replaced() {
     // No pause between requests: the close may not have arrived when the next
     // request takes the connection. Either way every request is answered.
     let (addr, _) = backend(1, ok).await;
-    let pool = Pool::new(addr, 8);
+    let pool = Pool::new(addr, 8, TEST_TIMEOUTS);
     for _ in 0..20 {
         assert_eq!(body_of(&pool, "/a").await, "ok");
     }
@@ -143,7 +149,7 @@ async fn a_connection_closed_without_delay_is_replaced() {
 #[tokio::test]
 async fn a_body_dropped_unread_does_not_return_its_connection() {
     let (addr, accepted) = backend(usize::MAX, ok).await;
-    let pool = Pool::new(addr, 8);
+    let pool = Pool::new(addr, 8, TEST_TIMEOUTS);
     let mut res = Arc::clone(&pool).send(get("/big")).await.unwrap();
     let first = res.body_mut().frame().await.unwrap().unwrap();
     assert!(first.data_ref().is_some_and(|d| d.len() < 1 << 20));
@@ -156,7 +162,7 @@ async fn a_body_dropped_unread_does_not_return_its_connection() {
 #[tokio::test]
 async fn concurrent_requests_open_connections_and_keep_them() {
     let (addr, accepted) = backend(usize::MAX, ok).await;
-    let pool = Pool::new(addr, 4);
+    let pool = Pool::new(addr, 4, TEST_TIMEOUTS);
     let round = || async {
         let all = (0..8).map(|_| {
             let pool = Arc::clone(&pool);
@@ -181,7 +187,7 @@ async fn nothing_listening_is_a_connect_error() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let pool = Pool::new(addr, 4);
+    let pool = Pool::new(addr, 4, TEST_TIMEOUTS);
     assert!(matches!(
         Arc::clone(&pool).send(get("/a")).await,
         Err(UpstreamError::Connect(_))
@@ -239,7 +245,7 @@ async fn slow_backend() -> String {
 async fn slow_uploads_and_slow_answers_stream_through() {
     // Nothing but the request's own task drives the connection: every wait here
     // (a request frame to send, a response chunk to read) must wake it.
-    let pool = Pool::new(slow_backend().await, 4);
+    let pool = Pool::new(slow_backend().await, 4, TEST_TIMEOUTS);
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let upload = tokio::spawn(async move {
         for word in ["hello ", "big ", "world"] {
@@ -338,7 +344,7 @@ async fn bodies_go_out_framed_by_their_length() {
         )
     })
     .await;
-    let pool = Pool::new(addr, 4);
+    let pool = Pool::new(addr, 4, TEST_TIMEOUTS);
     let echo = |m, b| {
         let pool = Arc::clone(&pool);
         async move {
@@ -377,7 +383,7 @@ async fn head_and_interim_answers_keep_the_connection() {
         })
     })
     .await;
-    let pool = Pool::new(addr, 4);
+    let pool = Pool::new(addr, 4, TEST_TIMEOUTS);
     for _ in 0..2 {
         let res = Arc::clone(&pool)
             .send(request("HEAD", "/h", ""))
@@ -403,7 +409,7 @@ async fn answers_that_end_their_connection_are_read_and_not_reused() {
         })
     })
     .await;
-    let pool = Pool::new(addr, 4);
+    let pool = Pool::new(addr, 4, TEST_TIMEOUTS);
     assert_eq!(body_of(&pool, "/surplus").await, "ok");
     assert_eq!(body_of(&pool, "/until-close").await, "all until the close");
     assert_eq!(body_of(&pool, "/close").await, "ok");
@@ -427,7 +433,7 @@ async fn malformed_answers_are_errors_not_guesses() {
         })
     })
     .await;
-    let pool = Pool::new(addr, 4);
+    let pool = Pool::new(addr, 4, TEST_TIMEOUTS);
     let send = |path| Arc::clone(&pool).send(get(path));
     assert!(matches!(
         send("/lengths").await,
@@ -467,7 +473,7 @@ async fn an_early_answer_ends_the_upload_and_its_connection() {
             .then(|| b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n".to_vec())
     })
     .await;
-    let pool = Pool::new(addr, 4);
+    let pool = Pool::new(addr, 4, TEST_TIMEOUTS);
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let req = Request::builder()
         .method("POST")
