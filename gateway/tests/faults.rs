@@ -49,7 +49,7 @@ async fn a_slow_upload_is_not_a_backend_timeout() {
     let res = read_all(&mut s, Duration::from_secs(10)).await;
     assert!(res.starts_with("HTTP/1.1 200"), "{res}");
     assert_eq!(backend_state.stats().count("u", "/upload"), 1);
-    assert!(metric(gw.addr, "kind=\"timeout\"} 0").await);
+    assert!(metric(gw.admin, "kind=\"timeout\"} 0").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,8 +68,8 @@ async fn a_client_that_stalls_mid_body_gets_408() {
     let res = read_all(&mut s, Duration::from_secs(10)).await;
     assert!(res.starts_with("HTTP/1.1 408"), "{res}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    assert!(metric(gw.addr, "kind=\"client_timeout\"} 1").await);
-    assert!(metric(gw.addr, "kind=\"timeout\"} 0").await);
+    assert!(metric(gw.admin, "kind=\"client_timeout\"} 1").await);
+    assert!(metric(gw.admin, "kind=\"timeout\"} 0").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,8 +118,8 @@ async fn malformed_bodies_and_hosts_are_the_clients_400() {
     let matching = b"GET http://a/h HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n";
     assert_eq!(raw(gw.addr, matching).await.unwrap().status, 200);
     assert_eq!(backend_state.stats().count("-", "/h"), 1);
-    assert!(metric(gw.addr, "kind=\"bad_request\"} 3").await);
-    assert!(metric(gw.addr, "kind=\"unreachable\"} 0").await);
+    assert!(metric(gw.admin, "kind=\"bad_request\"} 3").await);
+    assert!(metric(gw.admin, "kind=\"unreachable\"} 0").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +153,7 @@ async fn one_address_cannot_hold_every_connection() {
     drop(a);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(get(gw.addr, "/ok", "u").await.status, 200);
-    assert!(metric(gw.addr, "ratelab_gateway_connections_refused_total 1").await);
+    assert!(metric(gw.admin, "ratelab_gateway_connections_refused_total 1").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,5 +189,5 @@ async fn backend_connections_are_capped() {
         "{:?}",
         t.elapsed()
     );
-    assert!(metric(gw.addr, "kind=\"backend_busy\"} 1").await);
+    assert!(metric(gw.admin, "kind=\"backend_busy\"} 1").await);
 }

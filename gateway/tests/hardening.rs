@@ -62,7 +62,7 @@ async fn a_throttled_client_stays_throttled_after_ten_thousand_fresh_identities(
         assert!(statuses.iter().all(|s| *s == 200), "{rule}");
         let res = get(gw.addr, "/api/orders/1", "alice").await;
         assert_eq!(res.status, 429, "{rule}: alice was forgotten: {res:?}");
-        let metrics = get(gw.addr, "/metrics", "m").await.body;
+        let metrics = get(gw.admin, "/metrics", "m").await.body;
         let in_use = metrics
             .lines()
             .find(|l| {
@@ -96,7 +96,7 @@ async fn a_store_full_of_throttled_clients_refuses_newcomers_with_503() {
     let res = get(gw.addr, "/api/orders/1", "newcomer").await;
     assert_eq!(res.status, 503, "{res:?}");
     assert_eq!(res.header("retry-after").as_deref(), Some("1"), "{res:?}");
-    let metrics = get(gw.addr, "/metrics", "m").await.body;
+    let metrics = get(gw.admin, "/metrics", "m").await.body;
     let needle = format!(
         "ratelab_gateway_limiter_refused_total{{route=\"/api/orders/{{id}}\",algorithm=\"gcra\"}} {}",
         refused + 1
@@ -141,7 +141,7 @@ async fn path_spellings_do_not_dodge_an_exhausted_route() {
     // What is forwarded is the path that was matched: the canonical one.
     assert_eq!(get(gw.addr, "/other//a%62c/", "bob").await.status, 200);
     assert_eq!(backend_state.stats().count("bob", "/other/abc/"), 1);
-    let metrics = get(gw.addr, "/metrics", "m").await.body;
+    let metrics = get(gw.admin, "/metrics", "m").await.body;
     assert!(
         metrics.contains("ratelab_gateway_upstream_errors_total{kind=\"bad_request\"} 5"),
         "{metrics}"
