@@ -34,7 +34,10 @@ fn a_million_active_keys_stay_under_the_cap() {
     );
     // One request throttles a key (1 per minute): every key held is throttled, so the
     // store's default rule (evict-oldest) forgets the least recently used of them.
-    assert!(stats.evicted_throttled >= KEYS - store.max_keys() as u64, "{stats:?}");
+    assert!(
+        stats.evicted_throttled >= KEYS - store.max_keys() as u64,
+        "{stats:?}"
+    );
     // Memory follows the key count: a table slot (key, state and last-used tick: 24
     // bytes here) plus its share of empty room.
     assert!(stats.bytes_per_key() < 96.0, "{stats:?}");
