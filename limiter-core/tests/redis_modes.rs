@@ -1,10 +1,11 @@
-#![cfg(feature = "redis")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Store modes on a real Redis (and Redis Cluster): three instances (three stores, three
 //! connections) share keys in lease mode within the stated bound; a one-key flood
 //! costs Redis at most 0.01 calls per refusal in every mode (counted by Redis's own
 //! `INFO commandstats`); a lease in hand is spent while Redis is down, then the
 //! failure policy answers.
+
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

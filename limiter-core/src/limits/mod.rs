@@ -294,6 +294,7 @@ impl LimitsDecision {
     }
 
     /// Everyone admitted (or everyone refused), as a failure policy answers.
+    #[cfg(feature = "redis")]
     fn uniform(set: &LimitSet, allowed: bool, retry_after: std::time::Duration, cost: u64) -> Self {
         let ds: Vec<Decision> = set
             .limits()
