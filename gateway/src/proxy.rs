@@ -81,10 +81,30 @@ pub fn check_head<B>(req: &mut Request<B>) -> Result<(), &'static str> {
 
 /// `400` for a request the gateway will not forward, counted as the client's fault.
 pub fn bad_request(reason: &str, metrics: &Metrics) -> Response<ProxyBody> {
-    metrics.upstream_error(GatewayAnswer::BadRequest);
-    json_response(
+    failure(
+        metrics,
+        GatewayAnswer::BadRequest,
         StatusCode::BAD_REQUEST,
-        &format!(r#"{{"error":"bad request","detail":"{reason}"}}"#),
+        reason,
+    )
+}
+
+/// The gateway's own answer for a request it could not carry through: counted as
+/// `answer`, with `{"error": <status's reason>, "detail": <detail>}` as its body.
+fn failure(
+    metrics: &Metrics,
+    answer: GatewayAnswer,
+    status: StatusCode,
+    detail: &str,
+) -> Response<ProxyBody> {
+    metrics.upstream_error(answer);
+    let error = status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase();
+    json_response(
+        status,
+        &format!(r#"{{"error":"{error}","detail":"{detail}"}}"#),
     )
 }
 
@@ -326,38 +346,31 @@ impl Inner {
                 tracing::debug!(error = %e, "bad request body");
                 bad_request("malformed request body", &self.metrics)
             }
-            E::ClientIdle(after) => {
-                self.metrics.upstream_error(GatewayAnswer::ClientTimeout);
-                json_response(
-                    StatusCode::REQUEST_TIMEOUT,
-                    &format!(
-                        r#"{{"error":"request timeout","detail":"the request body paused longer than {} ms"}}"#,
-                        after.as_millis()
-                    ),
-                )
-            }
-            E::Busy(after) => {
-                self.metrics.upstream_error(GatewayAnswer::BackendBusy);
-                json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!(
-                        r#"{{"error":"service unavailable","detail":"every backend connection stayed busy for {} ms"}}"#,
-                        after.as_millis()
-                    ),
-                )
-            }
-            E::Timeout(after) => {
-                self.metrics.upstream_error(GatewayAnswer::Timeout);
-                json_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    &format!(
-                        r#"{{"error":"gateway timeout","detail":"backend did not answer within {} ms"}}"#,
-                        after.as_millis()
-                    ),
-                )
-            }
+            E::ClientIdle(after) => failure(
+                &self.metrics,
+                GatewayAnswer::ClientTimeout,
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body paused longer than {} ms",
+                    after.as_millis()
+                ),
+            ),
+            E::Busy(after) => failure(
+                &self.metrics,
+                GatewayAnswer::BackendBusy,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "every backend connection stayed busy for {} ms",
+                    after.as_millis()
+                ),
+            ),
+            E::Timeout(after) => failure(
+                &self.metrics,
+                GatewayAnswer::Timeout,
+                StatusCode::GATEWAY_TIMEOUT,
+                &format!("backend did not answer within {} ms", after.as_millis()),
+            ),
             err => {
-                self.metrics.upstream_error(GatewayAnswer::Unreachable);
                 let connect = matches!(err, E::Connect(_));
                 tracing::warn!(error = %err, connect, "backend request failed");
                 let detail = if connect {
@@ -365,9 +378,11 @@ impl Inner {
                 } else {
                     "backend connection failed"
                 };
-                json_response(
+                failure(
+                    &self.metrics,
+                    GatewayAnswer::Unreachable,
                     StatusCode::BAD_GATEWAY,
-                    &format!(r#"{{"error":"bad gateway","detail":"{detail}"}}"#),
+                    detail,
                 )
             }
         }
