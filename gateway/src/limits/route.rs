@@ -340,10 +340,12 @@ impl Route {
     /// A refused outcome turned into one that passes: the decision's headers (without
     /// `Retry-After`) when the route sends them in shadow mode, else none.
     fn let_through(&self, outcome: RequestOutcome) -> RequestOutcome {
+        // Whatever the response must still run (a response-lifetime guard) stays.
+        let (outcome, guard) = outcome.into_parts();
         if !self.shadow_headers {
-            return RequestOutcome::Unlimited;
+            return RequestOutcome::Unlimited.with_guard(guard);
         }
-        match outcome {
+        let passed = match outcome {
             RequestOutcome::Decided {
                 mut verdict,
                 policy,
@@ -359,6 +361,7 @@ impl Route {
                 RequestOutcome::DecidedAll { verdict, headers }
             }
             _ => RequestOutcome::Unlimited,
-        }
+        };
+        passed.with_guard(guard)
     }
 }

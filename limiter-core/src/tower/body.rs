@@ -1,5 +1,6 @@
 //! The response body of [`RateLimit`](super::RateLimit): the inner service's body, or
-//! the small JSON body of a refusal.
+//! the small JSON body of a refusal; an admitted request's [`ResponseGuard`] rides in it
+//! and ends when the body does (or is dropped).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -8,13 +9,18 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::guard::{ResponseEnd, ResponseGuard};
+
 pin_project! {
     /// Either the inner service's response body, streamed untouched, or the body of a
-    /// response the layer answered itself (`429`, `503`, `400`).
+    /// response the layer answered itself (`429`, `503`, `400`). Carries the request's
+    /// [`ResponseGuard`]: ended [`Complete`](ResponseEnd::Complete) with the last frame,
+    /// [`Aborted`](ResponseEnd::Aborted) on an error or when dropped before its end.
     #[derive(Debug)]
     pub struct RateLimitBody<B> {
         #[pin]
         kind: Kind<B>,
+        guard: ResponseGuard,
     }
 }
 
@@ -35,8 +41,14 @@ pin_project! {
 impl<B> RateLimitBody<B> {
     /// Wraps the inner service's body.
     pub fn inner(body: B) -> Self {
+        Self::guarded(body, ResponseGuard::default())
+    }
+
+    /// Wraps the inner service's body, ending `guard` when the body ends or is dropped.
+    pub fn guarded(body: B, guard: ResponseGuard) -> Self {
         Self {
             kind: Kind::Inner { body },
+            guard,
         }
     }
 
@@ -46,6 +58,7 @@ impl<B> RateLimitBody<B> {
             kind: Kind::Refusal {
                 body: Some(bytes.into()),
             },
+            guard: ResponseGuard::default(),
         }
     }
 }
@@ -61,7 +74,20 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match self.project().kind.project() {
+        let this = self.project();
+        match this.kind.project() {
+            KindProj::Inner { mut body } if !this.guard.is_empty() => {
+                let frame = std::task::ready!(body.as_mut().poll_frame(cx));
+                match &frame {
+                    None => this.guard.end(ResponseEnd::Complete),
+                    Some(Err(_)) => this.guard.end(ResponseEnd::Aborted),
+                    // A server stops polling once the body says it has ended: the last
+                    // frame is the end.
+                    Some(Ok(_)) if body.is_end_stream() => this.guard.end(ResponseEnd::Complete),
+                    Some(Ok(_)) => {}
+                }
+                Poll::Ready(frame)
+            }
             KindProj::Inner { body } => body.poll_frame(cx),
             KindProj::Refusal { body } => Poll::Ready(
                 body.take()

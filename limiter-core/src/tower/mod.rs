@@ -92,6 +92,7 @@
 //! [`Policy`]: crate::Policy
 
 mod body;
+mod guard;
 mod header_list;
 pub mod headers;
 mod key;
@@ -106,6 +107,7 @@ use std::sync::Arc;
 use http::{Request, StatusCode};
 
 pub use body::RateLimitBody;
+pub use guard::{ResponseEnd, ResponseGuard, ResponseHook};
 pub use header_list::HeaderList;
 pub use headers::PolicyHeaders;
 pub use key::{
@@ -122,7 +124,7 @@ use crate::error::Result;
 use crate::limits::LimitsVerdict;
 
 /// What a [`RequestLimiter`] decided about one request.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum RequestOutcome {
     /// No limit applies: the request passes through and its response is left untouched.
     Unlimited,
@@ -156,9 +158,55 @@ pub enum RequestOutcome {
         /// A short, human-readable reason for the body.
         reason: &'static str,
     },
+    /// `outcome`, with work tied to the response ([`ResponseGuard`]: a concurrency
+    /// slot released when the body ends, a cost settled from the response head). The
+    /// layer treats it as `outcome` and carries the guard into the response body; a
+    /// refusal drops it at once.
+    Guarded {
+        /// What was decided.
+        outcome: Box<RequestOutcome>,
+        /// What to run at the response's head and end.
+        guard: ResponseGuard,
+    },
 }
 
 impl RequestOutcome {
+    /// This outcome with `guard` attached (itself when `guard` is empty; guards of an
+    /// already guarded outcome are joined, its own first).
+    pub fn with_guard(self, guard: ResponseGuard) -> Self {
+        if guard.is_empty() {
+            return self;
+        }
+        match self {
+            RequestOutcome::Guarded {
+                outcome,
+                guard: mut own,
+            } => {
+                own.append(guard);
+                RequestOutcome::Guarded {
+                    outcome,
+                    guard: own,
+                }
+            }
+            outcome => RequestOutcome::Guarded {
+                outcome: Box::new(outcome),
+                guard,
+            },
+        }
+    }
+
+    /// The outcome without its guard, and the guard (empty when it had none).
+    pub fn into_parts(self) -> (RequestOutcome, ResponseGuard) {
+        match self {
+            RequestOutcome::Guarded { outcome, guard } => {
+                let (outcome, mut inner) = outcome.into_parts();
+                inner.append(guard);
+                (outcome, inner)
+            }
+            outcome => (outcome, ResponseGuard::default()),
+        }
+    }
+
     /// The one mapping from a limiter's answer to an outcome: a verdict is
     /// [`Decided`](Self::Decided); a new key refused by a full in-memory store
     /// ([`Error::is_at_capacity`](crate::Error::is_at_capacity)) is `503` (the server is
@@ -219,6 +267,7 @@ impl RequestOutcome {
             }
             RequestOutcome::DecidedAll { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
             RequestOutcome::Rejected { status, .. } => Some(*status),
+            RequestOutcome::Guarded { outcome, .. } => outcome.refusal_status(),
         }
     }
 }

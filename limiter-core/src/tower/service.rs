@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::body::RateLimitBody;
+use super::guard::{ResponseEnd, ResponseGuard};
 use super::header_list::HeaderList;
 use super::headers::{PolicyHeaders, retry_after_secs};
 use super::refusal::{JsonError, Refusal, RefusalResponse};
@@ -86,6 +87,7 @@ impl<S, R, B, RB> Service<Request<B>> for RateLimit<S, R>
 where
     S: Service<Request<B>, Response = Response<RB>> + Clone,
     R: RequestLimiter<B>,
+    RB: http_body::Body,
 {
     type Response = Response<RateLimitBody<RB>>;
     type Error = S::Error;
@@ -144,6 +146,7 @@ pin_project! {
             #[pin]
             call: S::Future,
             headers: Option<Stamp>,
+            guard: ResponseGuard,
         },
         Refused {
             response: Option<http::Response<bytes::Bytes>>,
@@ -170,10 +173,13 @@ where
         req: Request<B>,
         refusal: &dyn RefusalResponse,
     ) -> Self {
+        // The guard goes with an admitted request into its response; a refusal drops it.
+        let (outcome, guard) = outcome.into_parts();
         let state = match outcome {
             RequestOutcome::Unlimited => State::Calling {
                 call: inner.call(req),
                 headers: None,
+                guard,
             },
             RequestOutcome::Decided { verdict, policy } if verdict.decision.allowed => {
                 // Admitted by `fail-open` because the store failed: no limiter decided,
@@ -182,6 +188,7 @@ where
                 State::Calling {
                     call: inner.call(req),
                     headers: decided.then_some(Stamp::One(verdict.decision, policy)),
+                    guard,
                 }
             }
             RequestOutcome::DecidedAll { verdict, headers } if verdict.decision.allowed => {
@@ -190,6 +197,7 @@ where
                 State::Calling {
                     call: inner.call(req),
                     headers: decided.then(|| Stamp::All(Box::new(verdict.decision), headers)),
+                    guard,
                 }
             }
             refused => State::Refused {
@@ -203,6 +211,7 @@ where
 impl<S, F, B, RB> Future for ResponseFuture<S, F, B>
 where
     S: Service<Request<B>, Response = Response<RB>>,
+    RB: http_body::Body,
     F: Future<Output = RequestOutcome>,
 {
     type Output = Result<Response<RateLimitBody<RB>>, S::Error>;
@@ -220,7 +229,12 @@ where
                     let next = ResponseFuture::decided(outcome, &mut svc, req, &*refusal).state;
                     state.set(next);
                 }
-                StateProj::Calling { call, headers } => {
+                StateProj::Calling {
+                    call,
+                    headers,
+                    guard,
+                } => {
+                    // An error drops the guard with the state: `NoResponse`.
                     let mut response = std::task::ready!(call.poll(cx))?;
                     match headers.take() {
                         Some(Stamp::One(decision, policy)) => {
@@ -231,7 +245,17 @@ where
                         }
                         None => {}
                     }
-                    return Poll::Ready(Ok(response.map(RateLimitBody::inner)));
+                    let mut guard = std::mem::take(guard);
+                    if guard.is_empty() {
+                        return Poll::Ready(Ok(response.map(RateLimitBody::inner)));
+                    }
+                    let status = response.status();
+                    guard.head(status, response.headers_mut());
+                    // A body that is over before it starts is never polled.
+                    if response.body().is_end_stream() {
+                        guard.end(ResponseEnd::Complete);
+                    }
+                    return Poll::Ready(Ok(response.map(|b| RateLimitBody::guarded(b, guard))));
                 }
                 StateProj::Refused { response } => {
                     let response = response.take().unwrap_or_else(|| {
@@ -291,7 +315,9 @@ fn refuse(outcome: &RequestOutcome, shape: &dyn RefusalResponse) -> Response<byt
         }
         RequestOutcome::Rejected { reason, .. } => (*reason, None, None, None),
         // Never refused; answered defensively rather than panicking.
-        RequestOutcome::Unlimited => ("internal error", None, None, None),
+        RequestOutcome::Unlimited | RequestOutcome::Guarded { .. } => {
+            ("internal error", None, None, None)
+        }
     };
     let mut response = shape.respond(&Refusal {
         status,
