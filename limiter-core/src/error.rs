@@ -53,6 +53,7 @@ enum Kind {
     Mode(crate::store::mode::ModeError),
     AtCapacity(usize),
     InvalidCapacity { one_key: usize, max_bytes: usize },
+    SettleUnsupported(&'static str),
 }
 
 impl Error {
@@ -136,6 +137,18 @@ impl Error {
         matches!(self.inner.kind, Kind::AtCapacity(_))
     }
 
+    /// A settle (cost after the decision) asked of an algorithm whose balance cannot go
+    /// negative.
+    pub(crate) fn settle_unsupported(algorithm: &'static str) -> Self {
+        Self::new(Kind::SettleUnsupported(algorithm))
+    }
+
+    /// True when a reserve or settle was asked of an algorithm that cannot settle
+    /// ([`Kind::settles`](crate::Kind::settles)): a configuration mistake.
+    pub fn is_settle_unsupported(&self) -> bool {
+        matches!(self.inner.kind, Kind::SettleUnsupported(_))
+    }
+
     /// True when a memory store's byte budget cannot hold even one key.
     pub fn is_invalid_capacity(&self) -> bool {
         matches!(self.inner.kind, Kind::InvalidCapacity { .. })
@@ -186,6 +199,7 @@ impl Error {
                 | Kind::UnknownPolicy(_)
                 | Kind::AtCapacity(_)
                 | Kind::InvalidCapacity { .. }
+                | Kind::SettleUnsupported(_)
         )
     }
 
@@ -244,6 +258,11 @@ impl fmt::Display for Error {
             Kind::InvalidCapacity { one_key, max_bytes } => write!(
                 f,
                 "max_bytes = {max_bytes} cannot hold one key of this policy (up to {one_key} bytes each)"
+            ),
+            Kind::SettleUnsupported(algorithm) => write!(
+                f,
+                "{algorithm} cannot settle a cost after the decision (its balance cannot go negative); \
+                 use token-bucket or gcra"
             ),
         }
     }

@@ -16,6 +16,8 @@
 //!   (the fastest path), the algorithm one of [`algorithm`]'s types ([`Algorithm`]);
 //! - [`Clock`], [`MonotonicClock`] and [`ManualClock`]: time is handed in, never read
 //!   inside an algorithm, so tests and the simulator run on a manual clock;
+//! - [`Reservation`]: a request admitted on a reserved cost, settled or refunded once
+//!   its true cost is known ([`settle`]: the token bucket and GCRA may owe);
 //! - [`Error`] for what can never succeed and for stores that failed;
 //! - with feature `redis`: [`RedisStore`] and [`RedisOptions`]; with feature `tower`:
 //!   the [`tower`] layer (`RateLimitLayer`).
@@ -55,6 +57,7 @@ pub mod quota;
 pub mod runtime;
 #[cfg(feature = "serde")]
 mod serde_impls;
+pub mod settle;
 pub mod store;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
@@ -67,6 +70,7 @@ pub use error::{Error, Result};
 pub use limiter::{KeyedLimiter, Limiter, Policy};
 pub use quota::Quota;
 pub use runtime::RateLimiter;
+pub use settle::Reservation;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::redis::{FailurePolicy, RedisOptions, RedisStore};

@@ -184,6 +184,16 @@ where
         self.store.check(key, self.clock.now(), cost)
     }
 
+    /// Settles a request of `key` admitted having reserved `reserved` units whose cost
+    /// turned out `actual`, now (see [`MemoryStore::settle`] and [`crate::settle`]).
+    pub fn settle<Q>(&self, key: &Q, reserved: u64, actual: u64) -> Result<Decision>
+    where
+        K: Borrow<Q> + From<Q::Owned>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+    {
+        self.store.settle(key, self.clock.now(), reserved, actual)
+    }
+
     /// The store, for sweeping and statistics.
     pub fn store(&self) -> &MemoryStore<K, A> {
         &self.store
@@ -361,6 +371,14 @@ macro_rules! memory_limiter {
             pub fn check(&self, key: &str, cost: u64) -> Result<Decision> {
                 match self {
                     $(Self::$variant(l) => l.check(key, cost),)*
+                }
+            }
+
+            /// Settles a request of `key` admitted having reserved `reserved` units
+            /// whose cost turned out `actual`, now (see [`crate::settle`]).
+            pub fn settle(&self, key: &str, reserved: u64, actual: u64) -> Result<Decision> {
+                match self {
+                    $(Self::$variant(l) => l.settle(key, reserved, actual),)*
                 }
             }
 

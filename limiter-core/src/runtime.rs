@@ -16,6 +16,7 @@ use crate::clock::{Clock, MonotonicClock};
 use crate::decision::{DecidedBy, Decision, Verdict};
 use crate::error::Result;
 use crate::limiter::{Limiter, MemoryLimiter, Policy};
+use crate::settle::Reservation;
 use crate::store::memory::{Capacity, StoreStats};
 #[cfg(feature = "redis")]
 use crate::store::redis::{RedisLimiter, RedisStore};
@@ -116,6 +117,88 @@ impl<C: Clock> RateLimiter<C> {
             Store::Memory(l) => l.check(key, cost).map(Verdict::from_store),
             #[cfg(feature = "redis")]
             Store::Redis(l) => l.decide(key, cost).await,
+        }
+    }
+
+    /// Decides one request of `key` reserving `cost` units (see [`crate::settle`]) now,
+    /// if the state is in memory; `None` for a remote store (use
+    /// [`reserve`](Self::reserve)).
+    ///
+    /// Errors when the algorithm cannot settle, or `cost` exceeds the capacity.
+    pub fn reserve_now(&self, key: &str, cost: u64) -> Option<Result<Reservation>> {
+        if let Err(e) = self.ensure_settles() {
+            return Some(Err(e));
+        }
+        let verdict = self.decide_now(key, cost)?;
+        Some(verdict.map(|v| Reservation::new(v, cost)))
+    }
+
+    /// Decides one request of `key` reserving `cost` units, wherever the state lives;
+    /// settle it with [`settle`](Self::settle) once its cost is known. Store failures
+    /// are answered by the failure policy, as [`decide`](Self::decide) answers them.
+    ///
+    /// Errors when the algorithm cannot settle, or `cost` exceeds the capacity.
+    pub async fn reserve(&self, key: &str, cost: u64) -> Result<Reservation> {
+        self.ensure_settles()?;
+        let verdict = self.decide(key, cost).await?;
+        Ok(Reservation::new(verdict, cost))
+    }
+
+    /// Settles `reservation` of `key` at its true cost `actual` now, if the state is in
+    /// memory; `None` for a remote store (use [`settle`](Self::settle)). Answers what a
+    /// request of cost 1 would be told now, or `None` inside when there was nothing to
+    /// settle ([`Reservation::is_settleable`]).
+    pub fn settle_now(
+        &self,
+        key: &str,
+        reservation: &Reservation,
+        actual: u64,
+    ) -> Option<Result<Option<Decision>>> {
+        match &self.store {
+            Store::Memory(l) => Some(
+                reservation
+                    .is_settleable()
+                    .then(|| l.settle(key, reservation.reserved, actual))
+                    .transpose(),
+            ),
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => None,
+        }
+    }
+
+    /// Settles `reservation` of `key` at its true cost `actual`: moves the key's
+    /// balance by `actual − reserved` (see [`crate::settle`]), in the state that
+    /// admitted it (the store, or the `local` stand-in). Answers what a request of
+    /// cost 1 would be told now; `None` when there was nothing to settle (a refusal,
+    /// or `fail-open`). A store failure is an error: the settle is lost, and the caller
+    /// counts it.
+    pub async fn settle(
+        &self,
+        key: &str,
+        reservation: &Reservation,
+        actual: u64,
+    ) -> Result<Option<Decision>> {
+        if !reservation.is_settleable() {
+            return Ok(None);
+        }
+        match &self.store {
+            Store::Memory(l) => l.settle(key, reservation.reserved, actual).map(Some),
+            #[cfg(feature = "redis")]
+            Store::Redis(l) => l.settle(key, reservation, actual).await.map(Some),
+        }
+    }
+
+    /// Gives `reservation` back in full: [`settle`](Self::settle) at cost 0.
+    pub async fn refund(&self, key: &str, reservation: &Reservation) -> Result<Option<Decision>> {
+        self.settle(key, reservation, 0).await
+    }
+
+    fn ensure_settles(&self) -> Result<()> {
+        let kind = self.policy().kind;
+        if kind.settles() {
+            Ok(())
+        } else {
+            Err(crate::error::Error::settle_unsupported(kind.name()))
         }
     }
 

@@ -52,6 +52,22 @@ pub trait Mirror: Send + Sync + 'static {
     fn decode_lease(&self, _reply: &[i64], _ask: Ask) -> Option<Grant> {
         None
     }
+
+    /// The settle script (cost after the decision, [`crate::settle`]), for the
+    /// algorithms that settle ([`Kind::settles`]); `None` for the rest.
+    const SETTLE_LUA: Option<&'static str> = None;
+
+    /// Pushes the settle script's arguments for a request that reserved `reserved` and
+    /// cost `actual` (after the key, before `now`). Only called when
+    /// [`SETTLE_LUA`](Self::SETTLE_LUA) is some.
+    fn push_settle_args(&self, _cmd: &mut Cmd, _reserved: u64, _actual: u64) {}
+
+    /// What a request of cost 1 would be told after the settle script answered
+    /// `reply`; `None` for a reply it never sends (and for algorithms that do not
+    /// settle).
+    fn decode_settle(&self, _reply: &[i64]) -> Option<Decision> {
+        None
+    }
 }
 
 /// `n` nanoseconds in whole microseconds, rounded up (never a faster policy), at least 1.
@@ -140,6 +156,23 @@ macro_rules! any_mirror {
             pub(crate) fn push_lease_args(&self, cmd: &mut Cmd, ask: Ask) {
                 match self {
                     $(AnyMirror::$variant(m) => m.push_lease_args(cmd, ask),)*
+                }
+            }
+
+            /// See [`Mirror::push_settle_args`].
+            pub(crate) fn push_settle_args(&self, cmd: &mut Cmd, reserved: u64, actual: u64) {
+                match self {
+                    $(AnyMirror::$variant(m) => m.push_settle_args(cmd, reserved, actual),)*
+                }
+            }
+
+            /// The balance a settle script's reply stands for (see
+            /// [`Mirror::decode_settle`]).
+            pub(crate) fn decode_settle_value(&self, reply: &Value) -> Option<Decision> {
+                let mut buf = [0i64; MAX_REPLY];
+                let reply = reply_ints(reply, &mut buf)?;
+                match self {
+                    $(AnyMirror::$variant(m) => m.decode_settle(reply),)*
                 }
             }
 

@@ -21,6 +21,9 @@
 //! | [`TokenBucket`] | one `u64` (CAS) | `burst + rate × t` in every interval of length `t` |
 //! | [`Gcra`] | one `u64` (CAS) | `burst + rate × t` in every interval of length `t` |
 //! | [`BucketedWindow`] | `k` counts (lock) | `limit` per window of `k` sub-windows on sub-window boundaries |
+//!
+//! The token bucket and GCRA also settle a cost after the decision (their balance may go
+//! negative: [`Algorithm::settle`], [`crate::settle`]); the window counters cannot.
 
 use std::fmt;
 use std::str::FromStr;
@@ -127,6 +130,14 @@ macro_rules! declare {
             pub const fn state_per_key(self) -> &'static str {
                 match self {
                     $(Kind::$variant => <$ty as Algorithm>::STATE_PER_KEY,)*
+                }
+            }
+
+            /// True when a key's balance may go negative, so a request's cost can be
+            /// settled after its decision ([`Algorithm::settle`]; see [`crate::settle`]).
+            pub const fn settles(self) -> bool {
+                match self {
+                    $(Kind::$variant => <$ty as Algorithm>::SETTLES,)*
                 }
             }
         }
@@ -237,6 +248,28 @@ pub trait Algorithm: Sized + Clone + fmt::Debug + Send + Sync + 'static {
 
     /// What it promises about admissions in any interval.
     fn envelope(&self) -> Envelope;
+
+    /// True when a key's balance may go negative: the algorithm implements
+    /// [`settle`](Self::settle) (the token bucket and GCRA; see [`crate::settle`]).
+    const SETTLES: bool = false;
+
+    /// Settles a request admitted earlier having reserved `reserved` units, whose cost
+    /// turned out to be `actual`: moves the key's balance by `actual − reserved` from
+    /// where it stands at `now` — down without bound (the key then waits for the
+    /// refill), up never past a full allowance. Answers what a request of cost 1 would
+    /// be told at `now` (without spending it).
+    ///
+    /// Errors for the algorithms whose balance cannot go negative
+    /// ([`SETTLES`](Self::SETTLES) false): counters per window cannot owe.
+    fn settle(
+        &self,
+        _state: &mut Self::State,
+        _now: Nanos,
+        _reserved: u64,
+        _actual: u64,
+    ) -> Result<Decision> {
+        Err(Error::settle_unsupported(Self::NAME))
+    }
 
     /// A fresh key's state in its shared form, for the in-memory store.
     fn new_shared(&self) -> Self::Shared {

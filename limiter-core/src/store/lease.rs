@@ -130,6 +130,13 @@ impl KeyLease {
         if now < self.expires { self.units } else { 0 }
     }
 
+    /// Ends the local denial: the store's state moved outside a decision (a settle or
+    /// refund, [`crate::settle`]), so the next request asks the store again.
+    pub fn end_denial(&mut self) {
+        self.denied_until = 0;
+        self.denied_cost = u64::MAX;
+    }
+
     /// Units the next lease asks for.
     pub fn size(&self) -> u64 {
         self.size

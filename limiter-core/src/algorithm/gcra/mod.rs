@@ -63,6 +63,23 @@ impl Gcra {
     }
 }
 
+impl Gcra {
+    /// What a request of cost 1 would be told at `now` by a key whose TAT is `tat`,
+    /// without spending it (after a settle).
+    fn balance(&self, tat: Nanos, now: Nanos) -> Decision {
+        let burst = self.quota.burst();
+        let base = tat.max(now);
+        let horizon = now.saturating_add(self.tau);
+        let remaining = horizon.saturating_sub(base) / self.t;
+        let next = base.saturating_add(self.t);
+        if next <= horizon {
+            Decision::allow(burst, remaining, dur(base - now))
+        } else {
+            Decision::deny(burst, remaining, dur(base - now), dur(next - horizon))
+        }
+    }
+}
+
 impl Algorithm for Gcra {
     type State = u64;
     type Shared = AtomicU64;
@@ -108,6 +125,21 @@ impl Algorithm for Gcra {
     fn envelope(&self) -> Envelope {
         let q = &self.quota;
         Envelope::new([Bound::rate(q)])
+    }
+
+    const SETTLES: bool = true;
+
+    /// The TAT moves by `(actual − reserved) × T` from `max(tat, now)`, never below
+    /// `now` (a full allowance): reserving `r` then settling `r → a` at one instant
+    /// leaves the TAT reserving `a` would, and a refund gives back exactly what the
+    /// reservation took. The TAT may run past `now + tau` (a negative balance): checks
+    /// refuse until it is back within reach; it saturates at `u64::MAX` ns.
+    fn settle(&self, tat: &mut u64, now: Nanos, reserved: u64, actual: u64) -> Result<Decision> {
+        let time = |cost: u64| cost as u128 * self.t as u128;
+        let debited = (*tat).max(now) as u128 + time(actual);
+        let next = debited.saturating_sub(time(reserved)).max(now as u128);
+        *tat = u64::try_from(next).unwrap_or(u64::MAX);
+        Ok(self.balance(*tat, now))
     }
 }
 

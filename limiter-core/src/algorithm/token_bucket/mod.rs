@@ -267,6 +267,38 @@ impl Algorithm for TokenBucket {
         let q = &self.quota;
         Envelope::new([Bound::rate(q)])
     }
+
+    const SETTLES: bool = true;
+
+    /// The balance moves by the difference of the two costs' times, each rounded as a
+    /// check rounds it (`⌈cost × period / limit⌉`), from `max(full_at, now)`: reserving
+    /// `r` then settling `r → a` at one instant leaves the state reserving `a` would,
+    /// and a refund (`a = 0`) gives back exactly what the reservation took. `full_at`
+    /// may run past `now + burst/rate` (a negative balance): checks refuse until it
+    /// refills; it saturates at `u64::MAX` ns (584 years of debt).
+    fn settle(&self, full_at: &mut u64, now: Nanos, reserved: u64, actual: u64) -> Result<Decision> {
+        let time = |cost: u64| (cost as u128 * self.period).div_ceil(self.limit);
+        let debited = (*full_at).max(now) as u128 + time(actual);
+        let next = debited.saturating_sub(time(reserved)).max(now as u128);
+        *full_at = u64::try_from(next).unwrap_or(u64::MAX);
+        Ok(self.balance(*full_at, now))
+    }
+}
+
+impl TokenBucket {
+    /// What a request of cost 1 would be told at `now` by a bucket full at `full_at`,
+    /// without spending it (after a settle).
+    fn balance(&self, full_at: Nanos, now: Nanos) -> Decision {
+        let burst = self.quota.burst();
+        let deficit = full_at.saturating_sub(now);
+        let missing = (deficit as u128 * self.limit).min(self.capacity);
+        let remaining = div(self.capacity - missing, self.period) as u64;
+        if deficit <= self.fits_one {
+            Decision::allow(burst, remaining, dur(deficit))
+        } else {
+            Decision::deny(burst, remaining, dur(deficit), dur(deficit - self.fits_one))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,13 @@ pub(crate) const BUCKET_LUA: &str = include_str!("bucket.lua");
 /// Their lease script (store mode `lease`).
 pub(crate) const BUCKET_LEASE_LUA: &str = include_str!("bucket_lease.lua");
 
+/// Their settle script (cost after the decision).
+pub(crate) const BUCKET_SETTLE_LUA: &str = include_str!("bucket_settle.lua");
+
+/// The most µs one settle moves the state: 2^52, 142 years, so the script's doubles
+/// stay exact (a larger debt saturates there).
+const MAX_SETTLE_STEP: i128 = 1 << 52;
+
 /// The token bucket's script: a refill of `l` tokens per `p` µs (the ratio reduced so
 /// that Lua's doubles stay exact), `burst` tokens.
 pub struct Mirror {
@@ -85,6 +92,34 @@ impl mirror::Mirror for Mirror {
             let retry = u64::try_from(i128::from(deficit) - self.numbers(cost).1).ok()?;
             let remaining = ((capacity - missing) / p) as u64;
             Decision::deny(self.burst, remaining, us(deficit), us(retry))
+        })
+    }
+
+    const SETTLE_LUA: Option<&'static str> = Some(BUCKET_SETTLE_LUA);
+
+    fn push_settle_args(&self, cmd: &mut Cmd, reserved: u64, actual: u64) {
+        let step = self.numbers(actual).0 - self.numbers(reserved).0;
+        cmd.arg(int(step.clamp(-MAX_SETTLE_STEP, MAX_SETTLE_STEP)));
+    }
+
+    /// The script's reply is how far the bucket is from full (µs), past the burst when
+    /// the balance is negative: a cost-1 request's answer, as `decode` gives it.
+    fn decode_settle(&self, reply: &[i64]) -> Option<Decision> {
+        let &[deficit] = reply else { return None };
+        let deficit = u64::try_from(deficit).ok()?;
+        let fits_one = self.numbers(1).1;
+        Some(if i128::from(deficit) <= fits_one {
+            let (l, p) = (u128::from(self.l), u128::from(self.p));
+            let capacity = u128::from(self.burst) * p;
+            let remaining = capacity.saturating_sub(u128::from(deficit) * l) / p;
+            Decision::allow(
+                self.burst,
+                remaining as u64,
+                Duration::from_micros(deficit),
+            )
+        } else {
+            // As bucket.lua's denial of cost 1 would encode it.
+            self.decode(&[-i64::try_from(deficit).ok()? - 1], 1)?
         })
     }
 

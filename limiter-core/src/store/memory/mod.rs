@@ -256,6 +256,25 @@ where
         self.check_new(shard, hash, key, now, cost)
     }
 
+    /// Settles a request of `key` admitted having reserved `reserved` units whose cost
+    /// turned out `actual` ([`Algorithm::settle`]), atomically with every concurrent
+    /// check and settle of the key. A key forgotten meanwhile (it was idle: full) is
+    /// settled from a full allowance. Errors for an algorithm that cannot settle, and
+    /// when a full store refuses the key ([`AtCapacity::Deny`]).
+    pub fn settle<Q>(&self, key: &Q, now: Nanos, reserved: u64, actual: u64) -> Result<Decision>
+    where
+        K: Borrow<Q> + From<Q::Owned>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+    {
+        if !A::SETTLES {
+            return Err(Error::settle_unsupported(A::NAME));
+        }
+        let algorithm = &self.algorithm;
+        self.with_state(key, now, |state| {
+            state.apply(|s| algorithm.settle(s, now, reserved, actual))
+        })?
+    }
+
     /// Runs `f` on `key`'s shared state under its shard's read lock, inserting a fresh
     /// state first if the key is not held (counted against the capacity like any other
     /// key, and swept once idle). For callers that decide several keys together: the

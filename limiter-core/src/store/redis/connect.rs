@@ -255,7 +255,8 @@ pub(super) async fn keep_connecting(store: Weak<Inner>, connector: Connector) {
 /// Loads every algorithm's script and lease script (on every master of a cluster).
 async fn load_scripts(conn: &Connection, timeout: Duration) -> Result<()> {
     let leases = script::LEASE_SOURCES.into_iter().flatten();
-    for source in script::SOURCES.into_iter().chain(leases) {
+    let settles = script::SETTLE_SOURCES.into_iter().flatten();
+    for source in script::SOURCES.into_iter().chain(leases).chain(settles) {
         let mut conn = conn.clone();
         let mut load = redis::cmd("SCRIPT");
         load.arg("LOAD").arg(source);

@@ -138,6 +138,13 @@ impl LeaseTable {
         decision
     }
 
+    /// Ends `key`'s local denial (see [`KeyLease::end_denial`]).
+    pub(super) fn end_denial(&self, key: &str) {
+        if let Some(entry) = self.shard(key).get_mut(key) {
+            entry.end_denial();
+        }
+    }
+
     /// Forgets `key`'s unanswered ask.
     pub(super) fn failed(&self, key: &str, ask: Ask) {
         if let Some(entry) = self.shard(key).get_mut(key) {

@@ -139,6 +139,56 @@ impl RedisLimiter {
         cmd
     }
 
+    /// The settle script call for a request of `key` that reserved `reserved` and cost
+    /// `actual`, now; `None` when the algorithm does not settle.
+    pub fn settle_command(&self, key: &str, reserved: u64, actual: u64) -> Option<Cmd> {
+        let kind = self.policy.kind;
+        script::settle_lua(kind)?;
+        let key = self.redis_key(key);
+        let mut cmd = Cmd::with_capacity(6, 112 + key.len());
+        cmd.arg("EVALSHA")
+            .arg(script::settle_sha(kind))
+            .arg(1)
+            .arg(key);
+        self.mirror.push_settle_args(&mut cmd, reserved, actual);
+        if let TimeSource::Caller(clock) = &self.store.options().time {
+            cmd.arg(clock.now() / 1_000);
+        }
+        Some(cmd)
+    }
+
+    /// Settles `reservation` of `key` at its true cost `actual` (see [`crate::settle`])
+    /// in the state that admitted it: Redis (one script call, in every store mode: a
+    /// lease in hand is not touched), or the `local` failure policy's stand-in. A store
+    /// failure is an error (the settle is lost); the failure policy does not apply.
+    pub async fn settle(
+        &self,
+        key: &str,
+        reservation: &crate::settle::Reservation,
+        actual: u64,
+    ) -> Result<Decision> {
+        let reserved = reservation.reserved;
+        if reservation.verdict.decided_by == DecidedBy::Local
+            && let Some(local) = &self.local
+        {
+            return local.settle(key, reserved, actual);
+        }
+        let kind = self.policy.kind;
+        let (Some(cmd), Some(lua)) = (
+            self.settle_command(key, reserved, actual),
+            script::settle_lua(kind),
+        ) else {
+            return Err(Error::settle_unsupported(kind.name()));
+        };
+        let reply = self.store.guarded_call(&cmd, lua).await?;
+        // A denial remembered before the settle may now be too long (a refund) or too
+        // short (a debit, which the store's next answer extends): ask the store again.
+        self.leases.end_denial(key);
+        self.mirror
+            .decode_settle_value(&reply)
+            .ok_or_else(|| Error::bad_reply(format!("{reply:?}")))
+    }
+
     /// Decides one request of `cost` units for `key`. Store failures (errors, timeouts,
     /// an open circuit) are answered by the failure policy, never returned: the only
     /// error is a cost above what the policy can ever admit.

@@ -20,6 +20,10 @@ macro_rules! sources {
         /// Every algorithm's lease script (store mode `lease`), where it has one.
         pub(super) const LEASE_SOURCES: [Option<&str>; Kind::ALL.len()] =
             [$(<<crate::algorithm::$ty as Algorithm>::Mirror as Mirror>::LEASE_LUA,)*];
+
+        /// Every algorithm's settle script (cost after the decision), where it has one.
+        pub(super) const SETTLE_SOURCES: [Option<&str>; Kind::ALL.len()] =
+            [$(<<crate::algorithm::$ty as Algorithm>::Mirror as Mirror>::SETTLE_LUA,)*];
     };
 }
 registry!(sources);
@@ -54,6 +58,20 @@ pub(crate) fn lease_sha(kind: Kind) -> &'static str {
     })[index(kind)]
 }
 
+/// The Lua source of `kind`'s settle script, if it settles.
+pub(crate) fn settle_lua(kind: Kind) -> Option<&'static str> {
+    SETTLE_SOURCES[index(kind)]
+}
+
+/// The SHA1 (hex) of `kind`'s settle script (empty when it does not settle).
+pub(crate) fn settle_sha(kind: Kind) -> &'static str {
+    static SHAS: OnceLock<[String; Kind::ALL.len()]> = OnceLock::new();
+    &SHAS.get_or_init(|| {
+        SETTLE_SOURCES
+            .map(|s| s.map_or_else(String::new, |s| redis::Script::new(s).get_hash().to_owned()))
+    })[index(kind)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +89,8 @@ mod tests {
             let leases = kind.lease_support() != crate::store::mode::LeaseSupport::None;
             assert_eq!(lease_lua(kind).is_some(), leases, "{kind}");
             assert_eq!(lease_sha(kind).len(), if leases { 40 } else { 0 });
+            assert_eq!(settle_lua(kind).is_some(), kind.settles(), "{kind}");
+            assert_eq!(settle_sha(kind).len(), if kind.settles() { 40 } else { 0 });
         }
     }
 }
