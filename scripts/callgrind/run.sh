@@ -5,6 +5,10 @@
 # benches/memory.rs's timings cannot. Prints a Markdown table (and the raw counts in
 # out/). Needs valgrind. Environment: KEYS, ITERS (checks counted per run, default
 # 200,000), ALGORITHMS (default: all six and governor), CARGO_TARGET_DIR.
+#
+# `run.sh limits`: several limits on one request in memory against one limit
+# (benches/limits.rs's cases, 10,000 string keys, every check admitted): instructions
+# per check and the ratio to `one/gcra` (issue 15.8: two limits at most 2.5×).
 set -euo pipefail
 cd "$(dirname "$0")"
 KEYS=${KEYS:-10000}
@@ -17,12 +21,29 @@ cargo build --release --quiet
 BIN="${CARGO_TARGET_DIR:-target}/release/callgrind-memory"
 mkdir -p out
 
-count() { # ALGORITHM KEYKIND SCENARIO -> instructions per check, one decimal
-    local f="out/$1.$2.$3.$KEYS.cg"
-    valgrind --tool=callgrind --toggle-collect='*timed_checks*' --callgrind-out-file="$f" \
-        "$BIN" "$1" "$2" "$3" "$KEYS" "$ITERS" >/dev/null 2>"out/$1.$2.$3.$KEYS.log"
+count() { # ARGS... (before KEYS ITERS) -> instructions per check, one decimal
+    local name f
+    name=$(printf '%s.' "$@" | tr '/+' '__')$KEYS
+    f="out/$name.cg"
+    valgrind --tool=callgrind --toggle-collect='*timed_*' --callgrind-out-file="$f" \
+        "$BIN" "$@" "$KEYS" "$ITERS" >/dev/null 2>"out/$name.log"
     awk -v n="$ITERS" '/^totals:/ { printf "%.1f", $2 / n }' "$f"
 }
+
+if [ "${1:-}" = limits ]; then
+    CASES="one/gcra set1/gcra set2/gcra+sliding-window set2/token-bucket+fixed-window set3/gcra+sliding-window+fixed-window"
+    echo "Instructions per admitted check, several limits in memory, $KEYS string keys (ratio to one/gcra):"
+    echo
+    echo "| case | instructions | ratio |"
+    echo "|---|---:|---:|"
+    one=
+    for c in $CASES; do
+        v=$(count limits "$c")
+        one=${one:-$v}
+        echo "| $c | $v | $(awk -v v="$v" -v o="$one" 'BEGIN { printf "%.2f", v / o }') |"
+    done
+    exit 0
+fi
 
 declare -A ir
 for a in $ALGORITHMS; do

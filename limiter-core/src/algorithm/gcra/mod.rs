@@ -51,7 +51,14 @@ impl Gcra {
         let new_tat = base.saturating_add(cost * self.t);
         let horizon = now.saturating_add(self.tau);
         if new_tat > horizon {
-            let remaining = horizon.saturating_sub(base) / self.t;
+            // One unit refused leaves less than one emission interval before the
+            // horizon (`base + t > horizon`), so nothing remains: the usual request
+            // skips the division (`refused_single_units_leave_nothing` checks it).
+            let remaining = if cost == 1 {
+                0
+            } else {
+                horizon.saturating_sub(base) / self.t
+            };
             let d = Decision::deny(burst, remaining, dur(base - now), dur(new_tat - horizon));
             return Ok((d, None));
         }
@@ -166,6 +173,27 @@ mod tests {
         assert!(!g.check(&s, 99 * MS, 1).unwrap().allowed);
         assert!(g.check(&s, 100 * MS, 1).unwrap().allowed);
         assert!(!g.check(&s, 100 * MS, 1).unwrap().allowed);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn refused_single_units_leave_nothing(
+            limit in 1..=1_000u64,
+            period_ms in 1..=100_000u64,
+            burst in 1..=50u64,
+            tat in 0..u64::MAX,
+            now in 0..u64::MAX,
+        ) {
+            let q = Quota::new(limit, Duration::from_millis(period_ms))
+                .and_then(|q| q.with_burst(burst))
+                .unwrap();
+            let g = Gcra::new(q);
+            let (d, _) = g.decide(tat, now, 1).unwrap();
+            if !d.allowed {
+                let horizon = now.saturating_add(g.tau);
+                proptest::prop_assert_eq!(d.remaining, horizon.saturating_sub(tat.max(now)) / g.t);
+            }
+        }
     }
 
     #[test]

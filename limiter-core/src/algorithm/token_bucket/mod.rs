@@ -140,7 +140,7 @@ impl TokenBucket {
                 *full_at = next;
                 self.allowed_one(n, next - now)
             }
-            None => self.denied_one(n, full_at.saturating_sub(now)),
+            None => self.denied_one(full_at.saturating_sub(now)),
         }
     }
 
@@ -164,17 +164,43 @@ impl TokenBucket {
         Decision::allow(self.quota.burst(), remaining, dur(new_deficit))
     }
 
-    /// The decision refusing one token to a bucket `deficit` ns from full. The deficit
-    /// may be anything (a clock that stepped back), so its product saturates at the
-    /// capacity, as the wide path's `min` does.
+    /// The decision refusing one token to a bucket `deficit` ns from full.
+    ///
+    /// What remains is always 0, so the wide path's product and division are skipped:
+    /// one token is refused when `deficit > fits_one = ⌊(capacity − period) / limit⌋`,
+    /// so `deficit × limit > capacity − period`, and less than one token's worth
+    /// (`period`) is left, `⌊(capacity − min(deficit × limit, capacity)) / period⌋ = 0`
+    /// (a test compares it with [`decide`](Self::decide)'s wide arithmetic).
     #[inline]
-    fn denied_one(&self, n: Narrow, deficit: Nanos) -> Decision {
-        let missing = deficit
-            .checked_mul(n.limit)
-            .map_or(n.capacity, |m| m.min(n.capacity));
-        let remaining = (n.capacity - missing) / n.period;
+    fn denied_one(&self, deficit: Nanos) -> Decision {
         let retry = deficit - self.fits_one;
-        Decision::deny(self.quota.burst(), remaining, dur(deficit), dur(retry))
+        Decision::deny(self.quota.burst(), 0, dur(deficit), dur(retry))
+    }
+
+    /// [`Algorithm::check`] of one token on a narrow bucket: a compare-and-swap loop
+    /// over `full_at` alone.
+    #[inline(always)]
+    fn check_one(&self, n: Narrow, state: &AtomicU64, now: Nanos) -> Decision {
+        let mut seen = state.load(Ordering::Acquire);
+        loop {
+            let Some(next) = self.admit_one(seen, now) else {
+                return self.denied_one(seen.saturating_sub(now));
+            };
+            if next == seen {
+                return self.allowed_one(n, next - now);
+            }
+            match state.compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return self.allowed_one(n, next - now),
+                Err(actual) => seen = actual,
+            }
+        }
+    }
+
+    /// [`Algorithm::check`] of any other request (a cost above 1, or a bucket too wide
+    /// for 64-bit arithmetic), out of line so the usual one stays small.
+    #[inline(never)]
+    fn check_any(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
+        state.apply(|s| self.step(s, now, cost))
     }
 }
 
@@ -237,25 +263,19 @@ impl Algorithm for TokenBucket {
     /// The trait's check, with the usual request (cost 1, narrow bucket) in its own
     /// compare-and-swap loop that only moves `full_at`; the decision is built once, from
     /// the value that won. The generic loop keeps a whole decision alive across the
-    /// swap and copies it twice (callgrind, `scripts/callgrind`: about 20 of the 250
-    /// instructions of a keyed check). Same semantics: a denial writes nothing.
-    #[inline]
+    /// swap and copies it twice. Same semantics: a denial writes nothing.
+    ///
+    /// Always inlined, with the other requests out of line ([`check_any`]): as one
+    /// function holding both loops it was too big to inline into the store's check, and
+    /// the call cost a register save and restore on every check (callgrind,
+    /// `scripts/callgrind`: about 20 of the 227 instructions of a keyed denial).
+    ///
+    /// [`check_any`]: TokenBucket::check_any
+    #[inline(always)]
     fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
-        let Some(n) = self.narrow.filter(|_| cost == 1) else {
-            return state.apply(|s| self.step(s, now, cost));
-        };
-        let mut seen = state.load(Ordering::Acquire);
-        loop {
-            let Some(next) = self.admit_one(seen, now) else {
-                return Ok(self.denied_one(n, seen.saturating_sub(now)));
-            };
-            if next == seen {
-                return Ok(self.allowed_one(n, next - now));
-            }
-            match state.compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Ok(self.allowed_one(n, next - now)),
-                Err(actual) => seen = actual,
-            }
+        match self.narrow {
+            Some(n) if cost == 1 => Ok(self.check_one(n, state, now)),
+            _ => self.check_any(state, now, cost),
         }
     }
 

@@ -110,7 +110,10 @@ pub struct MemoryStore<K, A: Algorithm> {
     algorithm: A,
     shards: Box<[Shard<K, A::Shared>]>,
     hasher: foldhash::fast::RandomState,
-    shard_bits: u32,
+    /// A key's shard is `(hash >> shard_shift) & shard_mask`: bits below hashbrown's
+    /// seven-bit tag (the top bits) and above the bits it indexes with (the low ones).
+    shard_shift: u32,
+    shard_mask: usize,
     capacity: Capacity,
     max_per_shard: usize,
     bytes_per_shard: usize,
@@ -199,7 +202,8 @@ where
                 })
                 .collect(),
             hasher: foldhash::fast::RandomState::default(),
-            shard_bits,
+            shard_shift: 57 - shard_bits,
+            shard_mask: shards - 1,
             max_per_shard: (capacity.max_keys / shards).max(1),
             bytes_per_shard: for_keys(shards),
             key_bytes,
@@ -229,12 +233,9 @@ where
     #[inline]
     fn shard(&self, hash: u64) -> &Shard<K, A::Shared> {
         // hashbrown indexes with the low bits and tags with the top seven: use others.
-        let i = if self.shard_bits == 0 {
-            0
-        } else {
-            (hash >> (57 - self.shard_bits)) as usize & (self.shards.len() - 1)
-        };
-        &self.shards[i]
+        // Shift and mask are kept ready (one shard: mask 0), so this is two
+        // instructions, with no branch on the shard count.
+        &self.shards[(hash >> self.shard_shift) as usize & self.shard_mask]
     }
 
     /// Decides one request of `cost` units for `key` at `now`.
