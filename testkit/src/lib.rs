@@ -1,5 +1,6 @@
 //! Real Redis servers for tests: a single node ([`RedisServer`]) or a 3-master Redis
-//! Cluster ([`RedisCluster`]), each on free loopback ports, with its data in a
+//! Cluster ([`RedisCluster`], with or without a replica per master, and failover on
+//! demand: [`RedisCluster::fail_over`]), each on free loopback ports, with its data in a
 //! temporary directory, stopped and cleaned up when dropped.
 //!
 //! Nothing is skipped: where `redis-server` (or, for the cluster, `redis-cli`) is not
@@ -14,12 +15,14 @@
 //! # let _ = redis.url();
 //! ```
 
+mod cluster;
 mod port;
 mod resp;
 mod server;
 
 pub use port::free_port;
-pub use server::{RedisCluster, RedisServer};
+pub use cluster::{Failover, RedisCluster};
+pub use server::RedisServer;
 
 use std::fmt;
 

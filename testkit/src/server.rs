@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::port::{free_cluster_port, free_port};
+use crate::port::free_port;
 use crate::resp::command;
 use crate::{Error, Result};
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One `redis-server` on `127.0.0.1`, with no persistence (`--save "" --appendonly no`)
 /// and its working directory in a temporary directory. Killed and cleaned up on drop.
@@ -35,7 +34,7 @@ impl RedisServer {
         Self::start_with(free_port, &[])
     }
 
-    fn start_with(port: fn() -> u16, extra: &[&str]) -> Result<Self> {
+    pub(crate) fn start_with(port: fn() -> u16, extra: &[&str]) -> Result<Self> {
         let mut last = None;
         // Another process may take the port between our check and the server's bind.
         for _ in 0..5 {
@@ -143,100 +142,11 @@ impl Drop for RedisServer {
     }
 }
 
-/// A Redis Cluster of three masters and no replicas (`redis-cli --cluster create`), on
-/// loopback ports below 55535 whose bus ports (`port + 10000`) are free too. Returned
-/// once every node reports `cluster_state:ok`; stopped on drop.
-#[derive(Debug)]
-pub struct RedisCluster {
-    nodes: Vec<RedisServer>,
-}
-
-impl RedisCluster {
-    /// Starts three cluster-enabled servers, joins them with `redis-cli --cluster
-    /// create`, and waits (up to 30 s) until every node sees all slots served.
-    pub fn start() -> Result<Self> {
-        let extra = [
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            "2000",
-        ];
-        let nodes = (0..3)
-            .map(|_| RedisServer::start_with(free_cluster_port, &extra))
-            .collect::<Result<Vec<_>>>()?;
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        let out = Command::new(binary("REDIS_CLI", "redis-cli"))
-            .arg("--cluster")
-            .arg("create")
-            .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| not_installed("redis-cli", e))?;
-        if !out.status.success() {
-            return Err(Error::new(format!(
-                "redis-cli --cluster create {} failed ({}):\n{}{}",
-                addrs.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        let cluster = Self { nodes };
-        cluster.wait_ok()?;
-        Ok(cluster)
-    }
-
-    fn wait_ok(&self) -> Result<()> {
-        let deadline = Instant::now() + CLUSTER_TIMEOUT;
-        loop {
-            let infos: Vec<String> = self
-                .nodes
-                .iter()
-                .map(|n| {
-                    n.cmd(&["CLUSTER", "INFO"])
-                        .unwrap_or_else(|e| e.to_string())
-                })
-                .collect();
-            let ok = infos.iter().all(|i| {
-                i.contains("cluster_state:ok")
-                    && i.contains("cluster_slots_ok:16384")
-                    && i.contains("cluster_known_nodes:3")
-            });
-            if ok {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(Error::new(format!(
-                    "the cluster did not reach cluster_state:ok within {CLUSTER_TIMEOUT:?}:\n{}",
-                    infos.join("\n---\n")
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The nodes' URLs (`redis://127.0.0.1:<port>/`), to seed a cluster client.
-    pub fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(RedisServer::url).collect()
-    }
-
-    /// The nodes, to kill one or read its statistics.
-    pub fn nodes(&self) -> &[RedisServer] {
-        &self.nodes
-    }
-}
-
-fn binary(var: &str, default: &str) -> PathBuf {
+pub(crate) fn binary(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
 
-fn not_installed(name: &str, e: std::io::Error) -> Error {
+pub(crate) fn not_installed(name: &str, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
         Error::new(format!(
             "{name} is not installed (not found on PATH). The Redis tests need real servers \
