@@ -37,6 +37,17 @@ pub struct Failover {
     pub promoted_at: Instant,
 }
 
+/// A master killed by [`RedisCluster::kill_master_of`], its replica not yet promoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Killed {
+    /// The hash slot of the key whose master was killed.
+    pub slot: u16,
+    /// Index (in [`RedisCluster::nodes`]) of the master that was killed.
+    pub node: usize,
+    /// When it was killed.
+    pub at: Instant,
+}
+
 impl Failover {
     /// Time from the kill to the promotion, as the cluster itself saw it.
     pub fn promotion_time(&self) -> Duration {
@@ -48,21 +59,22 @@ impl RedisCluster {
     /// Three cluster-enabled masters and no replica (`cluster-node-timeout` 2 s), once
     /// every node sees all slots served (at most 30 s).
     pub fn start() -> Result<Self> {
-        Self::start_with(0, Duration::from_millis(2_000))
+        Self::start_with(0, Duration::from_millis(2_000), &[])
     }
 
     /// Three masters with one replica each (3 + 3), `cluster-node-timeout` 1.5 s so that
     /// a failover completes in a few seconds; returned once the cluster is `ok` and
     /// every replica is in sync with its master (at most 30 s).
     pub fn start_with_replicas() -> Result<Self> {
-        Self::start_with(1, Duration::from_millis(1_500))
+        Self::start_with(1, Duration::from_millis(1_500), &[])
     }
 
     /// `3 × (1 + replicas)` nodes with the given `cluster-node-timeout` (a failure is
-    /// suspected after it, and a failover takes about twice it).
-    pub fn start_with(replicas: usize, node_timeout: Duration) -> Result<Self> {
+    /// suspected after it, and a failover takes about twice it) and more configuration
+    /// for every node (`["--cluster-require-full-coverage", "no"]`, say).
+    pub fn start_with(replicas: usize, node_timeout: Duration, config: &[&str]) -> Result<Self> {
         let timeout = node_timeout.as_millis().max(100).to_string();
-        let extra = [
+        let mut extra = vec![
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
@@ -70,6 +82,7 @@ impl RedisCluster {
             "--cluster-node-timeout",
             &timeout,
         ];
+        extra.extend_from_slice(config);
         let nodes = (0..3 * (1 + replicas))
             .map(|_| RedisServer::start_with(free_cluster_port, &extra))
             .collect::<Result<Vec<_>>>()?;
@@ -178,33 +191,51 @@ impl RedisCluster {
     }
 
     /// Kills (SIGKILL) the master serving `key` and waits, at most `timeout`, until its
-    /// replica serves the slot: every running node agrees on the new master and reports
-    /// `cluster_state:ok`. Needs a cluster with replicas.
+    /// replica serves the slot (see [`kill_master_of`](Self::kill_master_of) and
+    /// [`wait_promotion`](Self::wait_promotion)). Needs a cluster with replicas.
     pub fn fail_over(&self, key: &str, timeout: Duration) -> Result<Failover> {
+        let killed = self.kill_master_of(key)?;
+        self.wait_promotion(&killed, timeout)
+    }
+
+    /// Kills (SIGKILL, like a crash) the master serving `key`, and returns at once.
+    pub fn kill_master_of(&self, key: &str) -> Result<Killed> {
         let slot = self.slot(key)?;
-        let killed = self
+        let node = self
             .master_of_slot(slot)
             .ok_or_else(|| Error::new(format!("no agreed master for slot {slot}")))?;
-        self.nodes[killed].kill();
-        let killed_at = Instant::now();
-        let deadline = killed_at + timeout;
+        self.nodes[node].kill();
+        Ok(Killed {
+            slot,
+            node,
+            at: Instant::now(),
+        })
+    }
+
+    /// Waits, at most `timeout`, until a replica serves the slot of a killed master:
+    /// every running node agrees on the new master and reports `cluster_state:ok`.
+    pub fn wait_promotion(&self, killed: &Killed, timeout: Duration) -> Result<Failover> {
+        let deadline = killed.at + timeout;
         loop {
-            if let Some(promoted) = self.master_of_slot(slot).filter(|&m| m != killed)
+            if let Some(promoted) = self
+                .master_of_slot(killed.slot)
+                .filter(|&m| m != killed.node)
                 && self.running_nodes_ok()
             {
                 return Ok(Failover {
-                    slot,
-                    killed,
+                    slot: killed.slot,
+                    killed: killed.node,
                     promoted,
-                    killed_at,
+                    killed_at: killed.at,
                     promoted_at: Instant::now(),
                 });
             }
             if Instant::now() > deadline {
                 return Err(Error::new(format!(
-                    "no replica took over slot {slot} within {timeout:?} after its master \
+                    "no replica took over slot {} within {timeout:?} after its master \
                      (port {}) was killed",
-                    self.nodes[killed].port()
+                    killed.slot,
+                    self.nodes[killed.node].port()
                 )));
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -20,8 +20,8 @@ mod port;
 mod resp;
 mod server;
 
+pub use cluster::{Failover, Killed, RedisCluster};
 pub use port::free_port;
-pub use cluster::{Failover, RedisCluster};
 pub use server::RedisServer;
 
 use std::fmt;

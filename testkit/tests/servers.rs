@@ -48,7 +48,12 @@ fn a_cluster_with_replicas_fails_over_when_a_master_dies() {
     let slot = cluster.slot("{hot}:1").unwrap();
     let master = cluster.master_of_slot(slot).unwrap();
     let master_port = cluster.nodes()[master].port().to_string();
-    assert_eq!(cluster.nodes()[master].cmd(&["SET", "{hot}:1", "v"]).unwrap(), "OK");
+    assert_eq!(
+        cluster.nodes()[master]
+            .cmd(&["SET", "{hot}:1", "v"])
+            .unwrap(),
+        "OK"
+    );
 
     let failover = cluster
         .fail_over("{hot}:1", Duration::from_secs(20))

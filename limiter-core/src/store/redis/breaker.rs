@@ -5,6 +5,10 @@
 //! probe (half-open) while the others keep failing fast. The probe's success closes
 //! the circuit, its failure opens it again. A probe that never reports (its caller went
 //! away) is replaced after another `open_for`.
+//!
+//! One server has one breaker. A Redis Cluster has one per group of hash slots
+//! ([`Breakers`]): a dead master opens the breakers of its slots only, and keys served by
+//! the masters that stay up keep being decided by the store.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -153,6 +157,65 @@ impl Breaker {
     }
 }
 
+/// Hash slots per breaker on a cluster: 64 breakers of 256 slots. A master serves
+/// contiguous slot ranges, so a dead master opens about its share of the breakers; a
+/// group straddling two masters is the only collateral.
+const SLOTS_PER_GROUP: u16 = 256;
+
+/// The breakers of a store: one for a single server, one per group of hash slots for a
+/// cluster (chosen by the key of the script call).
+#[derive(Debug)]
+pub(super) struct Breakers {
+    groups: Box<[Breaker]>,
+}
+
+impl Breakers {
+    /// One breaker for everything (a single server).
+    pub(super) fn single(opts: BreakerOptions) -> Self {
+        Self {
+            groups: Box::new([Breaker::new(opts)]),
+        }
+    }
+
+    /// One breaker per group of hash slots (a cluster).
+    pub(super) fn cluster(opts: BreakerOptions) -> Self {
+        let groups = 16_384 / SLOTS_PER_GROUP;
+        Self {
+            groups: (0..groups).map(|_| Breaker::new(opts)).collect(),
+        }
+    }
+
+    /// The breaker guarding a script call: its first key's slot group (`EVALSHA sha
+    /// numkeys key ...`; every key of one call shares a hash tag, so a slot). A call
+    /// without a key, or on one server, has the first breaker.
+    pub(super) fn for_call(&self, cmd: &redis::Cmd) -> &Breaker {
+        if self.groups.len() == 1 {
+            return &self.groups[0];
+        }
+        let group = match cmd.args_iter().nth(3) {
+            Some(redis::Arg::Simple(key)) => super::key::slot(key) / SLOTS_PER_GROUP,
+            _ => 0,
+        };
+        &self.groups[usize::from(group) % self.groups.len()]
+    }
+
+    /// Times any breaker opened.
+    pub(super) fn opened(&self) -> u64 {
+        self.groups.iter().map(Breaker::opened).sum()
+    }
+
+    /// The worst circuit: open if any is open, else half-open if any probes, else
+    /// closed.
+    pub(super) fn state(&self) -> CircuitState {
+        let states = self.groups.iter().map(Breaker::state);
+        states.fold(CircuitState::Closed, |worst, s| match (worst, s) {
+            (CircuitState::Open, _) | (_, CircuitState::Open) => CircuitState::Open,
+            (CircuitState::HalfOpen, _) | (_, CircuitState::HalfOpen) => CircuitState::HalfOpen,
+            _ => CircuitState::Closed,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +245,37 @@ mod tests {
         b.success(probe);
         assert_eq!(b.state(), CircuitState::Closed);
         assert_eq!(b.admit(), Ok(Permit::Normal));
+    }
+
+    fn evalsha(key: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg("0123").arg(1).arg(key).arg(5);
+        cmd
+    }
+
+    #[test]
+    fn a_cluster_opens_the_breakers_of_the_failing_slots_only() {
+        let opts = BreakerOptions {
+            failure_threshold: 1,
+            open_for: Duration::from_secs(60),
+        };
+        let err = crate::Error::bad_reply("down".into());
+        let cluster = Breakers::cluster(opts);
+        // Slots 15495 ({a}) and 3300 ({b}): different groups, as on different masters.
+        let (a, b) = (evalsha("ratelab:gcra:{a}"), evalsha("ratelab:gcra:{b}"));
+        let breaker = cluster.for_call(&a);
+        breaker.failure(breaker.admit().unwrap(), &err);
+        assert!(cluster.for_call(&a).admit().is_err());
+        assert!(std::ptr::eq(cluster.for_call(&evalsha("x:{a}")), breaker));
+        assert_eq!(cluster.for_call(&b).admit(), Ok(Permit::Normal));
+        assert_eq!((cluster.state(), cluster.opened()), (CircuitState::Open, 1));
+
+        let single = Breakers::single(opts);
+        let breaker = single.for_call(&a);
+        breaker.failure(breaker.admit().unwrap(), &err);
+        assert!(
+            single.for_call(&b).admit().is_err(),
+            "one server, one breaker"
+        );
     }
 }

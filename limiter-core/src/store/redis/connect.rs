@@ -16,7 +16,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::{Cmd, ErrorKind, RedisError, RedisFuture, Value};
 use tokio::sync::watch;
 
-use super::{Breaker, Connection, Counters, Inner, RedisOptions, RedisStore, script, store_error};
+use super::{Breakers, Connection, Counters, Inner, RedisOptions, RedisStore, script, store_error};
 use crate::error::{Error, Result};
 
 impl RedisStore {
@@ -71,7 +71,10 @@ impl RedisStore {
             .map_err(|e| Error::store(format!("a Redis store needs a tokio runtime: {e}")))?;
         let store = RedisStore {
             inner: Arc::new(Inner {
-                breaker: Breaker::new(opts.breaker),
+                breakers: match connector {
+                    Connector::Single(_) => Breakers::single(opts.breaker),
+                    Connector::Cluster(_) => Breakers::cluster(opts.breaker),
+                },
                 link: Link::new(),
                 opts,
                 counters: Counters::default(),

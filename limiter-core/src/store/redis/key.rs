@@ -28,6 +28,29 @@ fn escape(out: &mut String, text: &str, set: &'static AsciiSet) {
     let _ = write!(out, "{}", utf8_percent_encode(text, set));
 }
 
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the bytes
+/// between the first `{` and the next `}`, when not empty) or of the whole key, modulo
+/// 16384 — what the cluster computes, so the store can tell which calls share a master.
+pub(super) fn slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        let close = rest.iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    let mut crc: u16 = 0;
+    for &byte in tagged.unwrap_or(key) {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
+}
+
 /// The Redis key of `identity` for an `kind` limiter under `prefix`.
 ///
 /// ```
@@ -83,6 +106,23 @@ pub fn tagged_key(prefix: &str, kind: Kind, tag: &str, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_are_the_clusters_own() {
+        // The check value of CRC16/XMODEM, and Redis Cluster's own examples.
+        assert_eq!(slot(b"123456789"), 0x31C3);
+        for key in [
+            "foo",
+            "{user1000}.following",
+            "foo{}{bar}",
+            "foo{{bar}}zap",
+            "x{a}{b}",
+        ] {
+            let expected = format!("{:?}", redis::cluster_routing::Slot::for_key(key));
+            assert_eq!(format!("Slot({})", slot(key.as_bytes())), expected, "{key}");
+        }
+        assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
+    }
     use std::collections::HashSet;
 
     /// The hash tag Redis Cluster hashes: between the first `{` and the next `}`.

@@ -297,12 +297,13 @@ impl RedisLimiter {
 
 impl RedisStore {
     /// Runs one script call `cmd` (an `EVALSHA` of the script `lua`) the way every
-    /// decision runs: not at all while the circuit is open, bounded by the timeout,
+    /// decision runs: not at all while the circuit of its key's slots is open, bounded by the timeout,
     /// reloading the script once on `NOSCRIPT`, counted, and its failure reported to
     /// the breaker.
     pub(crate) async fn guarded_call(&self, cmd: &Cmd, lua: &str) -> Result<Value> {
         let inner = &self.inner;
-        let permit = match inner.breaker.admit() {
+        let breaker = inner.breakers.for_call(cmd);
+        let permit = match breaker.admit() {
             Ok(p) => p,
             Err(wait) => {
                 bump(&inner.counters.short_circuited);
@@ -319,10 +320,10 @@ impl RedisStore {
             }
         };
         match &result {
-            Ok(_) => inner.breaker.success(permit),
+            Ok(_) => breaker.success(permit),
             Err(e) => {
                 bump(&inner.counters.errors);
-                inner.breaker.failure(permit, e);
+                breaker.failure(permit, e);
             }
         }
         result

@@ -16,7 +16,9 @@
 //! clock ([`TimeSource`]), so gateways with skewed clocks agree.
 //!
 //! Calls never hang: each is bounded by [`RedisOptions::timeout`]; a circuit breaker
-//! stops asking a Redis that keeps failing and probes it again after a pause; and a
+//! stops asking a Redis that keeps failing and probes it again after a pause (on a
+//! cluster, one breaker per group of hash slots, so a dead master does not stop the
+//! others' keys being decided); and a
 //! [`FailurePolicy`] answers meanwhile (admit, deny, or decide in memory). Connections
 //! are multiplexed and reconnect by themselves.
 //!
@@ -60,7 +62,7 @@ use crate::error::{Error, Result};
 use crate::limiter::Policy;
 use crate::store::lease::Tally;
 use crate::store::mode::StoreMode;
-use breaker::Breaker;
+use breaker::Breakers;
 
 /// How a [`RedisStore`] names keys, bounds calls and answers when Redis fails.
 #[derive(Debug, Clone)]
@@ -192,9 +194,9 @@ pub struct StoreMetrics {
     pub fallback_closed: u64,
     /// Failures decided by the in-memory fallback limiter.
     pub fallback_local: u64,
-    /// Times the circuit opened.
+    /// Times the circuit opened (on a cluster: any slot group's circuit).
     pub circuit_opened: u64,
-    /// The circuit now.
+    /// The circuit now (on a cluster, the worst of the slot groups': open while any is).
     pub circuit: CircuitState,
     /// Decisions admitted from a lease in hand, without a call (lease mode).
     pub local_allowed: u64,
@@ -303,7 +305,8 @@ struct Inner {
     /// The connection, once the background task has opened it.
     link: connect::Link,
     opts: RedisOptions,
-    breaker: Breaker,
+    /// One breaker for a server; one per group of hash slots for a cluster.
+    breakers: Breakers,
     counters: Counters,
 }
 
@@ -328,8 +331,8 @@ impl RedisStore {
             fallback_open: get(&c.fallback_open),
             fallback_closed: get(&c.fallback_closed),
             fallback_local: get(&c.fallback_local),
-            circuit_opened: self.inner.breaker.opened(),
-            circuit: self.inner.breaker.state(),
+            circuit_opened: self.inner.breakers.opened(),
+            circuit: self.inner.breakers.state(),
             local_allowed: get(&c.local_allowed),
             local_denied: get(&c.local_denied),
             stranded: get(&c.stranded),
