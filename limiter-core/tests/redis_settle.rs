@@ -255,3 +255,62 @@ fn redis_refuses_to_reserve_on_windows() {
         assert!(err.is_settle_unsupported(), "{kind}: {err}");
     }
 }
+
+/// Several limits on Redis and Cluster: the settle moves the bucket's key (with the
+/// request's hash tag) and leaves the window, exactly as in memory.
+#[test]
+fn a_set_on_redis_settles_as_in_memory() {
+    use limiter_core::Reservation;
+    use limiter_core::limits::{Limit, LimitSet, MultiLimiter};
+    let redis = RedisServer::start().unwrap();
+    let cluster = RedisCluster::start().unwrap();
+    let clock = ManualClock::new();
+    clock.set(1_000_000_000_000);
+    let rt = runtime();
+    let single = rt
+        .block_on(RedisStore::connect(&redis.url(), caller_time(&clock)))
+        .unwrap();
+    let clustered = rt
+        .block_on(RedisStore::connect_cluster(
+            &cluster.urls(),
+            caller_time(&clock),
+        ))
+        .unwrap();
+    let set = || {
+        let gcra = Policy::new(Kind::Gcra, Quota::bucket(10, 1.0).unwrap());
+        let hourly = Policy::new(
+            Kind::SlidingWindow,
+            Quota::new(100, Duration::from_secs(3600)).unwrap(),
+        );
+        LimitSet::new(vec![
+            Limit::new("tokens", "/llm tokens", gcra, 100),
+            Limit::new("hourly", "/llm hourly", hourly, 100),
+        ])
+        .unwrap()
+    };
+    for store in [&single, &clustered] {
+        let memory = MultiLimiter::memory(set(), clock.clone());
+        let on_redis = MultiLimiter::redis(store, set(), clock.clone());
+        let m = memory.decide_now("acme", 1).unwrap().unwrap();
+        let r = rt.block_on(on_redis.decide("acme", 1)).unwrap();
+        assert_eq!(m.decision.decisions(), r.decision.decisions());
+        let (mr, rr) = (
+            Reservation::new(m.verdict(), 1),
+            Reservation::new(r.verdict(), 1),
+        );
+        assert_eq!(memory.settle_now("acme", &mr, 12).unwrap().unwrap(), 1);
+        assert_eq!(rt.block_on(on_redis.settle("acme", &rr, 12)).unwrap(), 1);
+        // 12 of 10: 2 in debt, 3 units of refill to one unit (3 s at 1 a second).
+        let m = memory.decide_now("acme", 1).unwrap().unwrap().decision;
+        let r = rt.block_on(on_redis.decide("acme", 1)).unwrap().decision;
+        assert!(!m.allowed);
+        assert_eq!(m.decisions(), r.decisions());
+        assert_eq!(m.combined().retry_after, Duration::from_secs(3));
+        clock.advance(Duration::from_secs(3));
+        let m = memory.decide_now("acme", 1).unwrap().unwrap();
+        let r = rt.block_on(on_redis.decide("acme", 1)).unwrap();
+        assert!(m.decision.allowed && r.decision.allowed);
+        assert_eq!(m.decision.decisions(), r.decision.decisions());
+        clock.advance(Duration::from_secs(3_600));
+    }
+}

@@ -248,3 +248,47 @@ fn only_admitted_reservations_settle() {
             .allowed
     );
 }
+
+/// Several limits: a settle moves every limit that settles (the bucket) and leaves the
+/// window counter at the reserved cost (it counts requests).
+#[test]
+fn a_set_settles_its_buckets_and_keeps_its_windows() {
+    use limiter_core::Reservation;
+    use limiter_core::limits::{Limit, LimitSet, MultiLimiter};
+    let bucket = Policy::new(Kind::TokenBucket, Quota::bucket(10, 1.0).unwrap());
+    let hourly = Policy::new(
+        Kind::FixedWindow,
+        Quota::new(100, Duration::from_secs(3600)).unwrap(),
+    );
+    let set = LimitSet::new(vec![
+        Limit::new("tokens", "/llm tokens", bucket, 100),
+        Limit::new("hourly", "/llm hourly", hourly, 100),
+    ])
+    .unwrap();
+    let limiter = MultiLimiter::memory(set, ManualClock::new());
+    let verdict = limiter.decide_now("acme", 1).unwrap().unwrap();
+    let reservation = Reservation::new(verdict.verdict(), 1);
+    assert_eq!(
+        limiter
+            .settle_now("acme", &reservation, 8)
+            .unwrap()
+            .unwrap(),
+        1
+    );
+    let next = limiter.decide_now("acme", 1).unwrap().unwrap().decision;
+    assert!(next.allowed);
+    assert_eq!(next.decisions()[0].remaining, 1, "10 − 8 − 1");
+    assert_eq!(
+        next.decisions()[1].remaining,
+        98,
+        "two requests of the hour"
+    );
+    assert!(
+        !limiter
+            .decide_now("acme", 2)
+            .unwrap()
+            .unwrap()
+            .decision
+            .allowed
+    );
+}

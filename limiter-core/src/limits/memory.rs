@@ -67,6 +67,18 @@ impl<A: Algorithm> Algorithm for Exclusive<A> {
     fn envelope(&self) -> Envelope {
         self.0.envelope()
     }
+
+    const SETTLES: bool = A::SETTLES;
+
+    fn settle(
+        &self,
+        state: &mut Self::State,
+        now: Nanos,
+        reserved: u64,
+        actual: u64,
+    ) -> Result<Decision> {
+        self.0.settle(state, now, reserved, actual)
+    }
 }
 
 /// Decides `key` in one store at one level of the lock order: locks its state, decides
@@ -123,6 +135,13 @@ macro_rules! any_exclusive {
             ) -> Result<(Decision, bool)> {
                 match self {
                     $(Self::$variant(s) => hold(s, key, now, cost, rest),)*
+                }
+            }
+
+            /// Settles `key`'s reservation (see [`crate::settle`]), under its lock.
+            pub(super) fn settle(&self, key: &str, now: Nanos, reserved: u64, actual: u64) -> Result<Decision> {
+                match self {
+                    $(Self::$variant(s) => s.settle(key, now, reserved, actual),)*
                 }
             }
 

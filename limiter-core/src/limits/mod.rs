@@ -64,6 +64,7 @@ use crate::clock::{Clock, MonotonicClock};
 use crate::decision::{DecidedBy, Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::limiter::Policy;
+use crate::settle::Reservation;
 use crate::store::memory::StoreStats;
 use memory::AnyExclusive;
 
@@ -421,6 +422,53 @@ impl<C: Clock> MultiLimiter<C> {
         let n = self.set.limits.len();
         memory::decide_all(&self.set, tag, self.clock.now(), cost, &mut decisions[..n])?;
         Ok(LimitsDecision::new(&decisions[..n], cost))
+    }
+
+    /// Settles a request of `tag` admitted having reserved `reservation.reserved` units
+    /// whose cost turned out `actual` (see [`crate::settle`]), in every limit of the set
+    /// that settles (the token bucket and GCRA; the window counters keep the reserved
+    /// cost: they count requests), each limit's key in one atomic step — in memory, on
+    /// Redis one settle script call per such limit (the keys keep the request's hash
+    /// tag), or in the `local` stand-in when that admitted. Returns how many limits were
+    /// settled: 0 for a reservation with nothing to settle (refused, or `fail-open`).
+    /// A store failure is an error (the settles not yet made are lost).
+    pub async fn settle(&self, tag: &str, reservation: &Reservation, actual: u64) -> Result<usize> {
+        if !reservation.is_settleable() {
+            return Ok(0);
+        }
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis
+            && reservation.verdict.decided_by == DecidedBy::Store
+        {
+            return redis.settle(tag, reservation.reserved, actual).await;
+        }
+        self.settle_memory(tag, reservation.reserved, actual)
+    }
+
+    /// [`settle`](Self::settle) now, if the state is in memory; `None` on Redis.
+    pub fn settle_now(
+        &self,
+        tag: &str,
+        reservation: &Reservation,
+        actual: u64,
+    ) -> Option<Result<usize>> {
+        if !self.is_memory() {
+            return None;
+        }
+        if !reservation.is_settleable() {
+            return Some(Ok(0));
+        }
+        Some(self.settle_memory(tag, reservation.reserved, actual))
+    }
+
+    fn settle_memory(&self, tag: &str, reserved: u64, actual: u64) -> Result<usize> {
+        let now = self.clock.now();
+        let mut settled = 0;
+        for limit in self.set.limits.iter().filter(|l| l.policy().kind.settles()) {
+            limit.inner.memory.settle(tag, now, reserved, actual)?;
+            settled += 1;
+        }
+        Ok(settled)
     }
 
     /// Forgets idle in-memory keys of every limit; returns how many. (A limit shared by

@@ -14,7 +14,7 @@ use crate::algorithm::{Algorithm, Kind, registry};
 use crate::clock::Clock;
 use crate::decision::{DecidedBy, Decision};
 use crate::error::{Error, Result};
-use crate::store::redis::{FailurePolicy, RedisStore, TimeSource, tagged_key};
+use crate::store::redis::{FailurePolicy, RedisStore, TimeSource, script, tagged_key};
 
 const TEMPLATE: &str = include_str!("limits.lua");
 
@@ -116,6 +116,33 @@ impl RedisLimits {
         let decision = LimitsDecision::new(&ds[..rest.len()], cost);
         // The script's word and the decoded decisions must agree.
         (decision.allowed == all).then_some(decision)
+    }
+
+    /// Settles every limit that settles for `tag` (see [`MultiLimiter::settle`]): one
+    /// settle script call each, on the key the decision wrote.
+    pub(super) async fn settle(&self, tag: &str, reserved: u64, actual: u64) -> Result<usize> {
+        let prefix = &self.store.options().key_prefix;
+        let mut settled = 0;
+        for (mirror, kind, id) in &self.limits {
+            let Some(lua) = script::settle_lua(*kind) else {
+                continue;
+            };
+            let mut cmd = Cmd::with_capacity(6, 160);
+            cmd.arg("EVALSHA")
+                .arg(script::settle_sha(*kind))
+                .arg(1)
+                .arg(tagged_key(prefix, *kind, tag, id));
+            mirror.push_settle_args(&mut cmd, reserved, actual);
+            if let TimeSource::Caller(clock) = &self.store.options().time {
+                cmd.arg(clock.now() / 1_000);
+            }
+            let reply = self.store.guarded_call(&cmd, lua).await?;
+            mirror
+                .decode_settle_value(&reply)
+                .ok_or_else(|| Error::bad_reply(format!("{reply:?}")))?;
+            settled += 1;
+        }
+        Ok(settled)
     }
 
     /// Decides in Redis, answering a failed store with its failure policy.

@@ -40,7 +40,7 @@ mod connect;
 mod key;
 mod leases;
 mod limiter;
-mod script;
+pub(crate) mod script;
 
 use std::fmt;
 use std::str::FromStr;
