@@ -140,6 +140,10 @@ pub struct BackendConfig {
     pub error_rate: f64,
     /// Seed of the latency and error draws.
     pub seed: u64,
+    /// A response header saying what each request cost, as an LLM backend reports the
+    /// tokens it used (for a gateway's `cost_from_response`): its value is the
+    /// request's `cost` query parameter, as sent (no parameter, no header).
+    pub cost_header: Option<http::HeaderName>,
 }
 
 impl Default for BackendConfig {
@@ -148,8 +152,16 @@ impl Default for BackendConfig {
             latency: Latency::Fixed(0.0),
             error_rate: 0.0,
             seed: 1,
+            cost_header: None,
         }
     }
+}
+
+/// The value of the `cost` parameter of `query`, as sent.
+fn cost_param(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("cost="))
 }
 
 #[derive(Debug, Default)]
@@ -292,14 +304,21 @@ impl Backend {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if error {
+        let mut res = if error {
             respond(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "{\"error\":\"injected failure\"}\n",
             )
         } else {
             respond(StatusCode::OK, "{\"ok\":true}\n")
+        };
+        if let Some(name) = &self.config.cost_header
+            && let Some(cost) = cost_param(parts.uri.query())
+            && let Ok(value) = HeaderValue::from_str(cost)
+        {
+            res.headers_mut().insert(name.clone(), value);
         }
+        res
     }
 
     /// Serves the data port on `listener` (every path answered and counted) until

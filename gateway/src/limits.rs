@@ -34,11 +34,13 @@ use crate::identity::{Identity, IdentitySource, IdentityStats};
 use crate::metrics::{Counter, DescriptorEncoder, encode_family};
 use crate::store::Stores;
 
+mod cost;
 mod limiting;
 mod reload;
 mod route;
 mod table;
 
+pub use cost::SettleStats;
 pub use reload::spawn_reloader;
 use route::Pending;
 pub use route::{Route, RouteStats};
@@ -235,6 +237,20 @@ impl GatewayLimiter {
             MetricType::Gauge,
             keys.iter().map(|(l, g)| (*l, g)),
         )?;
+        encode_family(
+            encoder,
+            names::COST_SETTLES.name,
+            "Costs settled after the response (cost_from_response routes), by route and result (debited, credited, unchanged, refunded = the backend failed or never answered, failed = the store failed and the reservation stands).",
+            MetricType::Counter,
+            routes()
+                .filter(|r| r.settles_from_response())
+                .flat_map(|r| {
+                    r.stats
+                        .settles
+                        .by_result()
+                        .map(|(result, c)| (with(r, names::LABEL_RESULT, result), c))
+                }),
+        )?;
         let refusals: Vec<_> = routes().flat_map(|r| r.refusal_counters()).collect();
         encode_family(
             encoder,
@@ -294,8 +310,13 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
         } else {
             None
         };
+        // A cost declared in the request header, from a trusted identity only.
+        let declared = route
+            .and_then(|r| r.cost_from_request())
+            .and_then(|header| cost::declared(header, req.headers(), identity));
         let next = Next {
             key_refusal,
+            declared,
             route: route.cloned(),
             key: Arc::clone(&identity.key),
             tier: identity.tier.clone(),
@@ -307,7 +328,7 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
         };
         // The per-IP limit first, for every request — also one refused for its key, so
         // guessing keys from one address is throttled too: a refusal there ends it.
-        match per_ip.check(&identity.ip_key, None, next.note.clone()) {
+        match per_ip.check(&identity.ip_key, None, next.note.clone(), None) {
             Check::Ready(outcome) if outcome.refusal_status().is_some() => Check::Ready(outcome),
             Check::Ready(_) => next.check(),
             Check::Pending(by_ip) => Check::Pending(Box::pin(async move {
@@ -331,6 +352,8 @@ const KEY_REQUIRED: &str = "API key required";
 /// route's limits (owned, so it can run after a remote per-IP decision).
 struct Next {
     key_refusal: Option<&'static str>,
+    /// The cost a trusted identity declared (`cost_from_request`).
+    declared: Option<u64>,
     route: Option<Arc<Route>>,
     key: Arc<str>,
     tier: Option<Arc<str>>,
@@ -354,7 +377,7 @@ impl Next {
             });
         }
         match &self.route {
-            Some(route) => route.check(&self.key, self.tier.as_deref(), self.note),
+            Some(route) => route.check(&self.key, self.tier.as_deref(), self.note, self.declared),
             None => Check::Ready(RequestOutcome::Unlimited),
         }
     }

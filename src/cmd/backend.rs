@@ -28,6 +28,10 @@ pub struct Args {
     /// Seed of the latency and error draws.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Answer each request with this header set to its `cost` query parameter (a mock
+    /// LLM backend reporting the tokens it used, for a gateway's `cost_from_response`).
+    #[arg(long, value_name = "HEADER")]
+    cost_header: Option<http::HeaderName>,
     /// Worker threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -46,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         latency: args.latency,
         error_rate: args.error_rate,
         seed: args.seed,
+        cost_header: args.cost_header,
     };
     let runtime = super::gateway::runtime(args.threads)?;
     runtime.block_on(async move {

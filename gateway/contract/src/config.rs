@@ -296,6 +296,16 @@ pub struct LimitTable {
     /// (routes only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_insensitive: Option<Spanned<bool>>,
+    /// `cost_from_response = "x-ratelimit-cost"`: the backend's response header saying
+    /// what the request really cost (tokens an LLM used), settled against the route's
+    /// limits when the response head arrives (routes and `[default]`; bucket algorithms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_from_response: Option<Spanned<String>>,
+    /// `cost_from_request = "x-request-cost"`: a request header giving the request's
+    /// cost, believed only from API-key identities and trusted proxies (routes and
+    /// `[default]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_from_request: Option<Spanned<String>>,
 }
 
 fn unspanned<T>(value: T) -> Spanned<T> {
@@ -329,6 +339,8 @@ impl LimitTable {
             shadow_headers: None,
             tiers: None,
             case_insensitive: None,
+            cost_from_response: None,
+            cost_from_request: None,
         }
     }
 }

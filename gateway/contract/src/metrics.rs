@@ -85,6 +85,12 @@ pub const LIMIT_REFUSALS: Family = Family::counter(
     "ratelab_gateway_limit_refusals",
     "ratelab_gateway_limit_refusals_total",
 );
+/// Costs settled after the response (`cost_from_response` routes), by route and
+/// `result` (`debited`, `credited`, `unchanged`, `refunded`, `failed`).
+pub const COST_SETTLES: Family = Family::counter(
+    "ratelab_gateway_cost_settles",
+    "ratelab_gateway_cost_settles_total",
+);
 /// Configuration reloads (SIGHUP or `--watch`), by `result`.
 pub const CONFIG_RELOADS: Family = Family::counter(
     "ratelab_gateway_config_reloads",

@@ -62,13 +62,42 @@ impl Cx<'_> {
             }
             None => 1,
         };
+        let cost_from_response = match &raw.cost_from_response {
+            Some(h) => {
+                let at = key("cost_from_response");
+                let name = self.cost_header(h, &at)?;
+                let all = limits.iter().chain(tiers.values().flatten());
+                if let Some(l) = all.into_iter().find(|l| !l.policy.kind.settles()) {
+                    let message = format!(
+                        "a cost from the response is settled after the decision, which needs a balance that may go negative: token-bucket or gcra (limit {:?} is {})",
+                        l.name.as_deref().unwrap_or(table),
+                        l.policy.kind
+                    );
+                    return Err(self.err(h, &at, message));
+                }
+                Some(name)
+            }
+            None => None,
+        };
+        let cost_from_request = match &raw.cost_from_request {
+            Some(h) => Some(self.cost_header(h, &key("cost_from_request"))?),
+            None => None,
+        };
         Ok(RouteLimits {
             limits,
             cost,
             mode,
             shadow_headers: raw.shadow_headers.as_ref().is_some_and(|s| *s.get_ref()),
             tiers,
+            cost_from_response,
+            cost_from_request,
         })
+    }
+
+    /// A cost header's name (`cost_from_response`, `cost_from_request`).
+    fn cost_header(&self, h: &Spanned<String>, key: &str) -> Result<http::HeaderName, ConfigError> {
+        http::HeaderName::try_from(h.get_ref().as_str())
+            .map_err(|_| self.err(h, key, format!("{:?} is not a header name", h.get_ref())))
     }
 
     /// The short form's one limit, or the entries of `limits = [...]`.
@@ -129,6 +158,8 @@ impl Cx<'_> {
         self.forbid(&raw.limits, &key("limits"), why)?;
         self.forbid(&raw.mode, &key("mode"), why)?;
         self.forbid(&raw.shadow_headers, &key("shadow_headers"), why)?;
+        self.forbid(&raw.cost_from_response, &key("cost_from_response"), why)?;
+        self.forbid(&raw.cost_from_request, &key("cost_from_request"), why)?;
         if let Some(t) = raw.tiers.as_ref().and_then(|t| t.values().next()) {
             return Err(self.err(t, &key("tiers"), why));
         }
@@ -159,6 +190,8 @@ impl Cx<'_> {
         self.forbid(&tier.cost, &key("cost"), why)?;
         self.forbid(&tier.mode, &key("mode"), why)?;
         self.forbid(&tier.shadow_headers, &key("shadow_headers"), why)?;
+        self.forbid(&tier.cost_from_response, &key("cost_from_response"), why)?;
+        self.forbid(&tier.cost_from_request, &key("cost_from_request"), why)?;
         self.forbid(&tier.name, &key("name"), why)?;
         if let Some(t) = tier.tiers.as_ref().and_then(|t| t.values().next()) {
             return Err(self.err(t, &key("tiers"), "tiers do not nest"));

@@ -244,6 +244,12 @@ pub struct RouteLimits {
     pub shadow_headers: bool,
     /// The limits for identities of a tier, by tier name (unknown tiers: `limits`).
     pub tiers: BTreeMap<String, Vec<LimitConfig>>,
+    /// `cost_from_response`: the response header whose value the request is settled at
+    /// (every limit of the route and its tiers settles: token bucket or GCRA).
+    pub cost_from_response: Option<http::HeaderName>,
+    /// `cost_from_request`: the request header whose value is the request's cost, from
+    /// API-key identities and trusted proxies only.
+    pub cost_from_request: Option<http::HeaderName>,
 }
 
 impl RouteLimits {
@@ -255,6 +261,8 @@ impl RouteLimits {
             mode: Mode::Enforce,
             shadow_headers: false,
             tiers: BTreeMap::new(),
+            cost_from_response: None,
+            cost_from_request: None,
         }
     }
 }
@@ -398,5 +406,7 @@ fn parse_backend(s: &str) -> Result<Uri, String> {
     Ok(uri)
 }
 
+#[cfg(test)]
+mod cost_tests;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use limiter_core::limits::{Limit, LimitsVerdict};
 use limiter_core::tower::{Check, HeaderList, PolicyHeaders, RequestOutcome};
 use limiter_core::{DecidedBy, Result as LimitResult, Verdict};
 
+use super::cost::{SettleOn, SettleStats};
 pub(super) use super::limiting::{Build, Limiting};
 use crate::Error;
 use crate::access_log::DecisionNote;
@@ -38,6 +39,8 @@ pub struct RouteStats {
     pub fallback_local: Counter,
     /// Time to decide.
     pub decision_latency: Histogram,
+    /// Costs settled after the response (`cost_from_response`), by result.
+    pub settles: SettleStats,
 }
 
 impl Default for RouteStats {
@@ -52,6 +55,7 @@ impl Default for RouteStats {
             fallback_closed: Counter::default(),
             fallback_local: Counter::default(),
             decision_latency: Histogram::new(DECISION_BUCKETS),
+            settles: SettleStats::default(),
         }
     }
 }
@@ -77,6 +81,10 @@ pub struct Route {
     pub(super) default: Limiting,
     pub(super) tiers: BTreeMap<String, Limiting>,
     algorithms: String,
+    /// `cost_from_response`: the response header its requests are settled at.
+    cost_from_response: Option<http::HeaderName>,
+    /// `cost_from_request`: the request header trusted identities declare a cost in.
+    cost_from_request: Option<http::HeaderName>,
     /// Its counters (carried over by a reload that keeps the route's name).
     pub stats: Arc<RouteStats>,
 }
@@ -110,6 +118,8 @@ impl Route {
             cost: limits.cost,
             shadow: cx.dry_run || limits.mode == Mode::Shadow,
             shadow_headers: limits.shadow_headers,
+            cost_from_response: limits.cost_from_response.clone(),
+            cost_from_request: limits.cost_from_request.clone(),
             default,
             tiers,
         })
@@ -154,6 +164,27 @@ impl Route {
         &self.algorithms
     }
 
+    /// True when its requests are settled at a response header (`cost_from_response`).
+    pub fn settles_from_response(&self) -> bool {
+        self.cost_from_response.is_some()
+    }
+
+    /// `cost_from_request`: the request header a trusted identity declares a cost in.
+    pub(super) fn cost_from_request(&self) -> Option<&http::HeaderName> {
+        self.cost_from_request.as_ref()
+    }
+
+    /// The key of `key` (an identity's) on a shared store for the one-limit path:
+    /// `<route> <identity>` (a route name holds no space before its end, so the pair is
+    /// unambiguous).
+    pub(super) fn shared_key(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.name.len() + 1 + key.len());
+        full.push_str(&self.name);
+        full.push(' ');
+        full.push_str(key);
+        full
+    }
+
     /// True when it decides and counts but never refuses.
     pub fn is_shadow(&self) -> bool {
         self.shadow
@@ -174,22 +205,41 @@ impl Route {
     /// unambiguous). Several limits: the identity is the key of each in memory (each
     /// limit its own store) and the hash tag of each on Redis (each limit its own id).
     ///
-    /// `note` (the access log's, when it is on) hears the verdict.
+    /// `note` (the access log's, when it is on) hears the verdict. `declared` is the
+    /// cost a trusted identity declared (`cost_from_request`), else the route's applies;
+    /// on a `cost_from_response` route it is the reservation settled at the response.
     pub(super) fn check(
         self: &Arc<Self>,
         key: &Arc<str>,
         tier: Option<&str>,
         note: Option<DecisionNote>,
+        declared: Option<u64>,
     ) -> Check<Pending> {
         let started = Instant::now();
-        let cost = self.cost;
+        let cost = declared.unwrap_or(self.cost);
+        let settle = |route: &Arc<Self>| {
+            let header = route.cost_from_response.clone()?;
+            Some(SettleOn {
+                route: Arc::clone(route),
+                key: Arc::clone(key),
+                tier: tier.map(Arc::from),
+                header,
+            })
+        };
         let limiting = self.limiting(tier);
         match limiting {
             Limiting::One {
                 limiter, headers, ..
             } => {
                 if let Some(result) = limiter.decide_now(key, cost) {
-                    return Check::Ready(self.record(result, headers, started, note.as_ref()));
+                    let settle = settle(self);
+                    return Check::Ready(self.record(
+                        result,
+                        headers,
+                        started,
+                        note.as_ref(),
+                        |o| self.settled(o, settle, cost),
+                    ));
                 }
             }
             Limiting::All {
@@ -199,16 +249,19 @@ impl Route {
                 ..
             } => {
                 if let Some(result) = limiter.decide_now(key, cost) {
+                    let settle = settle(self);
                     return Check::Ready(self.record_all(
                         result,
                         headers,
                         refusals,
                         started,
                         note.as_ref(),
+                        |o| self.settled(o, settle, cost),
                     ));
                 }
             }
         }
+        let settle = settle(self);
         let route = Arc::clone(self);
         let (key, tier) = (Arc::clone(key), tier.map(Arc::<str>::from));
         Check::Pending(Box::pin(async move {
@@ -216,12 +269,10 @@ impl Route {
                 Limiting::One {
                     limiter, headers, ..
                 } => {
-                    let mut full = String::with_capacity(route.name.len() + 1 + key.len());
-                    full.push_str(&route.name);
-                    full.push(' ');
-                    full.push_str(&key);
-                    let result = limiter.decide(&full, cost).await;
-                    route.record(result, headers, started, note.as_ref())
+                    let result = limiter.decide(&route.shared_key(&key), cost).await;
+                    route.record(result, headers, started, note.as_ref(), |o| {
+                        route.settled(o, settle, cost)
+                    })
                 }
                 Limiting::All {
                     limiter,
@@ -230,7 +281,9 @@ impl Route {
                     ..
                 } => {
                     let result = limiter.decide(&key, cost).await;
-                    route.record_all(result, headers, refusals, started, note.as_ref())
+                    route.record_all(result, headers, refusals, started, note.as_ref(), |o| {
+                        route.settled(o, settle, cost)
+                    })
                 }
             }
         }))
@@ -277,12 +330,15 @@ impl Route {
 
     /// Records one limiter's answer and maps it to the layer's outcome (the one mapping,
     /// [`RequestOutcome::from_result`]), shadow mode applied.
+    /// `attach` adds what the response must run (the settle of `cost_from_response`)
+    /// before shadow mode lets a refusal through.
     pub(super) fn record(
         &self,
         result: LimitResult<Verdict>,
         headers: &Arc<PolicyHeaders>,
         started: Instant,
         note: Option<&DecisionNote>,
+        attach: impl FnOnce(RequestOutcome) -> RequestOutcome,
     ) -> RequestOutcome {
         self.stats.decision_latency.observe(started.elapsed());
         if let Ok(verdict) = &result {
@@ -291,7 +347,7 @@ impl Route {
                 note.note(&self.name, verdict, self.shadow);
             }
         }
-        self.finish(RequestOutcome::from_result(result, headers))
+        self.finish(attach(RequestOutcome::from_result(result, headers)))
     }
 
     /// [`record`](Self::record) for several limits.
@@ -302,6 +358,7 @@ impl Route {
         refusals: &[Counter],
         started: Instant,
         note: Option<&DecisionNote>,
+        attach: impl FnOnce(RequestOutcome) -> RequestOutcome,
     ) -> RequestOutcome {
         self.stats.decision_latency.observe(started.elapsed());
         if let Ok(verdict) = &result {
@@ -317,7 +374,21 @@ impl Route {
                 }
             }
         }
-        self.finish(RequestOutcome::from_limits(result, headers))
+        self.finish(attach(RequestOutcome::from_limits(result, headers)))
+    }
+
+    /// `outcome` with the settle of its reservation of `cost` attached, on a
+    /// `cost_from_response` route (`settle` is `None` elsewhere: unchanged).
+    fn settled(
+        &self,
+        outcome: RequestOutcome,
+        settle: Option<SettleOn>,
+        cost: u64,
+    ) -> RequestOutcome {
+        match settle {
+            Some(settle) => settle.attach(outcome, cost),
+            None => outcome,
+        }
     }
 
     /// Counts the outcome; a shadow route lets a refusal by its limits through (with

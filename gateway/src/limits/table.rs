@@ -149,6 +149,8 @@ impl Table {
                 mode: Mode::Enforce,
                 shadow_headers: false,
                 tiers: Default::default(),
+                cost_from_response: None,
+                cost_from_request: None,
             }),
             (None, true) => None,
         };

@@ -90,6 +90,11 @@ impl Cx<'_> {
                 let message = "`require_api_key` belongs to a route or to [identity]";
                 return Err(self.err(r, "identity.per_ip.require_api_key", message));
             }
+            let costs = [&table.cost_from_response, &table.cost_from_request];
+            if let Some(h) = costs.into_iter().flatten().next() {
+                let message = "the per-IP limit counts requests; a cost header belongs to a route";
+                return Err(self.err(h, "identity.per_ip", message));
+            }
             if let Some(t) = table.tiers.as_ref().and_then(|t| t.values().next()) {
                 let message = "the per-IP limit is the same for every tier";
                 return Err(self.err(t, "identity.per_ip.tiers", message));
