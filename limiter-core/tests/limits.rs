@@ -112,6 +112,45 @@ fn sets_refuse_what_they_cannot_hold() {
     );
 }
 
+/// A set whose limits are listed against their lock order (the second was created
+/// first, as a global limit usually is) answers each limit's decision in the set's
+/// order, not the order the locks were taken in.
+#[test]
+fn decisions_come_back_in_the_sets_order_whatever_the_lock_order() {
+    let hour = Duration::from_secs(3600);
+    let early = Limit::new(
+        "burst",
+        "early burst",
+        Policy::new(Kind::Gcra, Quota::bucket(2, 1.0).unwrap()),
+        10,
+    );
+    let late = Limit::new(
+        "hourly",
+        "late hourly",
+        Policy::new(Kind::FixedWindow, Quota::new(5, hour).unwrap()),
+        10,
+    );
+    let multi = MultiLimiter::memory(
+        LimitSet::new(vec![late, early]).unwrap(),
+        ManualClock::new(),
+    );
+    let decide = || multi.decide_now("k", 1).unwrap().unwrap().decision;
+    let first = decide();
+    assert!(first.allowed);
+    let [hourly, burst] = first.decisions() else {
+        panic!("two decisions");
+    };
+    assert_eq!((hourly.limit, hourly.remaining), (5, 4));
+    assert_eq!((burst.limit, burst.remaining), (2, 1));
+    assert!(decide().allowed);
+    // The burst refuses the third; the hourly limit would have admitted it, unspent.
+    let third = decide();
+    assert!(!third.allowed);
+    assert_eq!(third.refusing().collect::<Vec<_>>(), vec![1]);
+    assert_eq!(third.decisions()[0].remaining, 3);
+    assert!(third.decisions()[0].allowed && !third.decisions()[1].allowed);
+}
+
 /// Two sets share a global limit, each with a limit of its own; the global limit was
 /// created between them, so their lock orders interleave. Many threads on both sets at
 /// one instant: each limit's spent allowance equals exactly what its sets admitted.

@@ -2,7 +2,8 @@
 //! [`MemoryStore`], every key's state behind a lock (whatever form the algorithm uses
 //! alone), and the two-phase decision over them.
 
-use std::sync::{Mutex, PoisonError};
+use std::hash::BuildHasher;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::LimitSet;
 use crate::algorithm::{self, Algorithm, Envelope, Kind, Param, Reference, registry};
@@ -81,31 +82,36 @@ impl<A: Algorithm> Algorithm for Exclusive<A> {
     }
 }
 
-/// Decides `key` in one store at one level of the lock order: locks its state, decides
-/// on a copy, lets `rest` decide the higher levels (holding this lock; it is told
-/// whether this limit admitted), and keeps the copy only if `rest` says every limit
-/// admitted. Returns this limit's decision and
-/// whether all admitted.
+/// The hasher every limit's store shares (random once per process), so a request's
+/// key is hashed once for all its limits instead of once per limit.
+fn shared_hasher() -> &'static foldhash::fast::RandomState {
+    static HASHER: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
+    HASHER.get_or_init(foldhash::fast::RandomState::default)
+}
+
+/// Decides `key` (hashed `hash` by [`shared_hasher`]) in one store at one level of the
+/// lock order: locks its state, decides on a copy into `out`, lets `rest` decide the
+/// higher levels (holding this lock; it is told whether this limit admitted), and keeps
+/// the copy only if `rest` says every limit admitted. Returns whether all admitted.
 #[inline]
 fn hold<A: Algorithm<Shared = Mutex<<A as Algorithm>::State>>>(
     store: &MemoryStore<Box<str>, A>,
-    key: &str,
+    (key, hash): (&str, u64),
     now: Nanos,
     cost: u64,
+    out: &mut Decision,
     rest: &mut dyn FnMut(bool) -> Result<bool>,
-) -> Result<(Decision, bool)> {
-    store
-        .with_state(key, now, |shared| {
-            let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut probe = state.clone();
-            let decision = store.algorithm().step(&mut probe, now, cost)?;
-            let all = rest(decision.allowed)?;
-            if all {
-                *state = probe;
-            }
-            Ok((decision, all))
-        })
-        .and_then(|decided| decided)
+) -> Result<bool> {
+    store.with_state_hashed(hash, key, now, |shared| {
+        let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut probe = state.clone();
+        *out = store.algorithm().step(&mut probe, now, cost)?;
+        let all = rest(out.allowed)?;
+        if all {
+            *state = probe;
+        }
+        Ok(all)
+    })?
 }
 
 macro_rules! any_exclusive {
@@ -122,19 +128,20 @@ macro_rules! any_exclusive {
                     $(Kind::$variant => Self::$variant(MemoryStore::with_max_keys(
                         Exclusive::from_policy(policy),
                         max_keys,
-                    )),)*
+                    ).with_hasher(shared_hasher().clone())),)*
                 }
             }
 
             fn hold(
                 &self,
-                key: &str,
+                key: (&str, u64),
                 now: Nanos,
                 cost: u64,
+                out: &mut Decision,
                 rest: &mut dyn FnMut(bool) -> Result<bool>,
-            ) -> Result<(Decision, bool)> {
+            ) -> Result<bool> {
                 match self {
-                    $(Self::$variant(s) => hold(s, key, now, cost, rest),)*
+                    $(Self::$variant(s) => hold(s, key, now, cost, out, rest),)*
                 }
             }
 
@@ -170,6 +177,7 @@ registry!(any_exclusive);
 /// Decides every limit of `set` for `key` at `now`, all-or-nothing, writing each limit's
 /// decision into `out` (the set's order). Locks are taken in rank order and released
 /// in reverse, after the last limit decided and every state was written or left.
+/// Returns whether every limit admitted.
 pub(super) fn decide_all(
     set: &LimitSet,
     key: &str,
@@ -177,29 +185,41 @@ pub(super) fn decide_all(
     cost: u64,
     out: &mut [Decision],
 ) -> Result<bool> {
-    level(set, 0, true, key, now, cost, out)
+    let key = (key, shared_hasher().hash_one(key));
+    let all = level(set, 0, true, key, now, cost, out)?;
+    // Each level wrote into its own slot in lock order (no copy of a decision on the
+    // way back); put them in the set's order unless the two are the same (the usual
+    // case: a set's limits are created in its order).
+    if !set.in_lock_order {
+        let mut in_lock_order = [super::EMPTY; super::MAX_LIMITS];
+        in_lock_order[..out.len()].copy_from_slice(out);
+        for (&index, d) in set.lock_order.iter().zip(in_lock_order) {
+            out[index] = d;
+        }
+    }
+    Ok(all)
 }
 
-/// Level `i` of the lock order, every lower level having admitted if `so_far`: returns
-/// whether every limit admitted, which each level needs before it writes.
+/// Level `i` of the lock order, every lower level having admitted if `so_far`: decides
+/// into `out[0]` (this level's slot; the rest are the higher levels') and returns whether
+/// every limit admitted, which each level needs before it writes.
 fn level(
     set: &LimitSet,
     i: usize,
     so_far: bool,
-    key: &str,
+    key: (&str, u64),
     now: Nanos,
     cost: u64,
     out: &mut [Decision],
 ) -> Result<bool> {
-    let Some(&index) = set.lock_order.get(i) else {
+    let (Some(&index), Some((slot, higher))) = (set.lock_order.get(i), out.split_first_mut())
+    else {
         return Ok(so_far);
     };
     let limit = &set.limits[index].inner;
-    let (decision, all) = limit.memory.hold(key, now, cost, &mut |admitted| {
+    limit.memory.hold(key, now, cost, slot, &mut |admitted| {
         // Every higher level decides even after a refusal: Retry-After is the longest
         // wait among all refusing limits.
-        level(set, i + 1, so_far && admitted, key, now, cost, out)
-    })?;
-    out[index] = decision;
-    Ok(all)
+        level(set, i + 1, so_far && admitted, key, now, cost, higher)
+    })
 }

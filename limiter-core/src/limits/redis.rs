@@ -169,7 +169,7 @@ impl RedisLimits {
         let opts = self.store.options();
         let set = limiter.set();
         let (decision, by) = match opts.on_error {
-            FailurePolicy::Local => (limiter.decide_memory(tag, cost)?, DecidedBy::Local),
+            FailurePolicy::Local => (limiter.decide_memory(tag, cost)?.decision, DecidedBy::Local),
             FailurePolicy::FailClosed => {
                 let retry = err.retry_after().unwrap_or(opts.breaker.open_for);
                 (

@@ -215,6 +215,20 @@ where
         }
     }
 
+    /// The same store hashing keys with `hasher` (before any key is held): stores that
+    /// share one can be handed a hash computed once ([`with_state_hashed`]), as the
+    /// several limits of one request are.
+    ///
+    /// [`with_state_hashed`]: Self::with_state_hashed
+    pub(crate) fn with_hasher(mut self, hasher: foldhash::fast::RandomState) -> Self {
+        debug_assert!(
+            self.is_empty(),
+            "a store's hasher changes only while it is empty"
+        );
+        self.hasher = hasher;
+        self
+    }
+
     /// The algorithm (and so the policy) this store enforces.
     pub fn algorithm(&self) -> &A {
         &self.algorithm
@@ -292,7 +306,24 @@ where
         K: Borrow<Q> + From<Q::Owned>,
         Q: Hash + Eq + ToOwned + ?Sized,
     {
-        let hash = self.hasher.hash_one(key);
+        self.with_state_hashed(self.hasher.hash_one(key), key, now, f)
+    }
+
+    /// [`with_state`](Self::with_state) for a `key` whose `hash` the caller computed
+    /// with this store's hasher (see [`with_hasher`](Self::with_hasher)).
+    #[inline]
+    pub(crate) fn with_state_hashed<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        now: Nanos,
+        f: impl FnOnce(&A::Shared) -> R,
+    ) -> Result<R>
+    where
+        K: Borrow<Q> + From<Q::Owned>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+    {
+        debug_assert_eq!(hash, self.hasher.hash_one(key), "hashed by another hasher");
         let shard = self.shard(hash);
         loop {
             {
@@ -302,23 +333,43 @@ where
                     return Ok(f(&entry.state));
                 }
             }
-            let mut keys = shard.keys.write().unwrap_or_else(PoisonError::into_inner);
-            if keys.table.find(hash, |e| e.key.borrow() == key).is_none() {
-                let owned = K::from(key.to_owned());
-                let charge = self.charge(&owned);
-                if !self.make_room(&mut keys, now, charge) {
-                    return Err(Error::at_capacity(self.max_keys()));
-                }
-                keys.bytes += charge;
-                let hasher = &self.hasher;
-                let entry = Entry::new(owned, self.algorithm.new_shared(), now);
-                keys.table
-                    .insert_unique(hash, entry, |e| hasher.hash_one(&e.key));
-            }
+            self.insert_fresh(shard, hash, key, now)?;
             // Back to the read lock: `f` may hold the state while it locks other keys,
             // and must not keep this shard's writers out meanwhile. A sweep between
             // the two locks (the fresh state is idle) just sends us round again.
         }
+    }
+
+    /// Inserts a fresh state for `key` (hashed `hash`) unless another thread did,
+    /// making room first; errors when a full store refuses it. Out of line: the
+    /// found-key path of [`with_state_hashed`](Self::with_state_hashed) stays small.
+    #[inline(never)]
+    fn insert_fresh<Q>(
+        &self,
+        shard: &Shard<K, A::Shared>,
+        hash: u64,
+        key: &Q,
+        now: Nanos,
+    ) -> Result<()>
+    where
+        K: Borrow<Q> + From<Q::Owned>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+    {
+        let mut keys = shard.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.table.find(hash, |e| e.key.borrow() == key).is_some() {
+            return Ok(());
+        }
+        let owned = K::from(key.to_owned());
+        let charge = self.charge(&owned);
+        if !self.make_room(&mut keys, now, charge) {
+            return Err(Error::at_capacity(self.max_keys()));
+        }
+        keys.bytes += charge;
+        let hasher = &self.hasher;
+        let entry = Entry::new(owned, self.algorithm.new_shared(), now);
+        keys.table
+            .insert_unique(hash, entry, |e| hasher.hash_one(&e.key));
+        Ok(())
     }
 
     /// [`check`](Self::check) for a key not held (never seen, or forgotten): decides on
