@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
 use limiter_core::Kind;
-use loadgen::{SimAlgorithm, StoreModel};
+use loadgen::{ModeName, SimAlgorithm, StoreModel};
 
 /// One value of `simulate --algorithms`: `all`, or one algorithm the simulator plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,22 @@ impl ValueEnum for StoreModelArg {
     }
 }
 
+/// A store mode of the simulated curve (`simulate --store-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModeArg(pub ModeName);
+
+static MODES: LazyLock<Vec<ModeArg>> = LazyLock::new(|| ModeName::ALL.map(ModeArg).to_vec());
+
+impl ValueEnum for ModeArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        MODES.as_slice()
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name()))
+    }
+}
+
 /// The store behind measured gateways (`load --store`), in the gateway config's words
 /// (`[store] kind`), or `none` when the targets are the backend itself (the load
 /// generator's ceiling). The variants carry no doc comment on purpose: clap would make
@@ -143,6 +159,7 @@ mod tests {
         }
         assert_eq!(KindArg::value_variants().len(), Kind::ALL.len());
         assert_eq!(StoreModelArg::value_variants().len(), StoreModel::ALL.len());
+        assert_eq!(ModeArg::value_variants().len(), ModeName::ALL.len());
     }
 
     #[test]

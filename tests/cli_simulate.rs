@@ -218,6 +218,70 @@ fn a_distributed_deployment_reports_latency() {
     assert!(stdout.contains("p99 µs"), "{stdout}");
 }
 
+#[test]
+fn store_modes_draw_the_curve_in_the_report() {
+    let dir = Scratch::new("modes");
+    let out_dir = dir.path().join("out");
+    let out = ratelab(
+        &[
+            "simulate",
+            "--store-mode",
+            "exact,lease,local",
+            "--gateways",
+            "3",
+            "--rtt",
+            "1ms",
+            "--lease-max",
+            "4,64",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // `all` means the library's algorithms here: lease points for the buckets only.
+    assert!(stdout.contains("store modes: 3 gateways"), "{stdout}");
+    assert!(stdout.contains("gcra (lease 64/1s)"), "{stdout}");
+    assert!(stdout.contains("fixed-window (local)"), "{stdout}");
+    assert!(!stdout.contains("fixed-window (lease"), "{stdout}");
+    assert!(!stdout.contains("seed-replica"), "{stdout}");
+    let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(report.contains("## Store modes: accuracy against cost"), "{report}");
+    assert!(report.contains("| gcra | lease 4/1s | +12 |"), "{report}");
+    assert!(report.contains("store-modes.png"), "{report}");
+    assert!(out_dir.join("store-modes.svg").exists());
+    let json = std::fs::read_to_string(out_dir.join("results.json")).unwrap();
+    assert!(json.contains("\"calls_per_decision\""), "{json}");
+    // The same results re-render the same report.
+    let again = ratelab(&["report", "--in", out_dir.to_str().unwrap(), "-q"], dir.path());
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(std::fs::read_to_string(out_dir.join("report.md")).unwrap(), report);
+}
+
+#[test]
+fn store_mode_mistakes_are_usage_errors() {
+    let dir = Scratch::new("modes-bad");
+    let d = dir.path();
+    for (args, needle) in [
+        (
+            &["simulate", "--store-mode", "lease", "--store", "local"][..],
+            "cannot be used with",
+        ),
+        (&["simulate", "--store-mode", "lease", "--lease-max", "0"][..], "lease.max = 0"),
+        (&["simulate", "--store-mode", "lease", "--lease-ttl", "0s"][..], "lease.ttl"),
+        (
+            &["simulate", "--store-mode", "exact", "-a", "seed-replica"][..],
+            "no store modes",
+        ),
+    ] {
+        let out = ratelab(args, d);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {needle:?} not in {stderr}");
+    }
+}
+
 fn fails_with(args: &[&str], cwd: &Path, needles: &[&str]) {
     let out = ratelab(args, cwd);
     assert!(!out.status.success(), "{args:?} succeeded");

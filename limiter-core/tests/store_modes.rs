@@ -73,7 +73,7 @@ fn play<A: Algorithm>(alg: &A, mode: StoreMode, n: usize, rtt: Nanos, arrivals: 
                     Local::Wait => queue.push(Reverse((now + rtt.max(1), seq, 0))),
                     Local::Ask(ask) => {
                         run.store_calls += 1;
-                        let grant = lease::grant(alg, &mut state, now, ask).unwrap();
+                        let grant = lease::answer(alg, &mode, &mut state, now, ask).unwrap();
                         run.taken += grant.taken;
                         replies.push(Some(Event::Reply {
                             instance: a.instance,
@@ -245,6 +245,37 @@ fn a_one_key_flood_costs_the_store_one_call_per_refill_in_every_mode() {
     }
 }
 
+/// What one instance's request did on a store it alone uses, answered at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// It asked the store (and was answered `allowed` or not).
+    Asked { allowed: bool },
+    /// Admitted from the lease in hand.
+    FromLease,
+    /// Refused locally, told to retry after this long.
+    DeniedLocally(Duration),
+}
+
+/// Decides one request of cost 1 at `now` on `book`, asking `state` when it must.
+fn step<A: Algorithm>(
+    alg: &A,
+    mode: &StoreMode,
+    (book, state): (&mut KeyLease, &mut A::State),
+    now: Nanos,
+    tally: &mut Tally,
+) -> Step {
+    match book.decide(mode, now, 1, alg.capacity(), tally) {
+        Local::Ask(ask) => {
+            let grant = lease::answer(alg, mode, state, now, ask).unwrap();
+            let allowed = book.granted(mode, now, ask, 1, grant).allowed;
+            Step::Asked { allowed }
+        }
+        Local::Allowed(_) => Step::FromLease,
+        Local::Denied(d) => Step::DeniedLocally(d.retry_after),
+        Local::Wait => panic!("answered at once: no ask is ever in flight"),
+    }
+}
+
 #[test]
 fn a_lease_grows_far_from_the_limit_and_waits_for_a_whole_lease_near_it() {
     let quota = Quota::per_second(1_000).unwrap();
@@ -255,16 +286,19 @@ fn a_lease_grows_far_from_the_limit_and_waits_for_a_whole_lease_near_it() {
     let mut tally = Tally::default();
     let mut calls = 0;
     for i in 0..200u64 {
-        let now = i * MS / 10;
-        match book.decide(&mode, now, 1, alg.capacity(), &mut tally) {
-            Local::Ask(ask) => {
+        match step(
+            &alg,
+            &mode,
+            (&mut book, &mut state),
+            i * MS / 10,
+            &mut tally,
+        ) {
+            Step::Asked { allowed } => {
                 calls += 1;
-                let grant = lease::grant(&alg, &mut state, now, ask).unwrap();
-                assert!(book.granted(&mode, now, ask, 1, grant).allowed);
+                assert!(allowed, "refused far from the limit");
             }
-            Local::Allowed(_) => {}
-            Local::Denied(d) => panic!("denied far from the limit: {d:?}"),
-            Local::Wait => panic!("no ask is in flight"),
+            Step::FromLease => {}
+            Step::DeniedLocally(d) => panic!("denied far from the limit: {d:?}"),
         }
     }
     // 1, 2, 4, 8, 16, then 32 at a time: 200 requests in 11 calls.
@@ -272,20 +306,13 @@ fn a_lease_grows_far_from_the_limit_and_waits_for_a_whole_lease_near_it() {
     assert!(calls <= 11, "{calls} calls");
     // Drain the bucket: the lease is cut to what is left, then the instance waits
     // for a whole lease, refusing locally.
-    let now = 20 * MS;
     let mut denied_locally = 0;
     for _ in 0..2_000 {
-        match book.decide(&mode, now, 1, alg.capacity(), &mut tally) {
-            Local::Ask(ask) => {
-                let grant = lease::grant(&alg, &mut state, now, ask).unwrap();
-                book.granted(&mode, now, ask, 1, grant);
-            }
-            Local::Denied(d) => {
-                denied_locally += 1;
-                assert!(d.retry_after > Duration::ZERO);
-            }
-            Local::Allowed(_) => {}
-            Local::Wait => panic!("no ask is in flight"),
+        if let Step::DeniedLocally(retry) =
+            step(&alg, &mode, (&mut book, &mut state), 20 * MS, &mut tally)
+        {
+            denied_locally += 1;
+            assert!(retry > Duration::ZERO);
         }
     }
     assert!(denied_locally > 1_000);
@@ -308,10 +335,7 @@ fn an_expired_lease_is_stranded_and_shrinks_the_next() {
     let mut tally = Tally::default();
     let mut now = 0;
     for _ in 0..20 {
-        if let Local::Ask(ask) = book.decide(&mode, now, 1, alg.capacity(), &mut tally) {
-            let grant = lease::grant(&alg, &mut state, now, ask).unwrap();
-            book.granted(&mode, now, ask, 1, grant);
-        }
+        step(&alg, &mode, (&mut book, &mut state), now, &mut tally);
         now += MS / 100;
     }
     let size = book.size();
@@ -324,6 +348,41 @@ fn an_expired_lease_is_stranded_and_shrinks_the_next() {
     ));
     assert_eq!(tally.stranded, held);
     assert_eq!(book.size(), size / 2);
+}
+
+#[test]
+fn a_key_asked_less_often_than_its_ttl_keeps_leases_of_one_and_strands_nothing() {
+    let quota = Quota::per_second(10).unwrap();
+    let alg = Gcra::new(quota);
+    let mode = StoreMode::Lease(LeaseOptions::new(64, Duration::from_secs(1)).unwrap());
+    let mut state = alg.fresh();
+    let mut book = KeyLease::new();
+    let mut tally = Tally::default();
+    // One request every 1.5 s: each asks for its own unit, none waits in a lease.
+    for i in 0..50u64 {
+        let got = step(
+            &alg,
+            &mode,
+            (&mut book, &mut state),
+            i * 1_500 * MS,
+            &mut tally,
+        );
+        assert_eq!(got, Step::Asked { allowed: true });
+        assert_eq!(book.size(), 1);
+    }
+    assert_eq!(tally.stranded, 0);
+    // Then one every 100 ms: the lease runs out within its ttl, so it grows.
+    let start = 75_000 * MS;
+    for i in 0..50u64 {
+        step(
+            &alg,
+            &mode,
+            (&mut book, &mut state),
+            start + i * 100 * MS,
+            &mut tally,
+        );
+    }
+    assert!(book.size() > 1, "size {}", book.size());
 }
 
 #[test]

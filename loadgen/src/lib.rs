@@ -34,6 +34,7 @@ pub mod trace;
 pub mod workload;
 
 pub use drivers::simulated::{
-    Progress, SimAlgorithm, SimError, SimOutcome, Simulation, Timing, UnknownAlgorithm,
+    CurveOptions, ModeName, Progress, Sharing, SimAlgorithm, SimError, SimOutcome, Simulation,
+    Timing, UnknownAlgorithm,
 };
 pub use workload::{Deployment, StoreModel, Workload, WorkloadError};

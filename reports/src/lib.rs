@@ -16,6 +16,7 @@ pub mod html;
 pub mod markdown;
 pub mod measured;
 pub mod plots;
+pub mod store_modes;
 pub mod summary;
 pub mod table;
 pub mod terminal;
@@ -76,6 +77,7 @@ pub fn render(results: &Results, dir: &Path) -> Result<Rendered, Error> {
     let mut text = markdown::report(results, &plots);
     text.push_str(&measured::markdown(results));
     text.push_str(&trace::markdown(results));
+    text.push_str(&store_modes::markdown(results));
     std::fs::write(&report, &text).map_err(|source| Error::Io {
         path: report.clone(),
         source,

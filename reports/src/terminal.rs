@@ -39,6 +39,7 @@ pub fn render(results: &Results, extras: &Extras) -> String {
         out.push_str(&measured(run, m));
     }
     out.push_str(&crate::trace::terminal(results));
+    out.push_str(&crate::store_modes::terminal(results));
     out
 }
 

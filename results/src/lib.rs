@@ -20,6 +20,7 @@
 
 mod measured;
 mod run;
+mod store_modes;
 mod trace;
 mod workload;
 
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use measured::{GatewayCounters, GroundTruth, MeasuredSeries, Measurement, PhaseLoad};
 pub use run::{LatencySummary, PhaseStats, Run, Series};
+pub use store_modes::{StoreCurve, StorePoint};
 pub use trace::{
     RouteThrottle, SweepPoint, ThrottledIdentity, TraceAlgorithm, TraceInput, TraceReplay,
     TraceRoute,
@@ -80,6 +82,10 @@ pub struct Results {
     /// algorithm would have throttled. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceReplay>,
+    /// For `simulate --store-mode`: what each store-mode point cost (its accuracy is
+    /// its run's). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_modes: Option<StoreCurve>,
 }
 
 /// How a result was obtained.
@@ -121,6 +127,7 @@ impl Results {
             runs: Vec::new(),
             measurements: Vec::new(),
             trace: None,
+            store_modes: None,
         }
     }
 
@@ -165,6 +172,17 @@ impl Results {
                     run.algorithm
                 )));
             }
+        }
+        if let Some(curve) = &self.store_modes
+            && let Some(p) = curve.points.iter().find(|p| p.run >= self.runs.len())
+        {
+            return Err(ResultsError::Schema(format!(
+                "store-mode point {:?} of {:?} names run {}, beyond the {} runs",
+                p.label(),
+                p.algorithm,
+                p.run,
+                self.runs.len()
+            )));
         }
         Ok(())
     }

@@ -9,12 +9,12 @@ use std::time::Instant;
 use anyhow::Context;
 use loadgen::progress::ProgressLine;
 use loadgen::workload::parse_duration;
-use loadgen::{Simulation, StoreModel, Workload};
+use loadgen::{CurveOptions, Simulation, StoreModel, Workload};
 use reports::digest::{self, Files};
 use reports::terminal::{self, Extras};
 
 use crate::exit::{UsageContext, usage};
-use crate::values::{self, AlgorithmChoice, StoreModelArg};
+use crate::values::{self, AlgorithmChoice, ModeArg, StoreModelArg};
 
 /// Options of `ratelab simulate`.
 #[derive(Debug, clap::Args)]
@@ -79,6 +79,33 @@ pub struct Args {
     #[arg(long, value_name = "DURATION")]
     jitter: Option<String>,
 
+    /// Store modes to compare, comma-separated (exact, lease, local): the workload
+    /// goes through --gateways gateways sharing one store in each mode — lease at every
+    /// --lease-max × --lease-ttl, local = each gateway alone — and the report draws
+    /// accuracy against store calls per decision and p99 decision latency. Implies
+    /// --store shared; give the gateways and the round trip, e.g. --gateways 3 --rtt 1ms.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        conflicts_with_all = ["store", "trace"],
+        value_name = "LIST"
+    )]
+    store_mode: Vec<ModeArg>,
+
+    /// `lease.max` of the lease points, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "4,16,64,256",
+        value_name = "LIST"
+    )]
+    lease_max: Vec<u64>,
+
+    /// `lease.ttl` of the lease points, comma-separated, e.g. 250ms,1s.
+    #[arg(long, value_delimiter = ',', default_value = "1s", value_name = "LIST")]
+    lease_ttl: Vec<String>,
+
     /// Replaying an access log instead of a workload.
     #[command(flatten)]
     replay: super::trace::ReplayArgs,
@@ -105,14 +132,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     apply_deployment(&args, &mut workload).map_err(usage)?;
     let seed = args.seed.unwrap_or(workload.seed);
 
+    let curve = curve_options(&args).map_err(usage)?;
+    let algorithms = match &curve {
+        // The seed replica has no store modes: `all` means limiter-core's algorithms.
+        Some(_) if args.algorithms.contains(&AlgorithmChoice::All) => algorithms
+            .into_iter()
+            .filter(|a| a.kind().is_some())
+            .collect(),
+        _ => algorithms,
+    };
+
     let sim = Simulation::new(workload, seed).usage_context("workload")?;
-    let decisions = sim.arrivals().list.len() * (algorithms.len() + 2);
+    let points = curve
+        .as_ref()
+        .map_or(1, |c| c.points().map_or(1, |p| p.len()));
+    let plays = algorithms.len() * points;
+    let decisions = sim.arrivals().list.len() * (plays + 2);
     let line = if args.quiet || args.json {
         ProgressLine::new(0, false)
     } else {
         ProgressLine::for_simulation(decisions)
     };
-    let outcome = sim.run(&algorithms, &mut |p| line.simulation(&p))?;
+    let outcome = match &curve {
+        None => sim.run(&algorithms, &mut |p| line.simulation(&p))?,
+        Some(options) => sim
+            .store_curve(&algorithms, options, &mut |p| line.simulation(&p))
+            .usage_context("--store-mode")?,
+    };
     line.clear();
     let results = &outcome.results;
 
@@ -164,6 +210,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The store-mode curve the command line asks for (`--store-mode`), if any.
+fn curve_options(args: &Args) -> anyhow::Result<Option<CurveOptions>> {
+    if args.store_mode.is_empty() {
+        return Ok(None);
+    }
+    let mut lease_ttl = Vec::new();
+    for ttl in &args.lease_ttl {
+        let nanos = parse_duration(ttl).map_err(|m| anyhow::anyhow!("--lease-ttl: {m}"))?;
+        lease_ttl.push(std::time::Duration::from_nanos(nanos));
+    }
+    let options = CurveOptions {
+        modes: args.store_mode.iter().map(|m| m.0).collect(),
+        lease_max: args.lease_max.clone(),
+        lease_ttl,
+    };
+    options
+        .points()
+        .map_err(|e| anyhow::anyhow!("--lease-max/--lease-ttl: {e}"))?;
+    Ok(Some(options))
+}
+
 /// Applies the command line's deployment options over the workload's own.
 fn apply_deployment(args: &Args, workload: &mut Workload) -> anyhow::Result<()> {
     let d = &mut workload.deployment;
@@ -174,6 +241,8 @@ fn apply_deployment(args: &Args, workload: &mut Workload) -> anyhow::Result<()> 
     };
     match args.store {
         Some(StoreModelArg(s)) => d.store = s,
+        // The store-mode curve plays N gateways on one shared store.
+        None if !args.store_mode.is_empty() => d.store = StoreModel::Shared,
         None => {
             let wants_many = args.gateways.is_some_and(|g| g > 1) || args.rtt.is_some();
             if wants_many && d.store == StoreModel::Memory {

@@ -11,10 +11,12 @@
 //! lease script on Redis).
 //!
 //! Lease size, per key and instance: the next lease asks for `size` units (1 at first,
-//! at most `lease.max`, never more than the policy's capacity). It doubles each time a
-//! lease was granted in full and the store still had as much again (far from the
-//! limit); it halves each time a lease expires with units left (the instance was
-//! hoarding). Near the limit a grant is cut to what the store holds; the key is then
+//! at most `lease.max`, never more than the policy's capacity). It doubles each time the
+//! lease in hand ran out before its `ttl` ended while the last grant left the store as
+//! much again (demand of more than `size` per `ttl`, far from the limit); it halves
+//! each time a lease expires with units left (the instance was hoarding). A key asked
+//! for less often than once per `ttl` keeps leases of one unit — the asking request's
+//! own — and strands nothing. Near the limit a grant is cut to what the store holds; the key is then
 //! *saturated* and the instance waits — refusing locally — until a whole lease of
 //! `size` is available instead of asking for each unit as it refills: a key offered far
 //! above its limit then costs the store one call per `size` admissions, not one per
@@ -88,8 +90,6 @@ pub struct KeyLease {
     size: u64,
     /// Whether the last answer showed the store short of a whole lease.
     saturated: bool,
-    /// Whether the lease in hand was spent out before it expired (the size may grow).
-    spent_out: bool,
     /// Until when requests of `denied_cost` or more are refused locally.
     denied_until: Nanos,
     denied_cost: u64,
@@ -116,7 +116,6 @@ impl KeyLease {
             in_flight: 0,
             size: 1,
             saturated: false,
-            spent_out: false,
             denied_until: 0,
             denied_cost: u64::MAX,
             last_retry: Duration::ZERO,
@@ -189,11 +188,15 @@ impl KeyLease {
         if self.in_flight > 0 {
             return Local::Wait;
         }
+        // The lease in hand ran out before it expired, the store holding as much again:
+        // this instance spends more than `size` per ttl, so the next lease doubles.
+        if !dropped && now < self.expires && !self.saturated {
+            self.size = (self.size * 2).min(opts.max);
+        }
         // Never hold more than `max` (in hand and in flight): the excess bound.
         let room = opts.max.saturating_sub(self.units + self.in_flight);
         let take = self.size.min(room).min(capacity).max(cost);
         let need = if self.saturated { take } else { cost };
-        self.spent_out = !dropped;
         self.in_flight += take;
         Local::Ask(Ask { take, need })
     }
@@ -224,12 +227,9 @@ impl KeyLease {
             self.saturated = false;
             return grant.store;
         };
-        let full = grant.taken >= ask.take && grant.store.remaining >= ask.take;
-        self.saturated = !full;
-        if full && self.spent_out {
-            // The last lease was spent before it expired and the store has plenty.
-            self.size = (self.size * 2).min(opts.max);
-        }
+        // Short of a whole lease, or of as much again: near the limit (no growth; the
+        // next ask waits for a whole lease).
+        self.saturated = grant.taken < ask.take || grant.store.remaining < ask.take;
         self.units = self.units.saturating_add(grant.taken - cost);
         self.expires = now.saturating_add(nanos(opts.ttl));
         let remaining = self.units.saturating_add(self.store_remaining);
@@ -273,6 +273,48 @@ impl KeyLease {
         }
         false
     }
+}
+
+/// Whether an instance keeps a [`KeyLease`] for a key it holds nothing for, before
+/// deciding: always in lease mode; in exact mode only once the store refused the key
+/// ([`remembers`]), so a key that is never refused costs no entry. Without one, the
+/// request asks the store for its own cost ([`untracked_ask`]).
+pub const fn tracks_new_keys(mode: &StoreMode) -> bool {
+    matches!(mode, StoreMode::Lease(_))
+}
+
+/// The ask of a request of `cost` for a key without a [`KeyLease`] (exact mode).
+pub const fn untracked_ask(cost: u64) -> Ask {
+    Ask {
+        take: cost,
+        need: cost,
+    }
+}
+
+/// Whether an answer for a key without a [`KeyLease`] is worth one: a refusal (it
+/// becomes a local denial); an admission leaves nothing to remember.
+pub const fn remembers(grant: &Grant) -> bool {
+    !grant.store.allowed
+}
+
+/// What the store answers to `ask` in `mode`, on an algorithm's plain state: one step
+/// for the request's own cost in exact mode (what the algorithm's decision script
+/// does), a lease ([`grant`]) in lease mode (what its lease script does).
+pub fn answer<A: Algorithm>(
+    alg: &A,
+    mode: &StoreMode,
+    state: &mut A::State,
+    now: Nanos,
+    ask: Ask,
+) -> Result<Grant> {
+    if let StoreMode::Lease(_) = mode {
+        return grant(alg, state, now, ask);
+    }
+    let store = alg.step(state, now, ask.take)?;
+    Ok(Grant {
+        taken: if store.allowed { ask.take } else { 0 },
+        store,
+    })
 }
 
 /// The store side of a lease, on an algorithm's plain state (in memory: the simulator,

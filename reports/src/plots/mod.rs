@@ -12,7 +12,9 @@
 //! - `burst`: the worst key's burst ratio per run, against the policy's 1.0;
 //! - `latency`: p50, p99 and p99.9 in ms per bin, one panel per run that has latencies
 //!   (measured runs, or a modelled store round trip), and `latency-by-store`: each
-//!   run's p50 and p99 by store.
+//!   run's p50 and p99 by store;
+//! - `store-modes` (with `simulate --store-mode`): envelope excess and over-/under-
+//!   admission against store calls per decision and p99 latency, per algorithm and mode.
 //!
 //! One colour per algorithm ([`color_of`]) and one line style per store, in every plot.
 //!
@@ -31,6 +33,7 @@ use results::Results;
 use crate::Error;
 
 mod bars;
+mod store_modes;
 mod style;
 mod sweep;
 mod time;
@@ -122,6 +125,15 @@ pub fn render_all(results: &Results, dir: &Path) -> Result<Vec<Plot>, Error> {
             "Share of requests and identities throttled against the limit",
             (1400, 620),
             &sweep::Sweep(results),
+        )?);
+    }
+    if results.store_modes.is_some() {
+        plots.push(render(
+            dir,
+            "store-modes",
+            "Store modes: accuracy against store calls per decision and p99 latency",
+            (1400, 1000),
+            &store_modes::StoreModes(results),
         )?);
     }
     let latency = LatencyChart(results);

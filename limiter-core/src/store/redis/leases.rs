@@ -15,7 +15,7 @@ use tokio::sync::futures::Notified;
 
 use crate::clock::Nanos;
 use crate::decision::Decision;
-use crate::store::lease::{Ask, Grant, KeyLease, Local, Tally};
+use crate::store::lease::{self, Ask, Grant, KeyLease, Local, Tally};
 use crate::store::mode::StoreMode;
 
 const SHARDS: usize = 64;
@@ -87,11 +87,8 @@ impl LeaseTable {
             return entry.decide(mode, now, cost, capacity, tally);
         }
         // Exact mode keeps entries only for local denials (made in `granted`).
-        if matches!(mode, StoreMode::Exact) || !make_room(&mut shard, self.per_shard, now) {
-            return Local::Ask(Ask {
-                take: cost,
-                need: cost,
-            });
+        if !lease::tracks_new_keys(mode) || !make_room(&mut shard, self.per_shard, now) {
+            return Local::Ask(lease::untracked_ask(cost));
         }
         let mut entry = KeyLease::new();
         let local = entry.decide(mode, now, cost, capacity, tally);
@@ -129,7 +126,7 @@ impl LeaseTable {
         }
         // An untracked key asked for its cost alone (an entry with an ask in flight is
         // never idle, so never dropped): keep an entry only to remember a denial.
-        if grant.store.allowed || !make_room(&mut shard, self.per_shard, now) {
+        if !lease::remembers(&grant) || !make_room(&mut shard, self.per_shard, now) {
             return grant.store;
         }
         let mut entry = KeyLease::new();

@@ -28,6 +28,7 @@ mod deployment;
 pub(crate) mod engine;
 pub(crate) mod library;
 pub mod seed_replica;
+mod store_modes;
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,7 @@ use deployment::DeploymentPlan;
 use engine::{Engine, Refused, Stage};
 use library::PlayEngines;
 use seed_replica::SeedReplica;
+pub use store_modes::{CurveOptions, ModeName, Sharing};
 
 use crate::arrivals::{self, Arrivals};
 use crate::judging::{Accounting, Decisions};
@@ -65,6 +67,12 @@ pub enum SimError {
     Deployment {
         /// The setting.
         key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store-mode curve cannot be played as asked.
+    #[error("store modes: {message}")]
+    StoreCurve {
         /// What is wrong.
         message: String,
     },
