@@ -247,16 +247,25 @@ fn store_modes_draw_the_curve_in_the_report() {
     assert!(!stdout.contains("fixed-window (lease"), "{stdout}");
     assert!(!stdout.contains("seed-replica"), "{stdout}");
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
-    assert!(report.contains("## Store modes: accuracy against cost"), "{report}");
+    assert!(
+        report.contains("## Store modes: accuracy against cost"),
+        "{report}"
+    );
     assert!(report.contains("| gcra | lease 4/1s | +12 |"), "{report}");
     assert!(report.contains("store-modes.png"), "{report}");
     assert!(out_dir.join("store-modes.svg").exists());
     let json = std::fs::read_to_string(out_dir.join("results.json")).unwrap();
     assert!(json.contains("\"calls_per_decision\""), "{json}");
     // The same results re-render the same report.
-    let again = ratelab(&["report", "--in", out_dir.to_str().unwrap(), "-q"], dir.path());
+    let again = ratelab(
+        &["report", "--in", out_dir.to_str().unwrap(), "-q"],
+        dir.path(),
+    );
     assert!(again.status.success(), "{}", text(&again.stderr));
-    assert_eq!(std::fs::read_to_string(out_dir.join("report.md")).unwrap(), report);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("report.md")).unwrap(),
+        report
+    );
 }
 
 #[test]
@@ -268,17 +277,31 @@ fn store_mode_mistakes_are_usage_errors() {
             &["simulate", "--store-mode", "lease", "--store", "local"][..],
             "cannot be used with",
         ),
-        (&["simulate", "--store-mode", "lease", "--lease-max", "0"][..], "lease.max = 0"),
-        (&["simulate", "--store-mode", "lease", "--lease-ttl", "0s"][..], "lease.ttl"),
+        (
+            &["simulate", "--store-mode", "lease", "--lease-max", "0"][..],
+            "lease.max = 0",
+        ),
+        (
+            &["simulate", "--store-mode", "lease", "--lease-ttl", "0s"][..],
+            "lease.ttl",
+        ),
         (
             &["simulate", "--store-mode", "exact", "-a", "seed-replica"][..],
             "no store modes",
         ),
     ] {
         let out = ratelab(args, d);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         let stderr = text(&out.stderr);
-        assert!(stderr.contains(needle), "{args:?}: {needle:?} not in {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: {needle:?} not in {stderr}"
+        );
     }
 }
 
