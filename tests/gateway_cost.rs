@@ -7,7 +7,9 @@
 //! - a negative balance → `429` until the refill pays the debt back, then admitted;
 //! - a missing or invalid cost header → the reserved cost stands;
 //! - the backend unreachable → every reservation refunded (none ever refused);
-//! - a declared request cost is believed from a trusted identity only.
+//! - a declared request cost is believed from a trusted identity only;
+//! - on a route with several limits and a global one, every bucket limit settles and
+//!   the global request window keeps the reserved cost.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -183,4 +185,97 @@ fn the_cost_example_checks() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("configuration ok"), "{text}");
+}
+
+/// Several limits and a global one: `/llm` has a per-minute GCRA and a daily token
+/// bucket, both in tokens, and every route a `[[global]]` count of requests. The
+/// response's cost settles both buckets; the global window keeps counting requests.
+const SEVERAL: &str = r#"
+[[route]]
+path               = "/llm"
+cost_from_response = "x-ratelimit-cost"
+limits = [
+  { name = "minute", algorithm = "gcra",         capacity = 20,  refill_per_sec = 0.001 },
+  { name = "day",    algorithm = "token-bucket", capacity = 100, refill_per_sec = 0.001 },
+]
+
+[[global]]
+name      = "requests"
+algorithm = "fixed-window"
+limit     = 50
+window    = "1d"
+"#;
+
+/// `r=` of the list member `name` in the `RateLimit` header.
+fn member(res: &support::Res, name: &str) -> u64 {
+    let rl = res.header("ratelimit").expect("a RateLimit header");
+    let at = rl.find(&format!("\"{name}\";r=")).expect("the member") + name.len() + 5;
+    rl[at..].split(';').next().unwrap().parse().unwrap()
+}
+
+fn several_limits_settle(store: &str) {
+    let dir = TempDir::new("cost-several");
+    let config = dir.write("gw.toml", &format!("{store}\n{SEVERAL}{TRUST_LOOPBACK}"));
+    let be = backend(&["--cost-header", "x-ratelimit-cost"]);
+    let gw = support::gateway(&config, &be);
+    let settled = |n| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = get(gw.admin(), "/metrics", None).body;
+            let needle = "ratelab_gateway_cost_settles_total{route=\"/llm\",algorithm=\"gcra+token-bucket+fixed-window\",result=\"debited\"} ";
+            let got = m
+                .lines()
+                .find_map(|l| l.strip_prefix(needle))
+                .map_or(0, |v| v.trim().parse::<u64>().unwrap());
+            if got >= n {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{m}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let res = get(gw.addr, "/llm?cost=15", Some("erin"));
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(
+        (
+            member(&res, "minute"),
+            member(&res, "day"),
+            member(&res, "requests")
+        ),
+        (19, 99, 49)
+    );
+    settled(1);
+    // Both buckets paid 15, the request window 1.
+    let res = get(gw.addr, "/llm?cost=10", Some("erin"));
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(
+        (
+            member(&res, "minute"),
+            member(&res, "day"),
+            member(&res, "requests")
+        ),
+        (4, 84, 48)
+    );
+    settled(2);
+    // The minute owes 5 (20 − 25): refused, and the refusal names it.
+    let res = get(gw.addr, "/llm", Some("erin"));
+    assert_eq!(res.status, 429, "{res:?}");
+    assert_eq!(member(&res, "minute"), 0);
+    assert_eq!(member(&res, "day"), 75);
+    assert_eq!(member(&res, "requests"), 48);
+}
+
+#[test]
+fn several_limits_settle_in_memory() {
+    several_limits_settle("");
+}
+
+#[test]
+fn several_limits_settle_on_redis() {
+    let redis = testkit::RedisServer::start().unwrap();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\ntimeout = \"2s\"\non_error = \"fail-closed\"\n",
+        redis.url()
+    );
+    several_limits_settle(&store);
 }
