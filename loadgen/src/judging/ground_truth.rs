@@ -1,13 +1,21 @@
 //! Ground truth for a measured run: the backend's count per key against the client's,
 //! and both against the envelope the algorithm promises over the key's active span.
 //!
+//! Windowed envelopes (a fixed window's `limit` per aligned window, a bucketed window's
+//! windows on its sub-window grid) are laid on the windows the store used: on Redis the
+//! scripts align them to the Unix epoch (window index = ⌊unix time / window⌋), so the
+//! check places the key's span at its Unix instants ([`StoreClock::Unix`]). Where the
+//! store's alignment is not known (a memory gateway aligns to its own start), the check
+//! takes the worst alignment ([`StoreClock::Unknown`]): never a false "over", but a
+//! looser bound.
+//!
 //! The guarantee: a disagreement between client and backend, or a key admitted beyond
 //! the algorithm's own envelope, is a number in the results (and a note), not a guess.
 
 use std::collections::HashMap;
 
 use limiter_core::Nanos;
-use limiter_core::algorithm::{Envelope, Reference};
+use limiter_core::algorithm::{Bound, Envelope, Reference};
 use results::GroundTruth;
 
 use super::decisions::Decisions;
@@ -34,6 +42,76 @@ pub fn envelope_of(algorithm: &str, endpoint: &Endpoint) -> Envelope {
 /// endpoint's cost.
 pub fn most_requests(envelope: &Envelope, endpoint: &Endpoint, span: Nanos) -> u64 {
     envelope.most_in_any(span) / endpoint.cost.max(1)
+}
+
+/// Where the store's clock was when the schedule started, so windowed envelopes fall
+/// on the store's own windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreClock {
+    /// The store's windows are aligned to the Unix epoch (Redis's `TIME`) and the
+    /// schedule started at this Unix instant, in nanoseconds.
+    Unix(Nanos),
+    /// Not known: windows may fall anywhere (the worst alignment is assumed).
+    #[default]
+    Unknown,
+}
+
+impl StoreClock {
+    /// The store's alignment for a store named `store` (`redis`, `redis-cluster`: Unix
+    /// time) whose schedule started at Unix instant `unix_start`.
+    pub fn for_store(store: &str, unix_start: Option<Nanos>) -> Self {
+        match unix_start {
+            Some(start) if store.starts_with("redis") => StoreClock::Unix(start),
+            _ => StoreClock::Unknown,
+        }
+    }
+}
+
+/// The most requests of `endpoint` a key may have admitted from `first` to `last`
+/// (nanoseconds after the schedule's start) under `envelope`, on the store's windows
+/// (`clock`), in requests of the endpoint's cost.
+pub fn most_requests_between(
+    envelope: &Envelope,
+    endpoint: &Endpoint,
+    (first, last): (Nanos, Nanos),
+    clock: StoreClock,
+) -> u64 {
+    let span = last.saturating_sub(first);
+    let most = match clock {
+        StoreClock::Unix(start) => envelope.most_in(start.saturating_add(first), span),
+        StoreClock::Unknown => envelope.most_in_any(span),
+    };
+    most / endpoint.cost.max(1)
+}
+
+/// For an algorithm whose envelope has windows on a grid (fixed window, bucketed
+/// window), a note saying where the store's windows fell against the run: so a
+/// reader can tell a boundary effect (admissions the algorithm's own windows allow,
+/// beyond the exact sliding log's) from an over-admission.
+pub(crate) fn window_note(plan: &LoadPlan, algorithm: &str, clock: StoreClock) -> Option<String> {
+    let grid = plan.workload.endpoints.iter().find_map(|e| {
+        envelope_of(algorithm, e)
+            .bounds()
+            .iter()
+            .find_map(|b| match *b {
+                Bound::Windows { length, step, .. } if step > 1 => Some((length, step)),
+                _ => None,
+            })
+    })?;
+    let (length, step) = grid;
+    let secs = |n: Nanos| n as f64 / 1e9;
+    Some(match clock {
+        StoreClock::Unix(start) => format!(
+            "{algorithm} on the store's windows (Unix-epoch aligned, {:.3} s each, starting every {:.3} s): the schedule started {:.3} s into one; the envelope check uses them",
+            secs(length),
+            secs(step),
+            secs(start % step),
+        ),
+        StoreClock::Unknown => format!(
+            "{algorithm}: where the store's {:.3} s windows fell is not known (a memory gateway aligns them to its own start); the envelope check assumes the worst alignment",
+            secs(length)
+        ),
+    })
 }
 
 /// What the client saw per key: admitted, first send, last response.
@@ -64,11 +142,18 @@ pub(crate) struct EnvelopeCheck<'a> {
     client: &'a ClientKeys,
     /// The algorithm's envelope, per endpoint.
     envelopes: Vec<Envelope>,
+    /// Where the store's windows fall.
+    clock: StoreClock,
 }
 
 impl<'a> EnvelopeCheck<'a> {
-    /// The check for `algorithm` over the client's keys.
-    pub(crate) fn new(plan: &'a LoadPlan, client: &'a ClientKeys, algorithm: &str) -> Self {
+    /// The check for `algorithm` over the client's keys, on the store's windows.
+    pub(crate) fn new(
+        plan: &'a LoadPlan,
+        client: &'a ClientKeys,
+        algorithm: &str,
+        clock: StoreClock,
+    ) -> Self {
         let envelopes = plan
             .workload
             .endpoints
@@ -79,6 +164,7 @@ impl<'a> EnvelopeCheck<'a> {
             plan,
             client,
             envelopes,
+            clock,
         }
     }
 
@@ -90,7 +176,7 @@ impl<'a> EnvelopeCheck<'a> {
         };
         let e = key % self.envelopes.len().max(1);
         let endpoint = &self.plan.workload.endpoints[e];
-        let most = most_requests(&self.envelopes[e], endpoint, last.saturating_sub(first));
+        let most = most_requests_between(&self.envelopes[e], endpoint, (first, last), self.clock);
         count.saturating_sub(most)
     }
 
@@ -185,6 +271,48 @@ pub(crate) fn ground_truth(
 mod tests {
     use super::*;
     use crate::workload::{SECOND, Workload};
+
+    #[test]
+    fn windowed_envelopes_fall_on_the_stores_windows() {
+        // Fixed window, 5 per 60 s; a key active from 0 to 50 s after the start.
+        let w = Workload::load("seed").unwrap();
+        let e = &w.endpoints[0];
+        let fixed = envelope_of("fixed-window", e);
+        let most = |clock| most_requests_between(&fixed, e, (0, 50 * SECOND), clock);
+        // Unix windows: the schedule started 30 s into one (Unix 1,800,000,030 s), so
+        // the span straddles a boundary at 30 s: two windows, 10.
+        let straddling = StoreClock::Unix(1_800_000_030 * SECOND);
+        assert_eq!(most(straddling), 10);
+        // Started 5 s into one: [0, 50] lies inside it, 5 at most; 8 admitted is 3 over,
+        // which the worst alignment (10) would have hidden.
+        let inside = StoreClock::Unix(1_800_000_005 * SECOND);
+        assert_eq!(most(inside), 5);
+        assert_eq!(most(StoreClock::Unknown), 10);
+        // A token bucket's envelope does not depend on where the span falls.
+        let bucket = envelope_of("token-bucket", e);
+        for clock in [straddling, inside, StoreClock::Unknown] {
+            assert_eq!(
+                most_requests_between(&bucket, e, (0, 50 * SECOND), clock),
+                9
+            );
+        }
+        assert_eq!(
+            StoreClock::for_store("redis-cluster", Some(7)),
+            StoreClock::Unix(7)
+        );
+        assert_eq!(
+            StoreClock::for_store("memory", Some(7)),
+            StoreClock::Unknown
+        );
+        assert_eq!(StoreClock::for_store("redis", None), StoreClock::Unknown);
+
+        let plan = LoadPlan::new(w.clone(), 1).unwrap();
+        let note = window_note(&plan, "fixed-window", straddling).unwrap();
+        assert!(note.contains("started 30.000 s into one"), "{note}");
+        let note = window_note(&plan, "fixed-window", StoreClock::Unknown).unwrap();
+        assert!(note.contains("worst alignment"), "{note}");
+        assert_eq!(window_note(&plan, "gcra", straddling), None);
+    }
 
     #[test]
     fn envelopes() {

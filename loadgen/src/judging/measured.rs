@@ -23,7 +23,7 @@ use results::{GatewayCounters, MeasuredSeries, Measurement, ResultSource, Result
 use super::accounting::Accounting;
 use super::decisions::Decisions;
 use super::delivery::{self, Responses};
-use super::ground_truth::{self, EnvelopeCheck};
+use super::ground_truth::{self, EnvelopeCheck, StoreClock};
 use crate::arrivals::{Arrival, Arrivals};
 use crate::drivers::http::client::{BackendStats, GatewaySnapshot};
 use crate::drivers::http::plan::{LoadPlan, Scale};
@@ -59,6 +59,9 @@ pub struct RunFacts {
     pub without_policy: u64,
     /// Further notes from the caller.
     pub notes: Vec<String>,
+    /// The Unix instant (ns) of the schedule's start, so windowed envelopes fall on a
+    /// Redis store's epoch-aligned windows.
+    pub unix_start: Option<Nanos>,
 }
 
 /// The exact reference that judges `algorithm` (the token bucket for names the
@@ -123,7 +126,9 @@ pub fn results(plan: &LoadPlan, mut records: Vec<Record>, facts: &RunFacts) -> R
     let phase_loads =
         delivery::phase_loads(w, (&plan.arrivals, &measured), &records, facts, &mut notes);
     let client = ground_truth::client_per_key(&measured, &records, &decisions);
-    let check = EnvelopeCheck::new(plan, &client, &facts.algorithm);
+    let clock = StoreClock::for_store(&facts.store, facts.unix_start);
+    let check = EnvelopeCheck::new(plan, &client, &facts.algorithm, clock);
+    notes.extend(ground_truth::window_note(plan, &facts.algorithm, clock));
     let ground_truth = facts.backend.as_ref().map(|(before, after)| {
         ground_truth::ground_truth(&check, (before, after), decisions.count(), &mut notes)
     });
@@ -255,6 +260,7 @@ mod tests {
             fallback_samples: vec![],
             without_policy: 0,
             notes: vec![],
+            unix_start: None,
         }
     }
 

@@ -189,6 +189,15 @@ async fn drive(
     }
 }
 
+/// `at` in Unix nanoseconds (by the system clock now), for windows aligned to the epoch.
+fn unix_instant(at: Instant) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let elapsed = Instant::now().saturating_duration_since(at);
+    u64::try_from(now.checked_sub(elapsed)?.as_nanos()).ok()
+}
+
 /// What the analysis needs besides the records, as read before and after the load
 /// (the caller adds the unfinished count, the fallback samples and the notes).
 fn facts(spec: &LoadSpec, shared: &RunState, before: Before, after: After) -> RunFacts {
@@ -210,5 +219,6 @@ fn facts(spec: &LoadSpec, shared: &RunState, before: Before, after: After) -> Ru
         fallback_samples: Vec::new(),
         without_policy: shared.live.without_policy.load(Ordering::Relaxed),
         notes: Vec::new(),
+        unix_start: shared.started().and_then(unix_instant),
     }
 }
