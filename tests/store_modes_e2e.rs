@@ -1,5 +1,5 @@
 //! `[store] mode` through `ratelab gateway`, as real processes: three gateways in lease
-//! mode on one Redis admit no more than the policy over the run, the backend counts
+//! mode on one Redis (and on a Redis Cluster) admit no more than the policy over the run, the backend counts
 //! exactly what clients saw admitted, and units left in leases are bounded by
 //! N × `lease.max`; a lease mode with a windowed algorithm is refused at start-up with
 //! the file, line and key.
@@ -14,12 +14,16 @@ use std::time::Instant;
 
 use support::{Proc, TempDir, backend, gateway, get, stats};
 
-fn lease_config(url: &str, algorithm_lines: &str) -> String {
+/// `kind = "redis"` and its `url`.
+fn one_redis(url: &str) -> String {
+    format!("kind     = \"redis\"\nurl      = \"{url}\"")
+}
+
+fn lease_config(store_lines: &str, algorithm_lines: &str) -> String {
     format!(
         r#"
 [store]
-kind     = "redis"
-url      = "{url}"
+{store_lines}
 timeout  = "2s"
 on_error = "fail-closed"
 mode     = "lease"
@@ -35,9 +39,24 @@ path = "/api/orders/{{id}}"
 #[test]
 fn three_lease_mode_gateways_on_one_redis_stay_within_the_policy() {
     let redis = testkit::RedisServer::start().unwrap();
+    three_lease_mode_gateways_stay_within_the_policy(&one_redis(&redis.url()));
+}
+
+#[test]
+fn three_lease_mode_gateways_on_a_redis_cluster_stay_within_the_policy() {
+    let cluster = testkit::RedisCluster::start().unwrap();
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!(
+        "kind     = \"redis-cluster\"\nurls     = [{}]",
+        urls.join(", ")
+    );
+    three_lease_mode_gateways_stay_within_the_policy(&store);
+}
+
+fn three_lease_mode_gateways_stay_within_the_policy(store_lines: &str) {
     let dir = TempDir::new("lease");
     let bucket = "algorithm = \"gcra\"\ncapacity = 60\nrefill_per_sec = 0.001";
-    let config = dir.write("gw.toml", &lease_config(&redis.url(), bucket));
+    let config = dir.write("gw.toml", &lease_config(store_lines, bucket));
     let be = backend(&[]);
     let gws: Vec<Proc> = (0..3).map(|_| gateway(&config, &be)).collect();
     let started = Instant::now();
@@ -100,7 +119,10 @@ fn three_lease_mode_gateways_on_one_redis_stay_within_the_policy() {
 fn a_lease_mode_with_a_windowed_algorithm_is_refused_at_its_algorithm() {
     let dir = TempDir::new("lease-window");
     let window = "algorithm = \"sliding-window\"\nlimit = 10\nwindow = \"1m\"";
-    let config = dir.write("gw.toml", &lease_config("redis://127.0.0.1:1/", window));
+    let config = dir.write(
+        "gw.toml",
+        &lease_config(&one_redis("redis://127.0.0.1:1/"), window),
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_ratelab"))
         .args(["gateway", "--config"])
         .arg(&config)
