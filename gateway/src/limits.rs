@@ -328,18 +328,26 @@ impl<B> RequestLimiter<B> for GatewayLimiter {
         };
         // The per-IP limit first, for every request — also one refused for its key, so
         // guessing keys from one address is throttled too: a refusal there ends it.
+        // An admission's guard (a per-IP in-flight slot) goes on with the route's outcome.
         match per_ip.check(&identity.ip_key, None, next.note.clone(), None) {
             Check::Ready(outcome) if outcome.refusal_status().is_some() => Check::Ready(outcome),
-            Check::Ready(_) => next.check(),
+            Check::Ready(outcome) => match (next.check(), outcome.into_parts().1) {
+                (Check::Ready(by_route), guard) => Check::Ready(by_route.with_guard(guard)),
+                (Check::Pending(by_route), guard) => {
+                    Check::Pending(Box::pin(async move { by_route.await.with_guard(guard) }))
+                }
+            },
             Check::Pending(by_ip) => Check::Pending(Box::pin(async move {
                 let outcome = by_ip.await;
                 if outcome.refusal_status().is_some() {
                     return outcome;
                 }
-                match next.check() {
+                let (_, guard) = outcome.into_parts();
+                let by_route = match next.check() {
                     Check::Ready(outcome) => outcome,
                     Check::Pending(by_route) => by_route.await,
-                }
+                };
+                by_route.with_guard(guard)
             })),
         }
     }

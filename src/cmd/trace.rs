@@ -211,7 +211,7 @@ fn setup(r: &Replay<'_>, kinds: &[Kind]) -> anyhow::Result<(Routes, ReplayOption
                     Some(Route {
                         template: Some(route.path.clone()),
                         spec: PolicySpec {
-                            quota: route.limit.limits.first()?.policy.quota,
+                            quota: route.limit.limits.iter().find_map(|l| l.policy())?.quota,
                             cost: route.limit.cost,
                         },
                     })
@@ -219,7 +219,7 @@ fn setup(r: &Replay<'_>, kinds: &[Kind]) -> anyhow::Result<(Routes, ReplayOption
                 .collect();
             let default = config.default.as_ref().and_then(|d| {
                 Some(PolicySpec {
-                    quota: d.limits.first()?.policy.quota,
+                    quota: d.limits.iter().find_map(|l| l.policy())?.quota,
                     cost: d.cost,
                 })
             });

@@ -306,6 +306,11 @@ pub struct LimitTable {
     /// `[default]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_from_request: Option<Spanned<String>>,
+    /// `lease_ttl = "30s"` (`algorithm = "concurrency"` only): on Redis, how long an
+    /// in-flight request's slot outlives its gateway's last renewal — the most a crashed
+    /// gateway can keep slots taken (default 30s, at least 100ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ttl: Option<Spanned<String>>,
 }
 
 fn unspanned<T>(value: T) -> Spanned<T> {
@@ -341,6 +346,7 @@ impl LimitTable {
             case_insensitive: None,
             cost_from_response: None,
             cost_from_request: None,
+            lease_ttl: None,
         }
     }
 }

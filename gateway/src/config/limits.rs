@@ -6,11 +6,14 @@ use std::collections::BTreeMap;
 
 use gateway_contract::config::{LimitTable, Spanned};
 use gateway_contract::policy::PolicySpec;
-use limiter_core::limits::MAX_LIMITS;
+use limiter_core::limits::{InFlight, MAX_LIMITS, Rule};
 use limiter_core::{Kind, Policy, Quota};
 
 use super::validate::Cx;
 use super::{Config, ConfigError, LimitConfig, Mode, RouteLimits};
+
+/// The `algorithm` of an in-flight (concurrency) limit.
+pub const CONCURRENCY: &str = "concurrency";
 
 impl Cx<'_> {
     /// Refuses `v` (when present) at key `key` with `why`.
@@ -53,9 +56,9 @@ impl Cx<'_> {
         let cost = match &raw.cost {
             Some(c) => {
                 let cost = self.positive(c, &key("cost"))?;
-                for l in limits.iter().chain(tiers.values().flatten()) {
-                    let kind = l.policy.kind;
-                    PolicySpec::new(l.policy.quota, cost, &[kind])
+                let rates = limits.iter().chain(tiers.values().flatten());
+                for p in rates.filter_map(LimitConfig::policy) {
+                    PolicySpec::new(p.quota, cost, &[p.kind])
                         .map_err(|e| self.err(c, &key("cost"), e))?;
                 }
                 cost
@@ -67,11 +70,13 @@ impl Cx<'_> {
                 let at = key("cost_from_response");
                 let name = self.cost_header(h, &at)?;
                 let all = limits.iter().chain(tiers.values().flatten());
-                if let Some(l) = all.into_iter().find(|l| !l.policy.kind.settles()) {
+                // An in-flight limit holds a slot whatever the cost: it needs no settling.
+                let unsettled = |l: &&LimitConfig| l.policy().is_some_and(|p| !p.kind.settles());
+                if let Some(l) = all.into_iter().find(unsettled) {
                     let message = format!(
                         "a cost from the response is settled after the decision, which needs a balance that may go negative: token-bucket or gcra (limit {:?} is {})",
                         l.name.as_deref().unwrap_or(table),
-                        l.policy.kind
+                        l.rule.name()
                     );
                     return Err(self.err(h, &at, message));
                 }
@@ -109,10 +114,10 @@ impl Cx<'_> {
     ) -> Result<Vec<LimitConfig>, ConfigError> {
         let key = |name: &str| format!("{table}.{name}");
         let Some(list) = &raw.limits else {
-            let policy = self.policy(raw, table)?;
+            let rule = self.rule(raw, table)?;
             return Ok(vec![LimitConfig {
                 name: raw.name.as_ref().map(|n| n.get_ref().clone()),
-                policy,
+                rule,
             }]);
         };
         let why = "with `limits = [...]`, each limit's keys go in its entry";
@@ -122,6 +127,7 @@ impl Cx<'_> {
         self.forbid(&raw.limit, &key("limit"), why)?;
         self.forbid(&raw.window, &key("window"), why)?;
         self.forbid(&raw.buckets, &key("buckets"), why)?;
+        self.forbid(&raw.lease_ttl, &key("lease_ttl"), why)?;
         self.forbid(&raw.name, &key("name"), why)?;
         let entries = list.get_ref();
         if entries.is_empty() || entries.len() + globals > MAX_LIMITS {
@@ -140,7 +146,7 @@ impl Cx<'_> {
                 return Err(self.err(entry, &format!("{at}.name"), message));
             }
             out.push(LimitConfig {
-                policy: self.policy(entry.get_ref(), &at)?,
+                rule: self.rule(entry.get_ref(), &at)?,
                 name: Some(name),
             });
         }
@@ -213,11 +219,12 @@ impl Cx<'_> {
             m.buckets = or(&tier.buckets, &route.buckets);
             m.refill_per_sec = tier.refill_per_sec.clone().or(route.refill_per_sec.clone());
             m.window = tier.window.clone().or(route.window.clone());
+            m.lease_ttl = tier.lease_ttl.clone().or(route.lease_ttl.clone());
             m
         };
         Ok(vec![LimitConfig {
             name: route.name.as_ref().map(|n| n.get_ref().clone()),
-            policy: self.policy(&merged, at)?,
+            rule: self.rule(&merged, at)?,
         }])
     }
 
@@ -237,18 +244,18 @@ impl Cx<'_> {
         for (i, entry) in raw.iter().enumerate() {
             let at = format!("global[{}]", i + 1);
             let name = self.named_limit(entry, &at)?;
-            let policy = self.policy(entry.get_ref(), &at)?;
+            let rule = self.rule(entry.get_ref(), &at)?;
             let name_key = format!("{at}.name");
             let clash = routes.clone().find_map(|r| {
                 let mut all = r.limits.iter().chain(r.tiers.values().flatten());
                 if let Some(l) = all.find(|l| l.name.as_deref() == Some(name.as_str())) {
                     return Some(format!("a route already has a limit named {:?}", l.name));
                 }
-                (r.cost > policy.capacity()).then(|| {
+                (r.cost > rule.capacity()).then(|| {
                     format!(
                         "a route's requests cost {}, more than this limit admits at once ({})",
                         r.cost,
-                        policy.capacity()
+                        rule.capacity()
                     )
                 })
             });
@@ -262,13 +269,59 @@ impl Cx<'_> {
             }
             out.push(LimitConfig {
                 name: Some(name),
-                policy,
+                rule,
             });
         }
         Ok(out)
     }
 
-    /// One limit's algorithm and quota; `table` names it in errors (`route[2]`).
+    /// One limit's rule: an in-flight limit (`algorithm = "concurrency"`) or a rate;
+    /// `table` names it in errors (`route[2]`).
+    fn rule(&self, raw: &LimitTable, table: &str) -> Result<Rule, ConfigError> {
+        match &raw.algorithm {
+            Some(algo) if algo.get_ref() == CONCURRENCY => self.in_flight(raw, algo, table),
+            _ => {
+                if let Some(ttl) = &raw.lease_ttl {
+                    let message = "`lease_ttl` applies to `algorithm = \"concurrency\"` only";
+                    return Err(self.err(ttl, &format!("{table}.lease_ttl"), message));
+                }
+                self.policy(raw, table).map(Rule::Rate)
+            }
+        }
+    }
+
+    /// An in-flight limit: `limit` requests at once, optional `lease_ttl`.
+    fn in_flight(
+        &self,
+        raw: &LimitTable,
+        algo: &Spanned<String>,
+        table: &str,
+    ) -> Result<Rule, ConfigError> {
+        let key = |name: &str| format!("{table}.{name}");
+        let why = "`concurrency` takes `limit` (requests at once) and `lease_ttl`";
+        self.forbid(&raw.capacity, &key("capacity"), why)?;
+        self.forbid(&raw.refill_per_sec, &key("refill_per_sec"), why)?;
+        self.forbid(&raw.window, &key("window"), why)?;
+        self.forbid(&raw.buckets, &key("buckets"), why)?;
+        let Some(lim) = &raw.limit else {
+            let message = "concurrency needs `limit` (requests in flight at once per key)";
+            return Err(self.err(algo, &key("algorithm"), message));
+        };
+        let limit = InFlight::new(self.positive(lim, &key("limit"))?)
+            .map_err(|e| self.err(lim, &key("limit"), e))?;
+        let limit = match &raw.lease_ttl {
+            Some(ttl) => {
+                let d = self.duration(ttl, &key("lease_ttl"))?;
+                limit
+                    .with_lease_ttl(d)
+                    .map_err(|e| self.err(ttl, &key("lease_ttl"), e))?
+            }
+            None => limit,
+        };
+        Ok(Rule::InFlight(limit))
+    }
+
+    /// One rate limit's algorithm and quota; `table` names it in errors (`route[2]`).
     fn policy(&self, raw: &LimitTable, table: &str) -> Result<Policy, ConfigError> {
         let key = |name: &str| format!("{table}.{name}");
         let Some(algo) = &raw.algorithm else {

@@ -51,6 +51,7 @@ use std::time::Duration;
 
 use http::Uri;
 use ipnet::IpNet;
+use limiter_core::limits::Rule;
 use limiter_core::store::StoreMode;
 use limiter_core::store::memory::{AtCapacity, Capacity};
 use limiter_core::tower::DEFAULT_MAX_IDENTITY;
@@ -208,14 +209,33 @@ impl Default for IdentityConfig {
     }
 }
 
-/// One limit of a route: an algorithm and its quota, and the name its `RateLimit`
-/// list member carries (the short form's is the route's own, unless it names one).
+/// One limit of a route: a rate (an algorithm and its quota) or an in-flight limit
+/// (`algorithm = "concurrency"`), and the name its `RateLimit` list member carries (the
+/// short form's is the route's own, unless it names one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitConfig {
     /// The limit's name (`None`: the route's name).
     pub name: Option<String>,
-    /// Algorithm and quota.
-    pub policy: Policy,
+    /// What it enforces.
+    pub rule: Rule,
+}
+
+impl LimitConfig {
+    /// A rate limit enforcing `policy`, under the route's name.
+    pub fn rate(policy: Policy) -> Self {
+        Self {
+            name: None,
+            rule: Rule::Rate(policy),
+        }
+    }
+
+    /// The rate policy it enforces (`None` for an in-flight limit).
+    pub fn policy(&self) -> Option<Policy> {
+        match self.rule {
+            Rule::Rate(p) => Some(p),
+            Rule::InFlight(_) => None,
+        }
+    }
 }
 
 /// Whether a route's refusals are sent.
@@ -256,7 +276,7 @@ impl RouteLimits {
     /// One limit, enforced, cost 1, no tiers.
     pub fn one(policy: Policy) -> Self {
         Self {
-            limits: vec![LimitConfig { name: None, policy }],
+            limits: vec![LimitConfig::rate(policy)],
             cost: 1,
             mode: Mode::Enforce,
             shadow_headers: false,

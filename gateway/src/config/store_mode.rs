@@ -73,7 +73,11 @@ impl Cx<'_> {
         let ([one], 0) = (&limits.limits[..], globals) else {
             return Ok(());
         };
-        let Err(e) = store.mode.check(&one.policy) else {
+        // An in-flight limit always takes the several-limits path (exact).
+        let Some(policy) = one.policy() else {
+            return Ok(());
+        };
+        let Err(e) = store.mode.check(&policy) else {
             return Ok(());
         };
         let span = raw.algorithm.as_ref().map_or(0..0, Spanned::span);

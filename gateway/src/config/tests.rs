@@ -51,11 +51,17 @@ refill_per_sec = 0.083
     .unwrap();
     assert_eq!(c.routes.len(), 2);
     assert_eq!(c.routes[1].limit.cost, 2);
-    assert_eq!(c.routes[1].limit.limits[0].policy.quota.limit(), 100);
+    assert_eq!(
+        c.routes[1].limit.limits[0].policy().unwrap().quota.limit(),
+        100
+    );
     assert_eq!(c.store.on_error, FailurePolicy::FailClosed);
     assert_eq!(c.store.timeout, Duration::from_millis(50));
     assert!(matches!(c.store.kind, StoreKind::Redis { .. }));
-    assert_eq!(c.default.unwrap().limits[0].policy.kind, Kind::Gcra);
+    assert_eq!(
+        c.default.unwrap().limits[0].policy().unwrap().kind,
+        Kind::Gcra
+    );
 }
 
 fn err(text: &str) -> String {
@@ -191,15 +197,24 @@ fn the_bucketed_window_takes_buckets() {
         "[[route]]\npath = \"/a\"\nalgorithm = \"bucketed-window\"\nlimit = 100\nwindow = \"1m\"\n";
     let c = parse(route).unwrap();
     assert_eq!(
-        c.routes[0].limit.limits[0].policy.param("buckets"),
+        c.routes[0].limit.limits[0]
+            .policy()
+            .unwrap()
+            .param("buckets"),
         Some(10)
     );
     let c = parse(&format!("{route}buckets = 6\n")).unwrap();
     assert_eq!(
-        c.routes[0].limit.limits[0].policy.kind,
+        c.routes[0].limit.limits[0].policy().unwrap().kind,
         Kind::BucketedWindow
     );
-    assert_eq!(c.routes[0].limit.limits[0].policy.param("buckets"), Some(6));
+    assert_eq!(
+        c.routes[0].limit.limits[0]
+            .policy()
+            .unwrap()
+            .param("buckets"),
+        Some(6)
+    );
     let e = err(&format!("{route}buckets = 0\n"));
     assert!(
         e.starts_with("gw.toml:6:") && e.contains("route[1].buckets"),
@@ -261,14 +276,17 @@ window = "1d"
         (search.cost, search.mode, search.shadow_headers),
         (2, Mode::Shadow, true)
     );
-    assert_eq!(search.tiers["pro"][0].policy.capacity(), 200);
+    assert_eq!(search.tiers["pro"][0].policy().unwrap().capacity(), 200);
     let orders = &c.routes[1].limit;
     assert_eq!(orders.mode, Mode::Enforce);
     // The tier's capacity over the route's refill rate.
-    let pro = orders.tiers["pro"][0].policy;
+    let pro = orders.tiers["pro"][0].policy().unwrap();
     assert_eq!(pro.kind, Kind::TokenBucket);
     assert_eq!(pro.quota, limiter_core::Quota::bucket(200, 10.0).unwrap());
-    assert_eq!(orders.tiers["free"][0].policy.kind, Kind::FixedWindow);
+    assert_eq!(
+        orders.tiers["free"][0].policy().unwrap().kind,
+        Kind::FixedWindow
+    );
     assert_eq!(c.global[0].name.as_deref(), Some("daily"));
 }
 
@@ -417,4 +435,59 @@ fn hardening_words_parse_and_a_budget_too_small_for_one_key_is_refused() {
         "[default]\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = 1\ncase_insensitive = true\n",
     );
     assert!(e.contains("default.case_insensitive"), "{e}");
+}
+
+#[test]
+fn concurrency_limits_take_limit_and_lease_ttl() {
+    use limiter_core::limits::{InFlight, Rule};
+    let c = parse(
+        r#"
+[[route]]
+path = "/upload"
+limits = [
+  { name = "burst", algorithm = "gcra", capacity = 5, refill_per_sec = 1 },
+  { name = "slots", algorithm = "concurrency", limit = 2, lease_ttl = "10s" },
+]
+[[route]]
+path = "/stream"
+algorithm = "concurrency"
+limit = 4
+"#,
+    )
+    .unwrap();
+    let upload = &c.routes[0].limit.limits;
+    let ten = InFlight::new(2)
+        .unwrap()
+        .with_lease_ttl(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(upload[1].rule, Rule::InFlight(ten));
+    assert!(upload[1].policy().is_none() && upload[0].policy().is_some());
+    assert_eq!(
+        c.routes[1].limit.limits[0].rule,
+        Rule::InFlight(InFlight::new(4).unwrap())
+    );
+
+    let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"concurrency\"\nwindow = \"1s\"\n");
+    assert!(e.contains("route[1].window"), "{e}");
+    let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"concurrency\"\n");
+    assert!(e.contains("concurrency needs `limit`"), "{e}");
+    let e = err("[[route]]\npath = \"/a\"\nalgorithm = \"concurrency\"\nlimit = 0\n");
+    assert!(
+        e.starts_with("gw.toml:4:") && e.contains("route[1].limit"),
+        "{e}"
+    );
+    let e = err(
+        "[[route]]\npath = \"/a\"\nalgorithm = \"concurrency\"\nlimit = 1\nlease_ttl = \"1ms\"\n",
+    );
+    assert!(
+        e.contains("route[1].lease_ttl") && e.contains("lease_ttl is at least 100ms"),
+        "{e}"
+    );
+    let e = err(
+        "[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = 1\nlease_ttl = \"1s\"\n",
+    );
+    assert!(
+        e.contains("applies to `algorithm = \"concurrency\"` only"),
+        "{e}"
+    );
 }

@@ -287,7 +287,7 @@ impl<'a> Cx<'a> {
             r.limits
                 .iter()
                 .chain(r.tiers.values().flatten())
-                .map(|l| l.policy)
+                .filter_map(super::LimitConfig::policy)
                 .collect::<Vec<_>>()
         };
         let routes = config
@@ -297,7 +297,11 @@ impl<'a> Cx<'a> {
         let default = config.default.as_ref().map(|l| ("[default]", of(l)));
         let global = (
             "[[global]]",
-            config.global.iter().map(|l| l.policy).collect(),
+            config
+                .global
+                .iter()
+                .filter_map(super::LimitConfig::policy)
+                .collect(),
         );
         for (name, policies) in routes.chain(default).chain([global]) {
             for policy in policies {

@@ -59,10 +59,14 @@ impl Limiting {
         cx: &Build<'_>,
     ) -> Result<Self, Error> {
         let name = |l: &LimitConfig| l.name.clone().unwrap_or_else(|| route.to_owned());
-        if let ([one], []) = (limits, globals) {
+        // One rate limit alone keeps the single-limit fast path; an in-flight limit
+        // (which holds a permit) always decides as a set.
+        if let ([one], []) = (limits, globals)
+            && let Some(policy) = one.policy()
+        {
             return Ok(Limiting::One {
-                headers: Arc::new(PolicyHeaders::new(&name(one), &one.policy)),
-                limiter: cx.reuse.single(id, &one.name, one.policy, cx.stores)?,
+                headers: Arc::new(PolicyHeaders::new(&name(one), &policy)),
+                limiter: cx.reuse.single(id, &one.name, policy, cx.stores)?,
                 name: one.name.clone(),
             });
         }
@@ -72,7 +76,7 @@ impl Limiting {
             .map(|l| {
                 let name = name(l);
                 cx.reuse
-                    .limit(&name, &format!("{id} {name}"), l.policy, max_keys)
+                    .limit(&name, &format!("{id} {name}"), l.rule, max_keys)
             })
             .chain(globals.iter().cloned())
             .collect();
@@ -129,7 +133,7 @@ impl Limiting {
                 .set()
                 .limits()
                 .iter()
-                .map(|l| l.policy().kind.name())
+                .map(|l| l.rule().name())
                 .collect::<Vec<_>>()
                 .join("+"),
         }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::StatusCode;
-use limiter_core::limits::{Limit, LimitsVerdict};
-use limiter_core::tower::{Check, HeaderList, PolicyHeaders, RequestOutcome};
+use limiter_core::limits::{Admission, Limit, LimitsVerdict, Permit};
+use limiter_core::tower::{Check, HeaderList, PolicyHeaders, RequestOutcome, ResponseGuard};
 use limiter_core::{DecidedBy, Result as LimitResult, Verdict};
 
 use super::cost::{SettleOn, SettleStats};
@@ -248,9 +248,9 @@ impl Route {
                 refusals,
                 ..
             } => {
-                if let Some(result) = limiter.decide_now(key, cost) {
+                if let Some(result) = limiter.acquire_now(key, cost) {
                     let settle = settle(self);
-                    return Check::Ready(self.record_all(
+                    return Check::Ready(self.record_held(
                         result,
                         headers,
                         refusals,
@@ -280,8 +280,8 @@ impl Route {
                     refusals,
                     ..
                 } => {
-                    let result = limiter.decide(&key, cost).await;
-                    route.record_all(result, headers, refusals, started, note.as_ref(), |o| {
+                    let result = limiter.acquire(&key, cost).await;
+                    route.record_held(result, headers, refusals, started, note.as_ref(), |o| {
                         route.settled(o, settle, cost)
                     })
                 }
@@ -348,6 +348,29 @@ impl Route {
             }
         }
         self.finish(attach(RequestOutcome::from_result(result, headers)))
+    }
+
+    /// [`record_all`](Self::record_all) for an admission that may hold in-flight slots:
+    /// the permit rides with the response (released when its body ends or the client
+    /// goes away).
+    pub(super) fn record_held(
+        &self,
+        result: LimitResult<Admission>,
+        headers: &Arc<HeaderList>,
+        refusals: &[Counter],
+        started: Instant,
+        note: Option<&DecisionNote>,
+        attach: impl FnOnce(RequestOutcome) -> RequestOutcome,
+    ) -> RequestOutcome {
+        let (result, permit) = match result {
+            Ok(Admission { verdict, permit }) => (Ok(verdict), permit),
+            Err(e) => (Err(e), Permit::default()),
+        };
+        let outcome = self.record_all(result, headers, refusals, started, note, attach);
+        if permit.is_empty() {
+            return outcome;
+        }
+        outcome.with_guard(ResponseGuard::new(permit))
     }
 
     /// [`record`](Self::record) for several limits.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use limiter_core::limits::Limit;
+use limiter_core::limits::{Limit, Rule};
 use limiter_core::{Policy, RateLimiter};
 
 use super::PER_IP;
@@ -91,17 +91,21 @@ impl Reuse {
         }
     }
 
-    /// The limit `id` enforcing `policy` under `name`: the old one if it is the same,
+    /// The limit `id` enforcing `rule` under `name`: the old one if it is the same
+    /// (an in-flight limit keeps its slots: requests holding them release them there),
     /// else a fresh one.
-    pub(super) fn limit(&self, name: &str, id: &str, policy: Policy, max_keys: usize) -> Limit {
+    pub(super) fn limit(&self, name: &str, id: &str, rule: Rule, max_keys: usize) -> Limit {
         match self.limits.get(id) {
-            Some(old) if old.name() == name && old.policy() == policy => {
+            Some(old) if old.name() == name && old.rule() == rule => {
                 self.kept.set(self.kept.get() + 1);
                 old.clone()
             }
             _ => {
                 self.fresh.set(self.fresh.get() + 1);
-                Limit::new(name, id, policy, max_keys)
+                match rule {
+                    Rule::Rate(policy) => Limit::new(name, id, policy, max_keys),
+                    Rule::InFlight(f) => Limit::in_flight(name, id, f, max_keys),
+                }
             }
         }
     }
@@ -122,7 +126,7 @@ impl Table {
             .iter()
             .filter_map(|g| {
                 let name = g.name.as_deref()?;
-                Some(reuse.limit(name, &format!("global {name}"), g.policy, max_keys))
+                Some(reuse.limit(name, &format!("global {name}"), g.rule, max_keys))
             })
             .collect();
         let build = |template, name: &str, limits: &RouteLimits, globals: &[Limit], key| {

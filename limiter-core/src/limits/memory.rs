@@ -5,7 +5,8 @@
 use std::hash::BuildHasher;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use super::LimitSet;
+use super::in_flight::Permit;
+use super::{LimitSet, Memory};
 use crate::algorithm::{self, Algorithm, Envelope, Kind, Param, Reference, registry};
 use crate::clock::Nanos;
 use crate::decision::Decision;
@@ -175,18 +176,24 @@ macro_rules! any_exclusive {
 registry!(any_exclusive);
 
 /// Decides every limit of `set` for `key` at `now`, all-or-nothing, writing each limit's
-/// decision into `out` (the set's order). Locks are taken in rank order and released
-/// in reverse, after the last limit decided and every state was written or left.
-/// Returns whether every limit admitted.
+/// decision into `out` (the set's order) and an admission's in-flight slots into
+/// `permit`. Locks are taken in rank order and released in reverse, after the last
+/// limit decided and every state was written or left. Returns whether every limit
+/// admitted.
 pub(super) fn decide_all(
     set: &LimitSet,
     key: &str,
     now: Nanos,
     cost: u64,
     out: &mut [Decision],
+    permit: &mut Permit,
 ) -> Result<bool> {
-    let key = (key, shared_hasher().hash_one(key));
-    let all = level(set, 0, true, key, now, cost, out)?;
+    let ask = Ask {
+        key: (key, shared_hasher().hash_one(key)),
+        now,
+        cost,
+    };
+    let all = level(set, 0, true, ask, out, permit)?;
     // Each level wrote into its own slot in lock order (no copy of a decision on the
     // way back); put them in the set's order unless the two are the same (the usual
     // case: a set's limits are created in its order).
@@ -200,26 +207,45 @@ pub(super) fn decide_all(
     Ok(all)
 }
 
+/// What every level decides: the key (and its hash), the instant and the cost.
+#[derive(Clone, Copy)]
+struct Ask<'a> {
+    key: (&'a str, u64),
+    now: Nanos,
+    cost: u64,
+}
+
 /// Level `i` of the lock order, every lower level having admitted if `so_far`: decides
 /// into `out[0]` (this level's slot; the rest are the higher levels') and returns whether
-/// every limit admitted, which each level needs before it writes.
+/// every limit admitted, which each level needs before it writes; an in-flight limit's
+/// slot taken goes into `permit`.
 fn level(
     set: &LimitSet,
     i: usize,
     so_far: bool,
-    key: (&str, u64),
-    now: Nanos,
-    cost: u64,
+    ask: Ask<'_>,
     out: &mut [Decision],
+    permit: &mut Permit,
 ) -> Result<bool> {
     let (Some(&index), Some((slot, higher))) = (set.lock_order.get(i), out.split_first_mut())
     else {
         return Ok(so_far);
     };
-    let limit = &set.limits[index].inner;
-    limit.memory.hold(key, now, cost, slot, &mut |admitted| {
-        // Every higher level decides even after a refusal: Retry-After is the longest
-        // wait among all refusing limits.
-        level(set, i + 1, so_far && admitted, key, now, cost, higher)
-    })
+    // Every higher level decides even after a refusal: Retry-After is the longest wait
+    // among all refusing limits.
+    match &set.limits[index].inner.memory {
+        Memory::Rate(m) => m.hold(ask.key, ask.now, ask.cost, slot, &mut |admitted| {
+            level(set, i + 1, so_far && admitted, ask, higher, permit)
+        }),
+        Memory::InFlight(slots) => {
+            let (decision, all, held) = slots.hold(ask.key.0, &mut |admitted| {
+                level(set, i + 1, so_far && admitted, ask, higher, permit)
+            })?;
+            *slot = decision;
+            if let Some(held) = held {
+                permit.push(held);
+            }
+            Ok(all)
+        }
+    }
 }

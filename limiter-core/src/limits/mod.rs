@@ -52,9 +52,14 @@
 //! # Ok(()) }
 //! ```
 
+mod in_flight;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(feature = "redis")]
+mod redis_leases;
+
+pub use in_flight::{DEFAULT_LEASE_TTL, InFlight, MIN_LEASE_TTL, Permit, RETRY_AFTER};
 
 use std::fmt;
 use std::sync::Arc;
@@ -66,6 +71,7 @@ use crate::error::{Error, Result};
 use crate::limiter::Policy;
 use crate::settle::Reservation;
 use crate::store::memory::StoreStats;
+use in_flight::Slots;
 use memory::AnyExclusive;
 
 #[cfg(feature = "redis")]
@@ -87,9 +93,62 @@ pub struct Limit {
 struct LimitInner {
     name: Box<str>,
     id: Box<str>,
-    policy: Policy,
+    rule: Rule,
     rank: u64,
-    memory: AnyExclusive,
+    memory: Memory,
+}
+
+/// What one limit enforces: a rate (an algorithm and its quota) or a number of
+/// requests in flight at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// A rate limit.
+    Rate(Policy),
+    /// An in-flight (concurrency) limit.
+    InFlight(InFlight),
+}
+
+impl Rule {
+    /// The most one request may cost: a rate's capacity; any cost for an in-flight
+    /// limit (a request holds one slot whatever it costs).
+    pub fn capacity(&self) -> u64 {
+        match self {
+            Rule::Rate(p) => p.capacity(),
+            Rule::InFlight(_) => u64::MAX,
+        }
+    }
+
+    /// The rule's name in reports and metrics: the algorithm's, or `concurrency`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Rate(p) => p.kind.name(),
+            Rule::InFlight(_) => "concurrency",
+        }
+    }
+
+    /// True when a request's cost can be settled after its decision (a token bucket's
+    /// or GCRA's rate; never an in-flight limit, which holds slots, not units).
+    pub fn settles(&self) -> bool {
+        match self {
+            Rule::Rate(p) => p.kind.settles(),
+            Rule::InFlight(_) => false,
+        }
+    }
+
+    /// What a limit that admitted a refused request gives back to its `remaining`: the
+    /// cost for a rate, the one slot for an in-flight limit.
+    fn unspent(&self, cost: u64) -> u64 {
+        match self {
+            Rule::Rate(_) => cost,
+            Rule::InFlight(_) => 1,
+        }
+    }
+}
+
+/// One limit's in-memory state.
+enum Memory {
+    Rate(AnyExclusive),
+    InFlight(Slots),
 }
 
 impl fmt::Debug for Limit {
@@ -112,9 +171,24 @@ impl Limit {
             inner: Arc::new(LimitInner {
                 name: name.into(),
                 id: id.into(),
-                policy,
+                rule: Rule::Rate(policy),
                 rank: NEXT_RANK.fetch_add(1, Ordering::Relaxed),
-                memory: AnyExclusive::new(&policy, max_keys),
+                memory: Memory::Rate(AnyExclusive::new(&policy, max_keys)),
+            }),
+        }
+    }
+
+    /// An in-flight limit: at most `limit.limit()` requests of one key at once (see
+    /// [`InFlight`]), named and kept as [`new`](Self::new)'s, at most `max_keys` keys in
+    /// memory. A request holds its slot until its [`Permit`] is dropped.
+    pub fn in_flight(name: &str, id: &str, limit: InFlight, max_keys: usize) -> Self {
+        Self {
+            inner: Arc::new(LimitInner {
+                name: name.into(),
+                id: id.into(),
+                rule: Rule::InFlight(limit),
+                rank: NEXT_RANK.fetch_add(1, Ordering::Relaxed),
+                memory: Memory::InFlight(Slots::new(limit, max_keys)),
             }),
         }
     }
@@ -129,9 +203,25 @@ impl Limit {
         &self.inner.id
     }
 
-    /// The policy it enforces.
-    pub fn policy(&self) -> Policy {
-        self.inner.policy
+    /// What it enforces.
+    pub fn rule(&self) -> Rule {
+        self.inner.rule
+    }
+
+    /// The rate policy it enforces (`None` for an in-flight limit).
+    pub fn policy(&self) -> Option<Policy> {
+        match self.inner.rule {
+            Rule::Rate(p) => Some(p),
+            Rule::InFlight(_) => None,
+        }
+    }
+
+    /// Slots `key` holds now in memory (0 for a rate limit or an unknown key).
+    pub fn in_flight_now(&self, key: &str) -> u64 {
+        match &self.inner.memory {
+            Memory::InFlight(slots) => slots.held(key),
+            Memory::Rate(_) => 0,
+        }
     }
 
     /// True when `other` is this very limit (shares its state), not just an equal one.
@@ -141,17 +231,29 @@ impl Limit {
 
     /// Forgets the in-memory keys idle at `now` (by `clock`); returns how many.
     pub fn sweep(&self, clock: &impl Clock) -> usize {
-        self.inner.memory.sweep(clock.now())
+        match &self.inner.memory {
+            Memory::Rate(m) => m.sweep(clock.now()),
+            Memory::InFlight(slots) => slots.sweep(),
+        }
     }
 
-    /// Keys held in memory now, without walking them.
+    /// Keys held in memory now (an in-flight limit's: a short walk of its shards).
     pub fn memory_keys(&self) -> usize {
-        self.inner.memory.len()
+        match &self.inner.memory {
+            Memory::Rate(m) => m.len(),
+            Memory::InFlight(slots) => slots.len(),
+        }
     }
 
     /// Size and evictions of its in-memory state (walks every key: for reports).
     pub fn stats(&self) -> StoreStats {
-        self.inner.memory.stats()
+        match &self.inner.memory {
+            Memory::Rate(m) => m.stats(),
+            Memory::InFlight(slots) => StoreStats {
+                keys: slots.len(),
+                ..StoreStats::default()
+            },
+        }
     }
 }
 
@@ -192,7 +294,7 @@ impl LimitSet {
         let in_lock_order = lock_order.iter().enumerate().all(|(i, &l)| i == l);
         let capacity = limits
             .iter()
-            .map(|l| l.policy().capacity())
+            .map(|l| l.rule().capacity())
             .min()
             .unwrap_or(0);
         Ok(Self {
@@ -211,6 +313,13 @@ impl LimitSet {
     /// The most one request may cost: what every limit can admit at once.
     pub fn capacity(&self) -> u64 {
         self.capacity
+    }
+
+    /// True when some limit is an in-flight limit (admissions hold a [`Permit`]).
+    pub fn has_in_flight(&self) -> bool {
+        self.limits
+            .iter()
+            .any(|l| matches!(l.rule(), Rule::InFlight(_)))
     }
 
     /// Refuses a cost some limit can never admit.
@@ -249,14 +358,14 @@ const EMPTY: Decision = Decision {
 };
 
 impl LimitsDecision {
-    /// Combines each limit's decision (in the set's order): admitted when all admitted.
-    /// A limit that admitted a refused request did not spend, so its remaining is given
-    /// back the cost.
+    /// Combines each limit of `set`'s decision (in the set's order): admitted when all
+    /// admitted. A limit that admitted a refused request did not spend, so its
+    /// remaining is given back the cost (an in-flight limit: its slot).
     #[cfg(feature = "redis")]
-    pub(crate) fn new(decisions: &[Decision], cost: u64) -> Self {
+    pub(crate) fn new(set: &LimitSet, decisions: &[Decision], cost: u64) -> Self {
         let mut all = Self::empty(decisions.len());
         all.decisions[..decisions.len()].copy_from_slice(decisions);
-        all.settle(cost);
+        all.settle(set, cost);
         all
     }
 
@@ -272,14 +381,18 @@ impl LimitsDecision {
         }
     }
 
-    /// Settles filled decisions: admitted when all admitted; a limit that admitted a
-    /// refused request did not spend, so its remaining is given back the cost.
-    fn settle(&mut self, cost: u64) {
+    /// Settles filled decisions of `set`'s limits: admitted when all admitted; a limit
+    /// that admitted a refused request did not spend, so its remaining is given back the
+    /// cost (an in-flight limit: its slot).
+    fn settle(&mut self, set: &LimitSet, cost: u64) {
         let n = usize::from(self.len);
         self.allowed = self.decisions[..n].iter().all(|d| d.allowed);
         if !self.allowed {
-            for d in self.decisions[..n].iter_mut().filter(|d| d.allowed) {
-                d.remaining = d.remaining.saturating_add(cost).min(d.limit);
+            for (d, limit) in self.decisions[..n].iter_mut().zip(set.limits()) {
+                if d.allowed {
+                    let unspent = limit.rule().unspent(cost);
+                    d.remaining = d.remaining.saturating_add(unspent).min(d.limit);
+                }
             }
         }
     }
@@ -321,7 +434,10 @@ impl LimitsDecision {
             .limits()
             .iter()
             .map(|l| {
-                let cap = l.policy().capacity();
+                let cap = match l.rule() {
+                    Rule::Rate(p) => p.capacity(),
+                    Rule::InFlight(f) => f.limit(),
+                };
                 if allowed {
                     Decision::allow(cap, cap - cost.min(cap), std::time::Duration::ZERO)
                 } else {
@@ -329,7 +445,7 @@ impl LimitsDecision {
                 }
             })
             .collect();
-        Self::new(&ds, 0)
+        Self::new(set, &ds, 0)
     }
 }
 
@@ -354,6 +470,16 @@ impl LimitsVerdict {
     pub fn is_unavailable(&self) -> bool {
         !self.decision.allowed && self.decided_by == DecidedBy::FailClosed
     }
+}
+
+/// One request's decision and, when admitted, the in-flight slots it holds.
+#[derive(Debug)]
+pub struct Admission {
+    /// The decision.
+    pub verdict: LimitsVerdict,
+    /// The in-flight slots held (empty when refused or the set has no in-flight limit):
+    /// keep it while the request runs.
+    pub permit: Permit,
 }
 
 /// A set of limits decided all-or-nothing, in memory or on Redis, chosen at run time.
@@ -408,34 +534,72 @@ impl<C: Clock> MultiLimiter<C> {
     /// limit's key, on Redis the hash tag every limit's key shares) now, if the state is
     /// in memory; `None` on Redis (use [`decide`](Self::decide)).
     ///
+    /// An admission's in-flight slots are released at once: a request that runs for a
+    /// while takes them with [`acquire_now`](Self::acquire_now).
+    ///
     /// Errors only when `cost` exceeds what some limit can ever admit at once.
     #[inline]
     pub fn decide_now(&self, tag: &str, cost: u64) -> Option<Result<LimitsVerdict>> {
         if !self.is_memory() {
             return None;
         }
-        Some(self.decide_memory(tag, cost))
+        // Slots taken are given back when this permit drops, at the end of the call.
+        let mut permit = Permit::default();
+        Some(self.decide_memory(tag, cost, &mut permit))
     }
 
     /// Decides one request of `cost` units for `tag`, wherever the state lives. Store
-    /// failures are answered by the failure policy.
+    /// failures are answered by the failure policy. As [`decide_now`](Self::decide_now),
+    /// in-flight slots are released at once (see [`acquire`](Self::acquire)).
     ///
     /// Errors only when `cost` exceeds what some limit can ever admit at once.
     pub async fn decide(&self, tag: &str, cost: u64) -> Result<LimitsVerdict> {
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.redis {
             self.set.ensure_fits(cost)?;
+            let admission = redis.decide(self, tag, cost).await?;
+            admission.permit.release().await;
+            return Ok(admission.verdict);
+        }
+        let mut permit = Permit::default();
+        self.decide_memory(tag, cost, &mut permit)
+    }
+
+    /// [`decide_now`](Self::decide_now), keeping an admitted request's in-flight slots
+    /// in the [`Admission`]'s permit until it is dropped.
+    pub fn acquire_now(&self, tag: &str, cost: u64) -> Option<Result<Admission>> {
+        if !self.is_memory() {
+            return None;
+        }
+        Some(self.admit_memory(tag, cost))
+    }
+
+    /// [`decide`](Self::decide), keeping an admitted request's in-flight slots in the
+    /// [`Admission`]'s permit until it is dropped (on Redis: leases renewed by a task
+    /// while it is held, removed when it is dropped; must run on a tokio runtime).
+    pub async fn acquire(&self, tag: &str, cost: u64) -> Result<Admission> {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            self.set.ensure_fits(cost)?;
             return redis.decide(self, tag, cost).await;
         }
-        self.decide_memory(tag, cost)
+        self.admit_memory(tag, cost)
+    }
+
+    /// The in-memory decision, its in-flight slots held in the admission's permit.
+    fn admit_memory(&self, tag: &str, cost: u64) -> Result<Admission> {
+        let mut permit = Permit::default();
+        let verdict = self.decide_memory(tag, cost, &mut permit)?;
+        Ok(Admission { verdict, permit })
     }
 
     /// The in-memory decision: every limit's key locked in rank order, each decision
-    /// written in place into the verdict returned. The verdict is built first and
-    /// returned on every path, so it is built where the caller receives it (a
-    /// `LimitsVerdict` is about 460 bytes: each copy on the way out was a `memcpy`).
+    /// written in place into the verdict returned, the in-flight slots taken into
+    /// `permit`. The verdict is built first and returned on every path, so it is built
+    /// where the caller receives it (a `LimitsVerdict` is about 460 bytes: each copy on
+    /// the way out was a `memcpy`).
     #[inline]
-    fn decide_memory(&self, tag: &str, cost: u64) -> Result<LimitsVerdict> {
+    fn decide_memory(&self, tag: &str, cost: u64, permit: &mut Permit) -> Result<LimitsVerdict> {
         let n = self.set.limits.len();
         let mut answer = Ok(LimitsVerdict {
             decision: LimitsDecision::empty(n),
@@ -445,10 +609,11 @@ impl<C: Clock> MultiLimiter<C> {
             let decided = &mut verdict.decision;
             let all = self.set.ensure_fits(cost).and_then(|()| {
                 let now = self.clock.now();
-                memory::decide_all(&self.set, tag, now, cost, &mut decided.decisions[..n])
+                let out = &mut decided.decisions[..n];
+                memory::decide_all(&self.set, tag, now, cost, out, permit)
             });
             match all {
-                Ok(_) => decided.settle(cost),
+                Ok(_) => decided.settle(&self.set, cost),
                 Err(e) => answer = Err(e),
             }
         }
@@ -495,8 +660,15 @@ impl<C: Clock> MultiLimiter<C> {
     fn settle_memory(&self, tag: &str, reserved: u64, actual: u64) -> Result<usize> {
         let now = self.clock.now();
         let mut settled = 0;
-        for limit in self.set.limits.iter().filter(|l| l.policy().kind.settles()) {
-            limit.inner.memory.settle(tag, now, reserved, actual)?;
+        for limit in &self.set.limits {
+            // In-flight limits hold slots, not units: nothing to settle.
+            let Memory::Rate(memory) = &limit.inner.memory else {
+                continue;
+            };
+            if !limit.inner.rule.settles() {
+                continue;
+            }
+            memory.settle(tag, now, reserved, actual)?;
             settled += 1;
         }
         Ok(settled)

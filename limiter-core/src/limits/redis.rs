@@ -8,13 +8,17 @@ use std::time::Duration;
 
 use redis::{Cmd, Value};
 
-use super::{LimitSet, LimitsDecision, LimitsVerdict, MAX_LIMITS, MultiLimiter};
+use super::in_flight::{InFlight, Permit};
+use super::redis_leases::{self, Leases};
+use super::{Admission, LimitSet, LimitsDecision, LimitsVerdict, MAX_LIMITS, MultiLimiter, Rule};
 use crate::algorithm::mirror::{AnyMirror, Mirror};
 use crate::algorithm::{Algorithm, Kind, registry};
 use crate::clock::Clock;
 use crate::decision::{DecidedBy, Decision};
 use crate::error::{Error, Result};
-use crate::store::redis::{FailurePolicy, RedisStore, TimeSource, script, tagged_key};
+use crate::store::redis::{
+    FailurePolicy, RedisStore, TimeSource, in_flight_key, script, tagged_key,
+};
 
 const TEMPLATE: &str = include_str!("limits.lua");
 
@@ -29,6 +33,9 @@ macro_rules! steps {
 }
 registry!(steps);
 
+/// The step index of in-flight limits in the composed script: after every algorithm.
+const IN_FLIGHT: usize = Kind::ALL.len();
+
 /// The composed script's source and SHA1, built once.
 fn script() -> &'static (String, String) {
     static SCRIPT: OnceLock<(String, String)> = OnceLock::new();
@@ -40,16 +47,31 @@ fn script() -> &'static (String, String) {
                  admitted[{i}] = function(r) return {admitted} end\n"
             ));
         }
+        // In-flight limits: the step after every algorithm's.
+        steps.push_str(&format!(
+            "steps[{IN_FLIGHT}] = function(KEYS, ARGV, redis)\n{}\nend\n\
+             admitted[{IN_FLIGHT}] = function(r) return {} end\n",
+            redis_leases::STEP,
+            redis_leases::ADMITTED,
+        ));
         let source = TEMPLATE.replace("--@STEPS@\n", &steps);
         let sha = redis::Script::new(&source).get_hash().to_owned();
         (source, sha)
     })
 }
 
-/// The Redis side of a [`MultiLimiter`]: each limit's mirror and key name.
+/// How the script decides one limit: a rate algorithm's mirror, or an in-flight limit.
+enum Step {
+    Rate(AnyMirror, Kind),
+    InFlight(InFlight),
+}
+
+/// The Redis side of a [`MultiLimiter`]: each limit's step and id.
 pub(crate) struct RedisLimits {
     store: RedisStore,
-    limits: Vec<(AnyMirror, Kind, String)>,
+    limits: Vec<(Step, String)>,
+    /// Whether some limit is an in-flight limit (admissions hold leases).
+    in_flight: bool,
 }
 
 impl fmt::Debug for RedisLimits {
@@ -64,21 +86,37 @@ impl RedisLimits {
             .limits()
             .iter()
             .map(|l| {
-                let p = l.policy();
-                (AnyMirror::new(&p), p.kind, l.id().to_owned())
+                let step = match l.rule() {
+                    Rule::Rate(p) => Step::Rate(AnyMirror::new(&p), p.kind),
+                    Rule::InFlight(f) => Step::InFlight(f),
+                };
+                (step, l.id().to_owned())
             })
             .collect();
-        Self { store, limits }
+        Self {
+            store,
+            limits,
+            in_flight: set.has_in_flight(),
+        }
     }
 
-    /// The `EVALSHA` call deciding every limit for `tag` at a cost of `cost`.
-    pub(crate) fn command(&self, tag: &str, cost: u64) -> Cmd {
+    /// The key of limit `id` for `tag`.
+    fn key(&self, step: &Step, tag: &str, id: &str) -> String {
         let prefix = &self.store.options().key_prefix;
+        match step {
+            Step::Rate(_, kind) => tagged_key(prefix, *kind, tag, id),
+            Step::InFlight(_) => in_flight_key(prefix, tag, id),
+        }
+    }
+
+    /// The `EVALSHA` call deciding every limit for `tag` at a cost of `cost`; `member`
+    /// names the request's leases in its in-flight limits.
+    pub(crate) fn command(&self, tag: &str, cost: u64, member: &str) -> Cmd {
         let n = self.limits.len();
         let mut cmd = Cmd::with_capacity(4 + 6 * n, 64 + 96 * n);
         cmd.arg("EVALSHA").arg(&script().1).arg(n);
-        for (_, kind, id) in &self.limits {
-            cmd.arg(tagged_key(prefix, *kind, tag, id));
+        for (step, id) in &self.limits {
+            cmd.arg(self.key(step, tag, id));
         }
         cmd.arg(n);
         match &self.store.options().time {
@@ -86,10 +124,19 @@ impl RedisLimits {
             TimeSource::Redis => cmd.arg(""),
         };
         let mut args = Cmd::new();
-        for (mirror, kind, _) in &self.limits {
+        for (step, _) in &self.limits {
             args.clear();
-            mirror.push_args(&mut args, cost);
-            cmd.arg(*kind as usize).arg(args.args_iter().len());
+            let index = match step {
+                Step::Rate(mirror, kind) => {
+                    mirror.push_args(&mut args, cost);
+                    *kind as usize
+                }
+                Step::InFlight(f) => {
+                    redis_leases::push_args(&mut args, &self.store, f, member);
+                    IN_FLIGHT
+                }
+            };
+            cmd.arg(index).arg(args.args_iter().len());
             for arg in args.args_iter() {
                 if let redis::Arg::Simple(bytes) = arg {
                     cmd.arg(bytes);
@@ -100,7 +147,7 @@ impl RedisLimits {
     }
 
     /// Every limit's decision from the script's reply.
-    fn decode(&self, reply: &Value, cost: u64) -> Option<LimitsDecision> {
+    fn decode(&self, set: &LimitSet, reply: &Value, cost: u64) -> Option<LimitsDecision> {
         let Value::Array(items) = reply else {
             return None;
         };
@@ -110,10 +157,13 @@ impl RedisLimits {
         }
         let all = matches!(first, Value::Int(1));
         let mut ds = [Decision::allow(0, 0, Duration::ZERO); MAX_LIMITS];
-        for ((slot, r), (mirror, _, _)) in ds.iter_mut().zip(rest).zip(&self.limits) {
-            *slot = mirror.decode_value(r, cost)?;
+        for ((slot, r), (step, _)) in ds.iter_mut().zip(rest).zip(&self.limits) {
+            *slot = match step {
+                Step::Rate(mirror, _) => mirror.decode_value(r, cost)?,
+                Step::InFlight(f) => decode_in_flight(f, r)?,
+            };
         }
-        let decision = LimitsDecision::new(&ds[..rest.len()], cost);
+        let decision = LimitsDecision::new(set, &ds[..rest.len()], cost);
         // The script's word and the decoded decisions must agree.
         (decision.allowed == all).then_some(decision)
     }
@@ -123,7 +173,11 @@ impl RedisLimits {
     pub(super) async fn settle(&self, tag: &str, reserved: u64, actual: u64) -> Result<usize> {
         let prefix = &self.store.options().key_prefix;
         let mut settled = 0;
-        for (mirror, kind, id) in &self.limits {
+        for (step, id) in &self.limits {
+            // In-flight limits hold slots, not units: nothing to settle.
+            let Step::Rate(mirror, kind) = step else {
+                continue;
+            };
             let Some(lua) = script::settle_lua(*kind) else {
                 continue;
             };
@@ -151,25 +205,42 @@ impl RedisLimits {
         limiter: &MultiLimiter<C>,
         tag: &str,
         cost: u64,
-    ) -> Result<LimitsVerdict> {
-        let cmd = self.command(tag, cost);
+    ) -> Result<Admission> {
+        let member = if self.in_flight {
+            redis_leases::member()
+        } else {
+            String::new()
+        };
+        let cmd = self.command(tag, cost, &member);
+        let set = limiter.set();
         let err = match self.store.guarded_call(&cmd, &script().0).await {
             Ok(reply) => {
                 let decision = self
-                    .decode(&reply, cost)
+                    .decode(set, &reply, cost)
                     .ok_or_else(|| Error::bad_reply(format!("{reply:?}")))?;
-                return Ok(LimitsVerdict {
-                    decision,
-                    decided_by: DecidedBy::Store,
+                let permit = if decision.allowed && self.in_flight {
+                    Permit::with_leases(self.leases(tag, member))
+                } else {
+                    Permit::default()
+                };
+                return Ok(Admission {
+                    verdict: LimitsVerdict {
+                        decision,
+                        decided_by: DecidedBy::Store,
+                    },
+                    permit,
                 });
             }
             Err(e) if !e.is_store_failure() => return Err(e),
             Err(e) => e,
         };
         let opts = self.store.options();
-        let set = limiter.set();
+        let mut permit = Permit::default();
         let (decision, by) = match opts.on_error {
-            FailurePolicy::Local => (limiter.decide_memory(tag, cost)?.decision, DecidedBy::Local),
+            FailurePolicy::Local => {
+                let verdict = limiter.decide_memory(tag, cost, &mut permit)?;
+                (verdict.decision, DecidedBy::Local)
+            }
             FailurePolicy::FailClosed => {
                 let retry = err.retry_after().unwrap_or(opts.breaker.open_for);
                 (
@@ -183,10 +254,41 @@ impl RedisLimits {
             ),
         };
         self.store.count_fallback(by);
-        Ok(LimitsVerdict {
-            decision,
-            decided_by: by,
+        Ok(Admission {
+            verdict: LimitsVerdict {
+                decision,
+                decided_by: by,
+            },
+            permit,
         })
+    }
+
+    /// Starts holding `member`'s leases in every in-flight limit of `tag`.
+    fn leases(&self, tag: &str, member: String) -> Leases {
+        let keys = self
+            .limits
+            .iter()
+            .filter_map(|(step, id)| match step {
+                Step::InFlight(f) => Some((self.key(step, tag, id), *f)),
+                Step::Rate(..) => None,
+            })
+            .collect();
+        Leases::hold(self.store.clone(), keys, member)
+    }
+}
+
+/// An in-flight step's reply: `{1, slots left}` or `{0, 0}`.
+fn decode_in_flight(limit: &InFlight, reply: &Value) -> Option<Decision> {
+    let Value::Array(items) = reply else {
+        return None;
+    };
+    match items.as_slice() {
+        [Value::Int(1), Value::Int(left)] => {
+            let left = u64::try_from(*left).ok()?.min(limit.limit());
+            Some(Decision::allow(limit.limit(), left, Duration::ZERO))
+        }
+        [Value::Int(0), Value::Int(_)] => Some(limit.decision(limit.limit())),
+        _ => None,
     }
 }
 
@@ -203,5 +305,7 @@ mod tests {
             assert!(source.contains(&format!("steps[{i}] = function")), "{kind}");
             assert!(source.contains(STEPS[i].0));
         }
+        assert!(source.contains(&format!("steps[{IN_FLIGHT}] = function")));
+        assert!(source.contains(redis_leases::STEP));
     }
 }

@@ -138,6 +138,14 @@ impl Drop for ResponseGuard {
     }
 }
 
+/// An admitted request's in-flight slots ([`Permit`](crate::limits::Permit)) as a hook:
+/// released when the response ends, however it ends.
+impl ResponseHook for crate::limits::Permit {
+    fn on_end(self: Box<Self>, _end: ResponseEnd) {
+        // Dropping the permit releases its slots.
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};

@@ -26,7 +26,7 @@ use super::headers::{
     PolicyHeaders, RATELIMIT, RATELIMIT_POLICY, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING,
     X_RATELIMIT_RESET, ceil_secs, retry_after_secs, sf_integer,
 };
-use crate::limits::{LimitSet, LimitsDecision};
+use crate::limits::{LimitSet, LimitsDecision, Rule};
 
 /// The header values fixed by a set of limits, formatted once, and each limit's own
 /// [`PolicyHeaders`] for the per-request state.
@@ -42,7 +42,10 @@ impl HeaderList {
         let members: Vec<PolicyHeaders> = set
             .limits()
             .iter()
-            .map(|l| PolicyHeaders::new(l.name(), &l.policy()))
+            .map(|l| match l.rule() {
+                Rule::Rate(policy) => PolicyHeaders::new(l.name(), &policy),
+                Rule::InFlight(f) => PolicyHeaders::in_flight(l.name(), f.limit()),
+            })
             .collect();
         let joined = members
             .iter()
@@ -159,5 +162,42 @@ mod tests {
         assert!(value.starts_with("\"burst\";r=0;t="), "{value}");
         assert!(value.contains(", \"hourly\";r=0;t=3600"), "{value}");
         assert_eq!(map["x-ratelimit-limit"], "2");
+    }
+
+    #[test]
+    fn an_in_flight_limit_is_a_concurrent_requests_member() {
+        let burst = Limit::new(
+            "burst",
+            "a",
+            Policy::new(Kind::Gcra, Quota::bucket(20, 10.0).unwrap()),
+            10,
+        );
+        let slots = Limit::in_flight("slots", "b", crate::limits::InFlight::new(2).unwrap(), 10);
+        let set = LimitSet::new(vec![burst, slots]).unwrap();
+        let headers = HeaderList::new(&set);
+        assert_eq!(
+            headers.policy_value(),
+            "\"burst\";q=20;w=2, \"slots\";q=2;qu=\"concurrent-requests\""
+        );
+        let parsed: sfv::List = sfv::Parser::new(headers.policy_value()).parse().unwrap();
+        assert_eq!(parsed.len(), 2);
+        let multi = MultiLimiter::memory(set, ManualClock::new());
+        let take = || multi.acquire_now("k", 1).unwrap().unwrap();
+        let (a, b) = (take(), take());
+        let mut map = HeaderMap::new();
+        headers.apply(&mut map, &b.verdict.decision);
+        // Admitted: slots left, no reset (a slot frees whenever a request ends).
+        let value = map["ratelimit"].to_str().unwrap().to_owned();
+        assert!(value.ends_with(", \"slots\";r=0"), "{value}");
+        sfv::Parser::new(value.as_str())
+            .parse::<sfv::List>()
+            .unwrap();
+        let refused = take();
+        assert!(!refused.verdict.decision.allowed);
+        headers.apply(&mut map, &refused.verdict.decision);
+        assert_eq!(map["retry-after"], "1");
+        let value = map["ratelimit"].to_str().unwrap();
+        assert!(value.ends_with(", \"slots\";r=0;t=1"), "{value}");
+        drop((a, b));
     }
 }

@@ -93,6 +93,9 @@ pub struct PolicyHeaders {
     window_secs: u64,
     policy: HeaderValue,
     limit: HeaderValue,
+    /// An in-flight limit (`qu="concurrent-requests"`): no window, and `t` only on a
+    /// refusal.
+    concurrent: bool,
 }
 
 impl PolicyHeaders {
@@ -100,16 +103,7 @@ impl PolicyHeaders {
     /// route; characters outside printable ASCII become `_`, as an sf-string holds no
     /// others; `"` and `\` are escaped).
     pub fn new(name: &str, policy: &Policy) -> Self {
-        let name: String = name
-            .chars()
-            .map(|c| {
-                if c == ' ' || c.is_ascii_graphic() {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = header_name(name);
         let q = policy.quota;
         let (quota, window) = if policy.kind.is_bucket() {
             let refill =
@@ -140,6 +134,37 @@ impl PolicyHeaders {
             name_sf,
             quota,
             window_secs,
+            concurrent: false,
+        }
+    }
+
+    /// The headers of an in-flight limit of `limit` requests at once, advertised under
+    /// `name`: the draft's quota unit `qu="concurrent-requests"` and no window
+    /// (`"uploads";q=2;qu="concurrent-requests"`); its `RateLimit` member gives the
+    /// slots left (`"uploads";r=1`), and on a refusal `t`, equal to `Retry-After`.
+    pub fn in_flight(name: &str, limit: u64) -> Self {
+        let name = header_name(name);
+        let quota = sf_integer(limit);
+        let sf_name = StringRef::from_str(&name).unwrap_or(StringRef::EMPTY);
+        let mut name_sf = String::with_capacity(name.len() + 2);
+        let _ = ItemSerializer::with_buffer(&mut name_sf).bare_item(sf_name);
+        let mut list = ListSerializer::new();
+        let _ = list
+            .bare_item(sf_name)
+            .parameter(KeyRef::constant("q"), int(quota))
+            .parameter(
+                KeyRef::constant("qu"),
+                StringRef::constant("concurrent-requests"),
+            );
+        let policy = list.finish().unwrap_or_default();
+        Self {
+            policy: HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("")),
+            limit: HeaderValue::from(quota),
+            name,
+            name_sf,
+            quota,
+            window_secs: 0,
+            concurrent: true,
         }
     }
 
@@ -192,17 +217,26 @@ impl PolicyHeaders {
         let remaining = s.len();
         s.extend_from_slice(digits.format(sf_integer(decision.remaining)).as_bytes());
         let remaining = remaining..s.len();
-        s.extend_from_slice(b";t=");
-        let reset = s.len();
-        s.extend_from_slice(digits.format(self.reset_secs(decision)).as_bytes());
-        let reset = reset..s.len();
+        // A slot frees whenever a request ends: an admitted in-flight member has no
+        // reset to state (the draft's `t` is optional).
+        let reset = if self.concurrent && decision.allowed {
+            None
+        } else {
+            s.extend_from_slice(b";t=");
+            let reset = s.len();
+            s.extend_from_slice(digits.format(self.reset_secs(decision)).as_bytes());
+            Some(reset..s.len())
+        };
         let all = s.freeze();
         let value = |b: bytes::Bytes| {
             HeaderValue::from_maybe_shared(b).unwrap_or_else(|_| HeaderValue::from_static(""))
         };
         StateValues {
             remaining: value(all.slice(remaining)),
-            reset: value(all.slice(reset)),
+            reset: match reset {
+                Some(reset) => value(all.slice(reset)),
+                None => HeaderValue::from_static("0"),
+            },
             ratelimit: value(all),
         }
     }
@@ -225,6 +259,20 @@ impl PolicyHeaders {
             );
         }
     }
+}
+
+/// `name` as a header member's name: characters outside printable ASCII (and space)
+/// become `_`.
+fn header_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// `x` (at most [`MAX_SF_INTEGER`]) as an sfv integer.

@@ -66,12 +66,26 @@ pub fn redis_key(prefix: &str, kind: Kind, identity: &str) -> String {
 /// The part of every key of a `kind` limiter under `prefix` before the identity,
 /// `<prefix>:<algorithm>:{` (a limiter works it out once).
 pub(super) fn head(prefix: &str, kind: Kind) -> String {
+    named_head(prefix, kind.name())
+}
+
+/// `<prefix>:<name>:{`: the head of every key of one kind of state.
+fn named_head(prefix: &str, name: &str) -> String {
     let mut head = String::with_capacity(prefix.len() + 20);
     escape(&mut head, prefix, PREFIX);
     head.push(':');
-    head.push_str(kind.name());
+    head.push_str(name);
     head.push_str(":{");
     head
+}
+
+/// The lease set of in-flight limit `id` for `tag`: `<prefix>:in-flight:{<tag>}:<id>`,
+/// in the same slot as every other key of the request (see [`tagged_key`]).
+pub fn in_flight_key(prefix: &str, tag: &str, id: &str) -> String {
+    let mut key = with_head(&named_head(prefix, "in-flight"), tag);
+    key.push(':');
+    escape(&mut key, id, IDENTITY);
+    key
 }
 
 /// The key of `identity` after `head` (from [`head`]).

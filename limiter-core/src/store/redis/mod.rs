@@ -54,7 +54,7 @@ use redis::{Cmd, RedisFuture, Value};
 
 pub use breaker::{BreakerOptions, CircuitState};
 pub use connect::StoreConnection;
-pub use key::{redis_key, tagged_key};
+pub use key::{in_flight_key, redis_key, tagged_key};
 pub use limiter::RedisLimiter;
 
 use crate::clock::Clock;

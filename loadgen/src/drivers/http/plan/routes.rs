@@ -60,7 +60,7 @@ mod tests {
         assert!(fw.contains("limit = 5\nwindow = \"6s\"\n"), "{fw}");
         // What the gateway reads is exactly what the workload plays.
         let config = gateway::Config::parse("gw.toml", &fw).unwrap();
-        let q = config.routes[0].limit.limits[0].policy.quota;
+        let q = config.routes[0].limit.limits[0].policy().unwrap().quota;
         assert_eq!(q, s.endpoints[0].quota.with_burst(q.burst()).unwrap());
         assert_eq!(config.routes[0].path.as_str(), "/api/orders");
     }
