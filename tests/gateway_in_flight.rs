@@ -353,3 +353,15 @@ fn in_flight_limits_on_redis() {
         left = redis.cmd(&["KEYS", "*in-flight*"]).unwrap();
     }
 }
+
+#[test]
+fn the_concurrency_example_is_a_valid_config() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies/concurrency.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ratelab"))
+        .args(["gateway", "--check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration ok (2 routes)"));
+}
