@@ -335,10 +335,17 @@ impl Cx<'_> {
                 message,
             ));
         };
-        let kind: Kind = algo
-            .get_ref()
-            .parse()
-            .map_err(|e| self.err(algo, &key("algorithm"), e))?;
+        let kind: Kind =
+            algo.get_ref()
+                .parse()
+                .map_err(|e: limiter_core::algorithm::UnknownKind| {
+                    // The rate algorithms' list, and the in-flight limit beside them.
+                    let mut message = e.to_string();
+                    if message.ends_with(')') {
+                        message.insert_str(message.len() - 1, &format!(", or {CONCURRENCY}"));
+                    }
+                    self.err(algo, &key("algorithm"), message)
+                })?;
         let forbid = |v: Option<std::ops::Range<usize>>, name: &str, use_: &str| match v {
             Some(span) => Err(ConfigError::at(
                 self.file,

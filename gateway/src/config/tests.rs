@@ -74,6 +74,7 @@ fn errors_name_file_line_and_key() {
     assert!(e.starts_with("gw.toml:4:"), "{e}");
     assert!(e.contains("route[1].algorithm"), "{e}");
     assert!(e.contains("leaky"), "{e}");
+    assert!(e.contains("bucketed-window, or concurrency)"), "{e}");
 
     let e = err(
         "[[route]]\npath = \"/a\"\nalgorithm = \"gcra\"\ncapacity = 1\nrefill_per_sec = 1\n[[route]]\npath = \"/b\"\nalgorithm = \"token-bucket\"\ncapacity = 0\nrefill_per_sec = 1\n",
