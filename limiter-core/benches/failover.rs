@@ -59,6 +59,7 @@ fn main() {
             ..Setup::new(mode, on_error)
         });
     }
+    let runs = setups.len();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -66,7 +67,7 @@ fn main() {
         .unwrap();
     let mut outcomes = Vec::new();
     for (i, setup) in setups.into_iter().enumerate() {
-        eprintln!("run {}/8: {} / {}", i + 1, setup.mode, setup.on_error);
+        eprintln!("run {}/{runs}: {} / {}", i + 1, setup.mode, setup.on_error);
         outcomes.push(runtime.block_on(failover::run(setup)));
     }
     let table = failover::markdown(&outcomes);

@@ -150,6 +150,8 @@ pub struct Outcome {
     pub short_circuited: u64,
     /// Times a circuit opened.
     pub circuit_opened: u64,
+    /// Decision latency before the kill, every key: median and 99th percentile.
+    pub latency: (Duration, Duration),
 }
 
 /// The run's clock: nanoseconds since it started, shared by every instance (the
@@ -162,7 +164,8 @@ impl Clock for Since {
     }
 }
 
-type Record = (Nanos, bool, DecidedBy);
+/// A decision: its instant, answer, source and how long it took (ns).
+type Record = (Nanos, bool, DecidedBy, Nanos);
 
 /// Starts a 3 + 3 cluster, runs `setup`, kills the master of the hot keys after
 /// `setup.before`, keeps going `setup.after` past the promotion, stops the cluster.
@@ -263,7 +266,8 @@ async fn offer(
         tick.tick().await;
         let at = clock.now();
         let v = limiter.decide(key, 1).await.unwrap();
-        records.push((at, v.decision.allowed, v.decided_by));
+        let took = clock.now().saturating_sub(at);
+        records.push((at, v.decision.allowed, v.decided_by, took));
     }
     records
 }
@@ -277,13 +281,12 @@ fn outcome(
 ) -> Outcome {
     let sum = |f: fn(&StoreMetrics) -> u64| metrics.iter().map(f).sum();
     let killed = u64::try_from((failover.killed_at - start).as_nanos()).unwrap();
-    let mut tallies: Vec<KeyTally> = per_key
-        .into_iter()
-        .map(|mut records| {
-            records.sort_by_key(|r| r.0);
-            tally(&records, killed)
-        })
-        .collect();
+    let mut per_key = per_key;
+    for records in &mut per_key {
+        records.sort_by_key(|r| r.0);
+    }
+    let mut tallies: Vec<KeyTally> = per_key.iter().map(|r| tally(r, killed)).collect();
+    let latency = steady_latency(&per_key, killed);
     let cold = tallies.pop().unwrap();
     let recovery = tallies
         .iter()
@@ -317,13 +320,30 @@ fn outcome(
         timeouts: sum(|m| m.timeouts),
         short_circuited: sum(|m| m.short_circuited),
         circuit_opened: sum(|m| m.circuit_opened),
+        latency,
     }
+}
+
+/// The median and 99th percentile of the decisions' durations before `killed`.
+fn steady_latency(per_key: &[Vec<Record>], killed: Nanos) -> (Duration, Duration) {
+    let mut took: Vec<Nanos> = per_key
+        .iter()
+        .flatten()
+        .filter(|r| r.0 < killed)
+        .map(|r| r.3)
+        .collect();
+    took.sort_unstable();
+    let at = |q: f64| {
+        let i = ((took.len() as f64 - 1.0) * q).round() as usize;
+        Duration::from_nanos(took.get(i).copied().unwrap_or(0))
+    };
+    (at(0.5), at(0.99))
 }
 
 /// One key's records (in time order) summed; `killed` is the kill's instant.
 fn tally(records: &[Record], killed: Nanos) -> KeyTally {
     let mut t = KeyTally::default();
-    for &(at, allowed, by) in records {
+    for &(at, allowed, by, _) in records {
         t.decisions += 1;
         match (by, allowed) {
             (DecidedBy::Store, true) => t.store_allowed += 1,
@@ -351,19 +371,21 @@ fn ms(d: Duration) -> String {
 /// The Markdown table of `outcomes`, one row per run.
 pub fn markdown(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| mode | failure policy | full coverage | promotion (ms) | back on the store (ms) | \
+        "| mode | failure policy | full coverage | decision p50 / p99 before the kill (µs) | promotion (ms) | back on the store (ms) | \
          failure policy allowed / denied | admitted / envelope (hot keys) | \
          over-admission | of which lost writes | cold key: failure-policy decisions |\n\
-         |---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for o in outcomes {
         let h = &o.hot;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} / {} | {} / {} | {} | {} | {} of {} |",
+            "| {} | {} | {} | {} / {} | {} | {} | {} / {} | {} / {} | {} | {} | {} of {} |",
             o.setup.mode,
             o.setup.on_error,
             if o.setup.full_coverage { "yes" } else { "no" },
+            o.latency.0.as_micros(),
+            o.latency.1.as_micros(),
             ms(o.promotion),
             o.recovery.map_or_else(|| "not within the run".into(), ms),
             h.fallback_allowed,
