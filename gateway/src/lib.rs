@@ -29,6 +29,7 @@ pub mod backend;
 pub mod config;
 pub mod conn_limit;
 pub mod identity;
+pub mod keep_alive;
 pub mod limits;
 pub mod metrics;
 pub mod proxy;

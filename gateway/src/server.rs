@@ -3,7 +3,9 @@
 //! it.
 //!
 //! The guarantee: a client that is slow to send its request head is cut off after the
-//! header read timeout; an over-long head gets `431`; no input makes the server panic;
+//! header read timeout, and an idle kept-alive connection after the (longer, advertised
+//! in `Keep-Alive: timeout=N`) keep-alive timeout ([`crate::keep_alive`]); an over-long
+//! head gets `431`; no input makes the server panic;
 //! every path on the proxy port goes through identity, limits and the proxy (nothing is
 //! answered specially there: `/metrics`, `/healthz` and `/readyz` live on
 //! `admin_listen`); and on shutdown the listener closes at once, `/readyz` turns `503`,
@@ -18,12 +20,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use limiter_core::tower::{RateLimit, RateLimitBody, RateLimitLayer};
 use tokio::net::TcpListener;
@@ -35,12 +37,17 @@ use crate::access_log::{self, AccessLog};
 use crate::admin::{self, Admin};
 use crate::config::Config;
 use crate::identity::{self, GatewayRefusal, Resolver};
+use crate::keep_alive::{self, Finish, Requests, Timed, Tracked};
 use crate::limits::GatewayLimiter;
 use crate::metrics::{CollectFn, DescriptorEncoder, Exposition, Metrics};
 use crate::proxy::{ClientProxy, Proxy, ProxyBody};
 
 /// The body of every gateway response.
 pub type GatewayBody = RateLimitBody<ProxyBody>;
+
+/// `Keep-Alive`, on every response: the idle timeout clients should retire a
+/// connection before.
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
 /// One client connection's service: the rate-limit layer (`limiter-core`'s, shared
 /// limiter) over the proxy for that client.
@@ -160,9 +167,10 @@ impl Gateway {
         let reloader = identity::spawn_key_reloader(Arc::clone(&self.resolver));
         let server = &self.config.server;
         let mut builder = http1::Builder::new();
+        // Both client timeouts are kept by `keep_alive::Timed` (hyper's own header
+        // timeout would also close idle connections, after the short header timeout).
         builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(server.header_read_timeout)
+            .header_read_timeout(None)
             .max_buf_size(server.max_header_bytes.max(8192))
             .keep_alive(true)
             // A client that shuts down its sending side after the request still gets
@@ -173,10 +181,15 @@ impl Gateway {
             .map(crate::conn_limit::PerIpConnections::new);
         let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(server.max_connections));
+        let timeouts = keep_alive::Timeouts {
+            keep_alive: server.keep_alive_timeout,
+            header_read: server.header_read_timeout,
+        };
         let app = Arc::new(App {
             metrics: Arc::clone(&self.metrics),
             resolver: Arc::clone(&self.resolver),
             access_log: self.access_log.clone(),
+            keep_alive: keep_alive_value(server.keep_alive_timeout),
         });
         tokio::pin!(shutdown);
         loop {
@@ -215,13 +228,16 @@ impl Gateway {
             self.metrics.connections_open.inc();
             let identity = self.resolver.peer(peer);
             let forwarding = identity.forwarding(peer.port());
+            let requests = Arc::new(Requests::default());
             let conn = Connection {
                 app: Arc::clone(&app),
                 stack: RefCell::new(self.layer.layer(self.proxy.for_client(forwarding))),
                 identity,
+                requests: Arc::clone(&requests),
             };
             let service = hyper::service::service_fn(move |req| conn.handle(req));
-            let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            let io = TokioIo::new(Timed::new(stream, requests, timeouts));
+            let conn = graceful.watch(builder.serve_connection(io, service));
             let metrics = Arc::clone(&self.metrics);
             tokio::spawn(async move {
                 if let Err(err) = conn.await {
@@ -252,6 +268,15 @@ struct App {
     metrics: Arc<Metrics>,
     resolver: Arc<Resolver>,
     access_log: Option<AccessLog>,
+    /// `Keep-Alive: timeout=N`, formatted once.
+    keep_alive: HeaderValue,
+}
+
+/// `timeout=N`: the keep-alive timeout in whole seconds, rounded down, so a client
+/// that honours it retires the connection before the gateway closes it.
+fn keep_alive_value(timeout: std::time::Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("timeout={}", timeout.as_secs()))
+        .unwrap_or_else(|_| HeaderValue::from_static("timeout=0"))
 }
 
 /// One client connection: its peer's part of every identity, and its service stack
@@ -262,11 +287,14 @@ struct Connection {
     /// the request is handed over: its futures own what they need.
     stack: RefCell<Stack>,
     identity: identity::Peer,
+    /// Requests begun and finished, for the keep-alive timer.
+    requests: Arc<Requests>,
 }
 
 impl Connection {
     fn handle(&self, mut req: Request<Incoming>) -> Handled {
         let app = &*self.app;
+        let finish = Some(self.requests.begin());
         let in_flight = InFlight::new(Arc::clone(&app.metrics));
         let mut log = (app.access_log.as_ref()).map(|l| {
             access_log::Pending::start(l, req.method(), req.uri().path(), self.identity.addr())
@@ -279,6 +307,8 @@ impl Connection {
                 state,
                 in_flight,
                 log,
+                finish,
+                app: Arc::clone(&self.app),
             };
         }
         let state = match app.resolver.resolve(&self.identity, req.headers()) {
@@ -310,6 +340,8 @@ impl Connection {
             state,
             in_flight,
             log,
+            finish,
+            app: Arc::clone(&self.app),
         }
     }
 }
@@ -321,6 +353,9 @@ pin_project_lite::pin_project! {
         state: State,
         in_flight: InFlight,
         log: Option<Box<access_log::Pending>>,
+        // Handed to the response body: the request is in hand until the body ends.
+        finish: Option<Finish>,
+        app: Arc<App>,
     }
 }
 
@@ -341,7 +376,7 @@ impl State {
 }
 
 impl Future for Handled {
-    type Output = Result<Response<GatewayBody>, Infallible>;
+    type Output = Result<Response<Tracked<GatewayBody>>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -362,7 +397,12 @@ impl Future for Handled {
         if let Some(log) = this.log.take() {
             (*log).finish(response.status().as_u16());
         }
-        Poll::Ready(Ok(response))
+        let mut response = response;
+        response
+            .headers_mut()
+            .insert(KEEP_ALIVE.clone(), this.app.keep_alive.clone());
+        let finish = this.finish.take();
+        Poll::Ready(Ok(response.map(|body| Tracked::new(body, finish))))
     }
 }
 

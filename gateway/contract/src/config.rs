@@ -203,9 +203,12 @@ pub struct LeaseTable {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerTable {
-    /// `header_read_timeout = "5s"`.
+    /// `header_read_timeout = "5s"`: from a request head's first byte to its end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header_read_timeout: Option<Spanned<String>>,
+    /// `keep_alive_timeout = "60s"`: how long an idle kept-alive connection stays open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_timeout: Option<Spanned<String>>,
     /// `max_header_bytes = 16384`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_header_bytes: Option<Spanned<i64>>,

@@ -118,8 +118,12 @@ impl StoreConfig {
 /// The `[server]` table: limits that protect the gateway itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
-    /// A client must send its request head within this time, or the connection closes.
+    /// A client must send its request head within this time of its first byte (a new
+    /// connection: of being accepted), or the connection closes.
     pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request; advertised in
+    /// `Keep-Alive: timeout=N` so clients retire it first.
+    pub keep_alive_timeout: Duration,
     /// The largest request head (request line and headers) read; larger gets `431`.
     pub max_header_bytes: usize,
     /// The largest request body forwarded; larger gets `413`.
@@ -147,6 +151,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(5),
+            keep_alive_timeout: Duration::from_secs(60),
             max_header_bytes: 16 * 1024,
             max_body_bytes: 1024 * 1024,
             upstream_timeout: Duration::from_secs(10),

@@ -318,6 +318,14 @@ impl<'a> Cx<'a> {
         if let Some(d) = &raw.header_read_timeout {
             out.header_read_timeout = self.duration(d, "server.header_read_timeout")?;
         }
+        if let Some(d) = &raw.keep_alive_timeout {
+            let key = "server.keep_alive_timeout";
+            out.keep_alive_timeout = self.duration(d, key)?;
+            // Advertised in whole seconds: under one would tell clients `timeout=0`.
+            if out.keep_alive_timeout < Duration::from_secs(1) {
+                return Err(self.err(d, key, "keep_alive_timeout must be at least 1s"));
+            }
+        }
         if let Some(n) = &raw.max_header_bytes {
             let key = "server.max_header_bytes";
             let v = self.count(n, key)?;

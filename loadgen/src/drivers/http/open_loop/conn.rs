@@ -46,8 +46,12 @@ pub(super) struct Connection {
     lane: Arc<Lane>,
     stream: Option<TcpStream>,
     /// Whether the open connection has already carried a request (a server may close
-    /// a kept-alive connection just as a request goes out: that one is retried once).
+    /// a kept-alive connection just as a request goes out: an idempotent one is
+    /// retried once).
     reused: bool,
+    /// When the open connection is to be retired unused: shortly before the server's
+    /// advertised `Keep-Alive: timeout` runs out after its last answer.
+    retire_at: Option<Instant>,
     out: Vec<u8>,
     inbox: BytesMut,
     tally: Tally,
@@ -64,6 +68,7 @@ impl Connection {
             lane,
             stream: None,
             reused: false,
+            retire_at: None,
             out: Vec::with_capacity(512),
             inbox: BytesMut::with_capacity(16 * 1024),
             tally: Tally::default(),
@@ -131,8 +136,12 @@ impl Connection {
         shared.note_finished(i, latency, reply, has_policy, &mut self.tally);
     }
 
-    /// Opens the connection if it is not open.
+    /// Opens the connection if it is not open (or is about to be closed by the server
+    /// for idling: then it is replaced, so that no request races the server's close).
     async fn connect(&mut self) -> Result<(), ()> {
+        if self.stream.is_some() && self.retire_at.is_some_and(|at| Instant::now() >= at) {
+            self.stream = None;
+        }
         if self.stream.is_some() {
             return Ok(());
         }
@@ -146,6 +155,7 @@ impl Connection {
         self.pool.opened.fetch_add(1, Ordering::Relaxed);
         self.stream = Some(stream);
         self.reused = false;
+        self.retire_at = None;
         self.inbox.clear();
         Ok(())
     }
@@ -158,6 +168,7 @@ impl Connection {
             .requests
             .write(&self.pool.shared.plan, i, &mut self.out);
         let timeout_at = Instant::now() + self.pool.timeout;
+        let idempotent = self.lane.requests.idempotent(&self.pool.shared.plan, i);
         for attempt in 0..2 {
             if self.connect().await.is_err() {
                 return (Reply::Connect, false);
@@ -170,12 +181,17 @@ impl Connection {
                     if head.close {
                         self.stream = None;
                     }
+                    self.retire_at = head.keep_alive.map(|secs| retire_at(secs, Instant::now()));
                     return (Reply::Status(head.status), head.has_policy);
                 }
                 Err(failure) => {
                     self.stream = None;
                     match failure {
-                        Failure::Closed if reused && attempt == 0 => {}
+                        // Closed before any byte of an answer on a reused connection: the
+                        // server may have closed it as the request went out (unseen by
+                        // it), so an idempotent request is sent once more, as hyper's
+                        // client does; a POST may have been acted on, and is not.
+                        Failure::Closed if reused && idempotent && attempt == 0 => {}
                         Failure::Closed => return (Reply::Connect, false),
                         Failure::Timeout => return (Reply::Timeout, false),
                         Failure::Broken | Failure::Wire(_) => return (Reply::Other, false),
@@ -252,4 +268,12 @@ async fn read_more(
             }
         }
     }
+}
+
+/// When to retire a connection the server keeps idle for `secs` seconds after an
+/// answer at `now`: a second early (or at half of it when it is shorter), leaving room
+/// for the request on its way and for the clocks' granularity.
+fn retire_at(secs: u32, now: Instant) -> Instant {
+    let idle = Duration::from_secs(u64::from(secs));
+    now + idle.saturating_sub(Duration::from_secs(1)).max(idle / 2)
 }

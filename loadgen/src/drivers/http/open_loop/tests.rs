@@ -3,7 +3,7 @@
 //! agree with the records.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -164,4 +164,105 @@ async fn a_target_that_refuses_connections_stops_the_run() {
     );
     let (records, _) = shared.records();
     assert!(records.iter().all(|r| r.reply == Reply::Connect));
+}
+
+/// A server that answers the first request of each connection (advertising
+/// `Keep-Alive: timeout=1` when `advertise`) and treats the connection as closed from
+/// then on: a later request on it is read and dropped unanswered, as when it crosses
+/// the server's idle close. Counts the requests it read and those it dropped.
+async fn one_per_connection(listener: TcpListener, advertise: bool, seen: Arc<[AtomicU64; 2]>) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let seen = Arc::clone(&seen);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            let mut answered = false;
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    return;
+                }
+                seen[0].fetch_add(1, Ordering::Relaxed);
+                if answered {
+                    seen[1].fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let reply: &[u8] = if advertise {
+                    b"HTTP/1.1 200 OK\r\nkeep-alive: timeout=1\r\ncontent-length: 2\r\n\r\nok"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                };
+                answered = stream.write_all(reply).await.is_ok();
+            }
+        });
+    }
+}
+
+/// Plays `requests` of `method` two seconds apart over one connection against
+/// [`one_per_connection`]; the replies in order, the requests the server read and
+/// those it dropped.
+async fn spaced(method: &str, advertise: bool, requests: u32) -> (Vec<Reply>, u64, u64) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let server = tokio::spawn(one_per_connection(listener, advertise, Arc::clone(&seen)));
+    let text = format!(
+        "[users]\ncount = 1\n[arrivals]\nprocess = \"constant\"\n\
+         [[phase]]\nname = \"p\"\nduration = \"{}s\"\nrate = 0.5\n\
+         [[endpoint]]\npath = \"{method} /api/x\"\nlimit = 100\nwindow = \"1s\"\n",
+        requests * 2
+    );
+    let plan = Arc::new(LoadPlan::new(Workload::parse(&text, "w.toml", "w").unwrap(), 3).unwrap());
+    let shared = Arc::new(RunState::new(
+        Arc::clone(&plan),
+        vec![format!("http://{addr}")],
+        Duration::from_millis(100),
+    ));
+    shared.start();
+    let options = OpenLoopOptions {
+        max_in_flight: 1,
+        connections: Some(1),
+        timeout: Duration::from_secs(1),
+    };
+    run(
+        Arc::clone(&shared),
+        options,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
+    server.abort();
+    let (mut records, _) = shared.records();
+    records.sort_by_key(|r| r.index);
+    let replies = records.iter().map(|r| r.reply).collect();
+    (
+        replies,
+        seen[0].load(Ordering::Relaxed),
+        seen[1].load(Ordering::Relaxed),
+    )
+}
+
+#[tokio::test]
+async fn a_connection_is_retired_before_the_advertised_keep_alive_timeout() {
+    // Requests 2 s apart, the server idles connections out after 1 s and says so: the
+    // driver opens a fresh connection for each, so not one request crosses the close,
+    // even a POST (which would not be resent).
+    let (replies, read, dropped) = spaced("POST", true, 3).await;
+    assert_eq!(replies, vec![Reply::Status(200); 3]);
+    assert_eq!((read, dropped), (3, 0));
+}
+
+#[tokio::test]
+async fn a_request_lost_to_a_closing_connection_is_resent_only_when_idempotent() {
+    // No Keep-Alive advertised: the second request goes out on the kept connection and
+    // meets the server's close, with no byte of an answer. A GET is sent again on a
+    // new connection and answered; a POST (it may have been acted on) is recorded as a
+    // failed connection and not sent again.
+    let (replies, read, dropped) = spaced("GET", false, 2).await;
+    assert_eq!(replies, vec![Reply::Status(200); 2]);
+    assert_eq!(
+        (read, dropped),
+        (3, 1),
+        "the GET was read twice, once dropped"
+    );
+    let (replies, read, dropped) = spaced("POST", false, 2).await;
+    assert_eq!(replies, vec![Reply::Status(200), Reply::Connect]);
+    assert_eq!((read, dropped), (2, 1), "the POST was not resent");
 }

@@ -60,6 +60,9 @@ pub(crate) struct Requests {
     tails: Vec<Vec<u8>>,
     /// `[endpoint]`: a `HEAD` request (its response has no body).
     head_method: Vec<bool>,
+    /// `[endpoint]`: an idempotent method (safe to send again when a reused connection
+    /// closed before any byte of an answer).
+    idempotent: Vec<bool>,
 }
 
 /// Path variants per endpoint: the plan fills route parameters with `n % 8 + 1`.
@@ -71,6 +74,7 @@ impl Requests {
         let mut heads = Vec::with_capacity(plan.endpoints.len());
         let mut tails = Vec::with_capacity(plan.endpoints.len());
         let mut head_method = Vec::with_capacity(plan.endpoints.len());
+        let mut idempotent = Vec::with_capacity(plan.endpoints.len());
         for e in &plan.endpoints {
             heads.push(
                 (0..VARIANTS)
@@ -90,12 +94,19 @@ impl Requests {
                 b"\r\n\r\n".to_vec()
             });
             head_method.push(e.method == Method::HEAD);
+            idempotent.push(e.method.is_idempotent());
         }
         Self {
             heads,
             tails,
             head_method,
+            idempotent,
         }
+    }
+
+    /// Whether arrival `i`'s method is idempotent.
+    pub(crate) fn idempotent(&self, plan: &LoadPlan, i: usize) -> bool {
+        self.idempotent[plan.arrivals.list[i].endpoint as usize]
     }
 
     /// Appends arrival `i`'s request to `out`; returns whether it is a `HEAD`.
@@ -118,6 +129,8 @@ pub(crate) struct Head {
     pub(crate) has_policy: bool,
     /// The connection must be closed after this response.
     pub(crate) close: bool,
+    /// `Keep-Alive: timeout=N`: the server closes the idle connection after N seconds.
+    pub(crate) keep_alive: Option<u32>,
     /// How the body is framed.
     pub(crate) body: Body,
 }
@@ -193,6 +206,7 @@ fn framing(
     let mut coded = false;
     let mut close = !http11;
     let mut has_policy = false;
+    let mut keep_alive = None;
     for h in headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -219,6 +233,8 @@ fn framing(
             }
         } else if name.eq_ignore_ascii_case("ratelimit-policy") {
             has_policy = true;
+        } else if name.eq_ignore_ascii_case("keep-alive") {
+            keep_alive = idle_timeout(h.value);
         }
     }
     let body = if to_head || status == 204 || status == 304 {
@@ -235,7 +251,18 @@ fn framing(
         status,
         has_policy,
         close,
+        keep_alive,
         body,
+    })
+}
+
+/// The `timeout=N` parameter of a `Keep-Alive` value (RFC 2068 §19.7.1.1).
+fn idle_timeout(value: &[u8]) -> Option<u32> {
+    value.split(|&b| b == b',').find_map(|param| {
+        let (name, n) = std::str::from_utf8(param).ok()?.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("timeout")
+            .then(|| n.trim().parse().ok())?
     })
 }
 
