@@ -19,6 +19,8 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 #[derive(Debug, Clone)]
 pub struct Forwarding {
     trusted: bool,
+    /// The peer's address, canonical.
+    peer: IpAddr,
     /// The peer's address (`X-Forwarded-For` entry, `X-Real-IP`).
     ip: HeaderValue,
     /// The peer as an RFC 7239 element: `for=192.0.2.1;proto=http`,
@@ -39,6 +41,7 @@ impl Forwarding {
         };
         Self {
             trusted,
+            peer: ip,
             ip: value(ip.to_string()),
             element: value(element),
         }
@@ -55,7 +58,10 @@ impl Forwarding {
         }
         append(headers, &X_FORWARDED_FOR, &self.ip);
         append(headers, &FORWARDED, &self.element);
+        // Usually the client is the peer itself (nothing forwarded before it): its
+        // address is already formatted.
         let real = identity
+            .filter(|id| id.client_addr != self.peer)
             .and_then(|id| HeaderValue::from_str(&id.client_addr.to_string()).ok())
             .unwrap_or_else(|| self.ip.clone());
         headers.insert(X_REAL_IP.clone(), real);

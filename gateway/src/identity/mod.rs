@@ -220,14 +220,19 @@ impl Resolver {
     }
 
     fn resolve_uncounted(&self, peer: &Peer, headers: &HeaderMap) -> Result<Identity, Rejection> {
-        let (client_addr, client_ip, ip_key) = if peer.trusted {
-            let addr =
-                client_ip::behind_proxy(headers, peer.addr, &self.trusted, self.client_ip_header);
-            let grouped = client_ip::group(addr, self.ipv6_prefix);
-            let key = Arc::from(client_ip::ip_key(grouped, self.ipv6_prefix));
-            (addr, grouped, key)
+        let behind = if peer.trusted {
+            client_ip::behind_proxy(headers, peer.addr, &self.trusted, self.client_ip_header)
         } else {
+            peer.addr
+        };
+        // The usual case — no forwarding header, or an untrusted peer — is the peer,
+        // whose key was formatted once for the connection.
+        let (client_addr, client_ip, ip_key) = if behind == peer.addr {
             (peer.addr, peer.grouped, Arc::clone(&peer.ip_key))
+        } else {
+            let grouped = client_ip::group(behind, self.ipv6_prefix);
+            let key = Arc::from(client_ip::ip_key(grouped, self.ipv6_prefix));
+            (behind, grouped, key)
         };
         let identity = |key: Arc<str>, tier, source| Identity {
             key,
@@ -262,10 +267,11 @@ impl Resolver {
                 return Err(Rejection::TooLong { max: self.max_len });
             }
             let value = std::str::from_utf8(value).map_err(|_| Rejection::NotUtf8)?;
-            let mut key = String::with_capacity(2 + value.len());
-            key.push_str("h:");
-            key.push_str(value);
-            return Ok(identity(Arc::from(key), None, IdentitySource::Header));
+            return Ok(identity(
+                prefixed("h:", value),
+                None,
+                IdentitySource::Header,
+            ));
         }
         Ok(identity(
             Arc::clone(&ip_key),
@@ -333,6 +339,24 @@ fn single<'h>(
         return Err(Rejection::Repeated(what));
     }
     Ok(Some(first.as_bytes()).filter(|v| !v.is_empty()))
+}
+
+/// `prefix` + `value` as one shared string, with one allocation when it is short (the
+/// usual identity) instead of a `String` and then the `Arc`'s copy of it.
+fn prefixed(prefix: &str, value: &str) -> Arc<str> {
+    const SHORT: usize = 128;
+    let len = prefix.len() + value.len();
+    if len > SHORT {
+        return Arc::from([prefix, value].concat());
+    }
+    let mut buf = [0u8; SHORT];
+    buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    buf[prefix.len()..len].copy_from_slice(value.as_bytes());
+    // Two UTF-8 strings end to end are UTF-8; the fallback is never taken.
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(joined) => Arc::from(joined),
+        Err(_) => Arc::from([prefix, value].concat()),
+    }
 }
 
 /// A header name validated by the configuration (a fallback keeps this infallible).
