@@ -4,8 +4,10 @@
 #   1. wrk -> backend                               (direct, the ceiling)
 #   2. wrk -> gateway, no limit      -> backend     (the proxy's own cost)
 #   3. wrk -> gateway, memory store  -> backend
-#   4. wrk -> gateway, Redis store   -> backend     (one Redis round trip per request)
-#   5. wrk -> nginx + limit_req      -> backend     (the reference)
+#   4. wrk -> gateway, memory store, [log] access to a file -> backend
+#                                                    (the access log's cost, issue 17.5)
+#   5. wrk -> gateway, Redis store   -> backend     (one Redis round trip per request)
+#   6. wrk -> nginx + limit_req      -> backend     (the reference)
 #
 # Every request is admitted (limits far above the offered load, 1,000 users
 # spread by a wrk Lua script), so every row measures the cost of checking, not
@@ -99,6 +101,14 @@ trusted_proxies = ["127.0.0.1"]
 '
 { printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"; echo "$identity"; } >"$WORK/nolimit.toml"
 { printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"; echo "$identity"; echo "$limits"; } >"$WORK/memory.toml"
+# The memory setup plus one JSON line per request appended to a file (it grows over the
+# run, as in production).
+{
+    printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"
+    echo "$identity"
+    printf '[log]\naccess = "%s"\n' "$WORK/access.jsonl"
+    echo "$limits"
+} >"$WORK/logged.toml"
 {
     printf 'backend = "http://127.0.0.1:%s"\n' "$BACKEND_PORT"
     echo "$identity"
@@ -194,7 +204,7 @@ start_gateway() {
     wait_port "$port"
     GW_PORT[$1]=$port
 }
-for kind in nolimit memory redis; do start_gateway "$kind"; done
+for kind in nolimit memory logged redis; do start_gateway "$kind"; done
 taskset -c 0 "$NGINX" -c "$WORK/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx/stdout.log" 2>&1 &
 PIDS+=($!)
 NGINX_MASTER=$!
@@ -206,7 +216,7 @@ NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -n1)
 : >"$WORK/runs"
 for ROUND in $(seq 1 "$ROUNDS"); do
     measure direct "http://127.0.0.1:$BACKEND_PORT" "$BACKEND_PID"
-    for kind in nolimit memory redis; do
+    for kind in nolimit memory logged redis; do
         measure "gateway-$kind" "http://127.0.0.1:${GW_PORT[$kind]}" "${GW_PID[$kind]}"
     done
     measure nginx-limit-req "http://127.0.0.1:$NGINX_PORT" "$NGINX_WORKER"
@@ -231,6 +241,7 @@ table=$(awk -v dur="$DURATION" -v conns="$CONNECTIONS" -v rounds="$ROUNDS" -v wa
         label["direct"] = "direct to backend"
         label["gateway-nolimit"] = "ratelab gateway, no limit"
         label["gateway-memory"] = "ratelab gateway, memory store"
+        label["gateway-logged"] = "ratelab gateway, memory store + access log"
         label["gateway-redis"] = "ratelab gateway, Redis store"
         label["nginx-limit-req"] = "nginx + limit_req"
         base = rps[idx["gateway-nolimit"]]
@@ -241,6 +252,8 @@ table=$(awk -v dur="$DURATION" -v conns="$CONNECTIONS" -v rounds="$ROUNDS" -v wa
         m = idx["gateway-memory"]; n = idx["nginx-limit-req"]
         printf "\nmemory store / no limit: **%.2fx** req/s (target >= 0.9x)  \n", rps[m] / base
         printf "memory store / nginx limit_req: **%.2fx** req/s (target >= 1.0x), p99 %.2f ms vs %.2f ms, CPU per request %.2fx  \n", rps[m] / rps[n], p99[m], p99[n], (cpu[n] > 0 ? cpu[m] / cpu[n] : 0)
+        l = idx["gateway-logged"]
+        if (l) printf "access log / memory store: **%.2fx** req/s (target >= 0.95x), CPU per request %.2fx, p99 %.2f ms vs %.2f ms  \n", rps[l] / rps[m], (cpu[m] > 0 ? cpu[l] / cpu[m] : 0), p99[l], p99[m]
         printf "\nMedians of %d interleaved rounds; wrk 1 thread, %d connections, %d s per run after a %d s warm-up; 1,000 users; every request admitted.  \n", rounds, conns, dur, warm
         printf "CPU µs/request: user + system time of the server under test (the backend for the direct row, the nginx worker) over the requests it served; *of which user*: its user-space part (the rest is the kernel'"'"'s TCP work).  \n"
         printf "Machine: 2 cores shared by everything: the proxy under test on CPU 0 (1 worker), wrk + backend + redis-server on CPU 1.\n"
