@@ -120,13 +120,28 @@ static HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// True for a name of [`HOP_BY_HOP`] or `Transfer-Encoding` (matched as one string
+/// switch; a test keeps it and the list in agreement).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "transfer-encoding"
+    )
+}
+
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over their few names is cheaper than nine
-    // lookups that find nothing.
-    let any = headers
-        .keys()
-        .any(|name| name == header::TRANSFER_ENCODING || HOP_BY_HOP.contains(name));
+    // Most messages carry none: one pass over their few names, each matched by
+    // length and bytes at once, is cheaper than nine lookups that find nothing.
+    let any = headers.keys().any(is_hop_by_hop);
     if !any {
         return;
     }
@@ -426,6 +441,19 @@ impl Service<Request<Incoming>> for ClientProxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_check_knows_every_hop_by_hop_name() {
+        assert!(HOP_BY_HOP.iter().all(is_hop_by_hop));
+        assert!(is_hop_by_hop(&header::TRANSFER_ENCODING));
+        for name in [
+            header::HOST,
+            header::CONTENT_LENGTH,
+            HeaderName::from_static("x-te"),
+        ] {
+            assert!(!is_hop_by_hop(&name), "{name}");
+        }
+    }
 
     #[test]
     fn hop_by_hop_headers_go() {

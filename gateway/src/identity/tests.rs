@@ -94,6 +94,26 @@ fn the_header_counts_only_from_trusted_proxies() {
 }
 
 #[test]
+fn a_proxy_forwarding_nothing_is_its_own_client_and_long_identities_are_whole() {
+    let (r, _) = resolver(false);
+    let proxy = r.peer("10.0.0.1:4000".parse().unwrap());
+    // No forwarding header: the client is the proxy (its key as formatted for the peer).
+    let id = r
+        .resolve(&proxy, &headers(&[("x-user-id", "bob")]))
+        .unwrap();
+    assert_eq!(&*id.ip_key, "ip:10.0.0.1");
+    assert_eq!(id.client_addr, "10.0.0.1".parse::<IpAddr>().unwrap());
+    // The identity key is the prefix and the value, whatever their length.
+    for value in ["b".repeat(126), "c".repeat(127), "d".repeat(256)] {
+        let id = r
+            .resolve(&proxy, &headers(&[("x-user-id", &value)]))
+            .unwrap();
+        assert_eq!(&*id.key, format!("h:{value}"));
+    }
+    assert_eq!(&*prefixed("h:", "é"), "h:é");
+}
+
+#[test]
 fn ipv6_peers_share_their_prefix() {
     let (r, _) = resolver(false);
     let a = r.peer("[2001:db8:1:2::1]:1".parse().unwrap());

@@ -50,19 +50,21 @@ pub fn canonical(path: &str) -> Result<Cow<'_, str>, PathRejection> {
     if !path.starts_with('/') {
         return Ok(Cow::Borrowed(path));
     }
+    // One pass: an empty segment needs a rewrite unless it is the last (a final `/`).
     let mut rewrite = false;
-    let segments = path[1..].split('/');
-    let last = path[1..].split('/').count() - 1;
-    for (i, seg) in segments.enumerate() {
-        if seg.is_empty() {
-            rewrite |= i != last;
-            continue;
-        }
-        rewrite |= check(seg)?;
+    let mut rest = &path[1..];
+    while let Some(end) = rest.find('/') {
+        let seg = &rest[..end];
+        rewrite |= seg.is_empty() || check(seg)?;
+        rest = &rest[end + 1..];
+    }
+    if !rest.is_empty() {
+        rewrite |= check(rest)?;
     }
     if !rewrite {
         return Ok(Cow::Borrowed(path));
     }
+    let last = path[1..].split('/').count() - 1;
     let mut out = String::with_capacity(path.len());
     for (i, seg) in path[1..].split('/').enumerate() {
         if seg.is_empty() && i != last {
