@@ -13,13 +13,13 @@
 # Usage: scripts/callgrind-gateway.sh [SETUP...]   SETUP: nolimit memory logged nginx
 # (default: all; logged = memory + `[log] access` to a file)
 # Environment: RATELAB (binary; default: a release build without LTO, with line tables,
-# in $CARGO_TARGET_DIR), REQUESTS (default 5000), WARMUP_REQUESTS (default 500),
+# in $CARGO_TARGET_DIR), REQUESTS (default 5000), WARMUP_REQUESTS (default 1000: every user seen once),
 # CONNECTIONS (default 16), OUT_DIR (keeps callgrind.out.* for callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REQUESTS=${REQUESTS:-5000}
-WARMUP_REQUESTS=${WARMUP_REQUESTS:-500}
+WARMUP_REQUESTS=${WARMUP_REQUESTS:-1000}
 CONNECTIONS=${CONNECTIONS:-16}
 SETUPS=("$@")
 [ ${#SETUPS[@]} -gt 0 ] || SETUPS=(nolimit memory logged nginx)
