@@ -268,6 +268,34 @@ impl GatewayLimiter {
                 )
             }),
         )?;
+        let holding: Vec<_> = routes()
+            .flat_map(|r| {
+                r.holding().into_iter().map(|(route, tier, limit, n)| {
+                    (
+                        route.to_owned(),
+                        tier.to_owned(),
+                        limit.to_owned(),
+                        ConstGauge::new(n),
+                    )
+                })
+            })
+            .collect();
+        encode_family(
+            encoder,
+            names::IN_FLIGHT_HELD.name,
+            "Requests holding slots of each in-flight (concurrency) limit now, on this gateway, by route, tier and limit.",
+            MetricType::Gauge,
+            holding.iter().map(|(route, tier, limit, g)| {
+                (
+                    [
+                        (names::LABEL_ROUTE, route.as_str()),
+                        (names::LABEL_TIER, tier.as_str()),
+                        (names::LABEL_LIMIT, limit.as_str()),
+                    ],
+                    g,
+                )
+            }),
+        )?;
         encode_family(
             encoder,
             names::CONFIG_RELOADS.name,

@@ -85,6 +85,9 @@ pub const LIMIT_REFUSALS: Family = Family::counter(
     "ratelab_gateway_limit_refusals",
     "ratelab_gateway_limit_refusals_total",
 );
+/// Requests holding slots of each in-flight (concurrency) limit now, by route, tier and
+/// limit, on this gateway (gauge; on Redis the store holds every gateway's).
+pub const IN_FLIGHT_HELD: Family = Family::plain("ratelab_gateway_in_flight_held");
 /// Costs settled after the response (`cost_from_response` routes), by route and
 /// `result` (`debited`, `credited`, `unchanged`, `refunded`, `failed`).
 pub const COST_SETTLES: Family = Family::counter(

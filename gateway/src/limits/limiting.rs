@@ -3,6 +3,7 @@
 //! keeps.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 
 use limiter_core::RateLimiter;
 use limiter_core::limits::{Limit, LimitSet, MultiLimiter};
@@ -36,6 +37,8 @@ pub(super) enum Limiting {
         own: usize,
         /// Requests each limit refused, in the set's order.
         refusals: Vec<Counter>,
+        /// Requests of this set holding in-flight slots now (0 without in-flight limits).
+        holding: Arc<AtomicI64>,
     },
 }
 
@@ -87,6 +90,7 @@ impl Limiting {
                 .map(|_| Counter::default())
                 .collect(),
             own: limits.len(),
+            holding: Arc::new(AtomicI64::new(0)),
             headers: Arc::new(HeaderList::new(&set)),
             limiter: cx.stores.multi(set),
         })

@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use http::StatusCode;
-use limiter_core::limits::{Admission, Limit, LimitsVerdict, Permit};
-use limiter_core::tower::{Check, HeaderList, PolicyHeaders, RequestOutcome, ResponseGuard};
+use limiter_core::limits::{Admission, Limit, LimitsVerdict, Permit, Rule};
+use limiter_core::tower::{
+    Check, HeaderList, PolicyHeaders, RequestOutcome, ResponseEnd, ResponseGuard, ResponseHook,
+};
 use limiter_core::{DecidedBy, Result as LimitResult, Verdict};
 
 use super::cost::{SettleOn, SettleStats};
@@ -57,6 +60,29 @@ impl Default for RouteStats {
             decision_latency: Histogram::new(DECISION_BUCKETS),
             settles: SettleStats::default(),
         }
+    }
+}
+
+/// An admitted request's in-flight slots, counted in its set's gauge until released.
+struct Holding {
+    _permit: Permit,
+    count: Arc<AtomicI64>,
+}
+
+impl Holding {
+    fn new(permit: Permit, count: &Arc<AtomicI64>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self {
+            _permit: permit,
+            count: Arc::clone(count),
+        }
+    }
+}
+
+impl ResponseHook for Holding {
+    fn on_end(self: Box<Self>, _end: ResponseEnd) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        // The permit drops with `self`: its slots are released.
     }
 }
 
@@ -242,18 +268,12 @@ impl Route {
                     ));
                 }
             }
-            Limiting::All {
-                limiter,
-                headers,
-                refusals,
-                ..
-            } => {
+            Limiting::All { limiter, .. } => {
                 if let Some(result) = limiter.acquire_now(key, cost) {
                     let settle = settle(self);
                     return Check::Ready(self.record_held(
                         result,
-                        headers,
-                        refusals,
+                        limiting,
                         started,
                         note.as_ref(),
                         |o| self.settled(o, settle, cost),
@@ -274,14 +294,9 @@ impl Route {
                         route.settled(o, settle, cost)
                     })
                 }
-                Limiting::All {
-                    limiter,
-                    headers,
-                    refusals,
-                    ..
-                } => {
+                limiting @ Limiting::All { limiter, .. } => {
                     let result = limiter.acquire(&key, cost).await;
-                    route.record_held(result, headers, refusals, started, note.as_ref(), |o| {
+                    route.record_held(result, limiting, started, note.as_ref(), |o| {
                         route.settled(o, settle, cost)
                     })
                 }
@@ -350,18 +365,27 @@ impl Route {
         self.finish(attach(RequestOutcome::from_result(result, headers)))
     }
 
-    /// [`record_all`](Self::record_all) for an admission that may hold in-flight slots:
-    /// the permit rides with the response (released when its body ends or the client
-    /// goes away).
+    /// [`record_all`](Self::record_all) for an admission of the set `limiting` that may
+    /// hold in-flight slots: the permit rides with the response (released when its body
+    /// ends or the client goes away), counted in the set's `holding` gauge meanwhile.
     pub(super) fn record_held(
         &self,
         result: LimitResult<Admission>,
-        headers: &Arc<HeaderList>,
-        refusals: &[Counter],
+        limiting: &Limiting,
         started: Instant,
         note: Option<&DecisionNote>,
         attach: impl FnOnce(RequestOutcome) -> RequestOutcome,
     ) -> RequestOutcome {
+        let Limiting::All {
+            headers,
+            refusals,
+            holding,
+            ..
+        } = limiting
+        else {
+            // Only a set of limits acquires; answered rather than panicking.
+            return RequestOutcome::Unlimited;
+        };
         let (result, permit) = match result {
             Ok(Admission { verdict, permit }) => (Ok(verdict), permit),
             Err(e) => (Err(e), Permit::default()),
@@ -370,7 +394,31 @@ impl Route {
         if permit.is_empty() {
             return outcome;
         }
-        outcome.with_guard(ResponseGuard::new(permit))
+        outcome.with_guard(ResponseGuard::new(Holding::new(permit, holding)))
+    }
+
+    /// Each in-flight limit's slots held by this gateway's requests now, per set:
+    /// (route, tier, limit name, requests holding).
+    pub(super) fn holding(&self) -> Vec<(&str, &str, &str, i64)> {
+        let sets = std::iter::once(("default", &self.default))
+            .chain(self.tiers.iter().map(|(t, l)| (t.as_str(), l)));
+        let mut out = Vec::new();
+        for (tier, limiting) in sets {
+            if let Limiting::All {
+                limiter,
+                headers,
+                holding,
+                ..
+            } = limiting
+            {
+                let now = holding.load(Ordering::Relaxed);
+                let limits = limiter.set().limits().iter().zip(headers.names());
+                for (_, name) in limits.filter(|(l, _)| matches!(l.rule(), Rule::InFlight(_))) {
+                    out.push((self.name.as_str(), tier, name, now));
+                }
+            }
+        }
+        out
     }
 
     /// [`record`](Self::record) for several limits.
