@@ -99,7 +99,8 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    fn release(&self) {
+    /// Gives one slot back.
+    pub(crate) fn release(&self) {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         *held = held.saturating_sub(1);
     }

@@ -177,7 +177,7 @@ registry!(any_exclusive);
 
 /// Decides every limit of `set` for `key` at `now`, all-or-nothing, writing each limit's
 /// decision into `out` (the set's order) and an admission's in-flight slots into
-/// `permit`. Locks are taken in rank order and released in reverse, after the last
+/// `permit` (`None`: slots taken are given back at once). Locks are taken in rank order and released in reverse, after the last
 /// limit decided and every state was written or left. Returns whether every limit
 /// admitted.
 pub(super) fn decide_all(
@@ -186,7 +186,7 @@ pub(super) fn decide_all(
     now: Nanos,
     cost: u64,
     out: &mut [Decision],
-    permit: &mut Permit,
+    permit: Option<&mut Permit>,
 ) -> Result<bool> {
     let ask = Ask {
         key: (key, shared_hasher().hash_one(key)),
@@ -218,14 +218,14 @@ struct Ask<'a> {
 /// Level `i` of the lock order, every lower level having admitted if `so_far`: decides
 /// into `out[0]` (this level's slot; the rest are the higher levels') and returns whether
 /// every limit admitted, which each level needs before it writes; an in-flight limit's
-/// slot taken goes into `permit`.
+/// slot taken goes into `permit` (`None`: given back at once).
 fn level(
     set: &LimitSet,
     i: usize,
     so_far: bool,
     ask: Ask<'_>,
     out: &mut [Decision],
-    permit: &mut Permit,
+    mut permit: Option<&mut Permit>,
 ) -> Result<bool> {
     let (Some(&index), Some((slot, higher))) = (set.lock_order.get(i), out.split_first_mut())
     else {
@@ -235,15 +235,32 @@ fn level(
     // among all refusing limits.
     match &set.limits[index].inner.memory {
         Memory::Rate(m) => m.hold(ask.key, ask.now, ask.cost, slot, &mut |admitted| {
-            level(set, i + 1, so_far && admitted, ask, higher, permit)
+            level(
+                set,
+                i + 1,
+                so_far && admitted,
+                ask,
+                higher,
+                permit.as_deref_mut(),
+            )
         }),
         Memory::InFlight(slots) => {
             let (decision, all, held) = slots.hold(ask.key.0, &mut |admitted| {
-                level(set, i + 1, so_far && admitted, ask, higher, permit)
+                level(
+                    set,
+                    i + 1,
+                    so_far && admitted,
+                    ask,
+                    higher,
+                    permit.as_deref_mut(),
+                )
             })?;
             *slot = decision;
             if let Some(held) = held {
-                permit.push(held);
+                match permit {
+                    Some(permit) => permit.push(held),
+                    None => held.release(),
+                }
             }
             Ok(all)
         }

@@ -543,9 +543,8 @@ impl<C: Clock> MultiLimiter<C> {
         if !self.is_memory() {
             return None;
         }
-        // Slots taken are given back when this permit drops, at the end of the call.
-        let mut permit = Permit::default();
-        Some(self.decide_memory(tag, cost, &mut permit))
+        // No permit: slots taken are given back at once.
+        Some(self.decide_memory(tag, cost, None))
     }
 
     /// Decides one request of `cost` units for `tag`, wherever the state lives. Store
@@ -561,8 +560,7 @@ impl<C: Clock> MultiLimiter<C> {
             admission.permit.release().await;
             return Ok(admission.verdict);
         }
-        let mut permit = Permit::default();
-        self.decide_memory(tag, cost, &mut permit)
+        self.decide_memory(tag, cost, None)
     }
 
     /// [`decide_now`](Self::decide_now), keeping an admitted request's in-flight slots
@@ -589,7 +587,7 @@ impl<C: Clock> MultiLimiter<C> {
     /// The in-memory decision, its in-flight slots held in the admission's permit.
     fn admit_memory(&self, tag: &str, cost: u64) -> Result<Admission> {
         let mut permit = Permit::default();
-        let verdict = self.decide_memory(tag, cost, &mut permit)?;
+        let verdict = self.decide_memory(tag, cost, Some(&mut permit))?;
         Ok(Admission { verdict, permit })
     }
 
@@ -599,7 +597,12 @@ impl<C: Clock> MultiLimiter<C> {
     /// where the caller receives it (a `LimitsVerdict` is about 460 bytes: each copy on
     /// the way out was a `memcpy`).
     #[inline]
-    fn decide_memory(&self, tag: &str, cost: u64, permit: &mut Permit) -> Result<LimitsVerdict> {
+    fn decide_memory(
+        &self,
+        tag: &str,
+        cost: u64,
+        permit: Option<&mut Permit>,
+    ) -> Result<LimitsVerdict> {
         let n = self.set.limits.len();
         let mut answer = Ok(LimitsVerdict {
             decision: LimitsDecision::empty(n),

@@ -238,7 +238,7 @@ impl RedisLimits {
         let mut permit = Permit::default();
         let (decision, by) = match opts.on_error {
             FailurePolicy::Local => {
-                let verdict = limiter.decide_memory(tag, cost, &mut permit)?;
+                let verdict = limiter.decide_memory(tag, cost, Some(&mut permit))?;
                 (verdict.decision, DecidedBy::Local)
             }
             FailurePolicy::FailClosed => {
