@@ -11,13 +11,16 @@
 //! - [`config`]: the gateway configuration file's tables, as serde types (the gateway
 //!   reads them, `ratelab load --emit-routes` writes them);
 //! - [`duration`] and [`policy`]: the one duration syntax and the one policy
-//!   vocabulary ("L per W, burst B, cost C") of gateway configs and workload files.
+//!   vocabulary ("L per W, burst B, cost C") of gateway configs and workload files;
+//! - [`limits`]: a limit table's words (short form, `limits = [...]`, tiers) turned
+//!   into limiter-core policies, for gateway routes and workload endpoints alike.
 //!
 //! The crate is deliberately light — serde, toml, humantime and `limiter-core` — so the
 //! simulator, which never opens a socket, depends on it without pulling in the server.
 
 pub mod config;
 pub mod duration;
+pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod routes;

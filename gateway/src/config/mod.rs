@@ -51,7 +51,6 @@ use std::time::Duration;
 
 use http::Uri;
 use ipnet::IpNet;
-use limiter_core::limits::Rule;
 use limiter_core::store::StoreMode;
 use limiter_core::store::memory::{AtCapacity, Capacity};
 use limiter_core::tower::DEFAULT_MAX_IDENTITY;
@@ -59,6 +58,8 @@ use limiter_core::{FailurePolicy, Policy};
 
 pub use self::error::ConfigError;
 pub use gateway_contract::duration::parse as parse_duration;
+/// One limit of a route (gateway-contract's, shared with the lab's workloads).
+pub use gateway_contract::limits::LimitConfig;
 
 use crate::routes::Template;
 
@@ -210,35 +211,6 @@ impl Default for IdentityConfig {
             client_ip_header: ClientIpHeader::default(),
             ipv6_prefix: 64,
             per_ip: None,
-        }
-    }
-}
-
-/// One limit of a route: a rate (an algorithm and its quota) or an in-flight limit
-/// (`algorithm = "concurrency"`), and the name its `RateLimit` list member carries (the
-/// short form's is the route's own, unless it names one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitConfig {
-    /// The limit's name (`None`: the route's name).
-    pub name: Option<String>,
-    /// What it enforces.
-    pub rule: Rule,
-}
-
-impl LimitConfig {
-    /// A rate limit enforcing `policy`, under the route's name.
-    pub fn rate(policy: Policy) -> Self {
-        Self {
-            name: None,
-            rule: Rule::Rate(policy),
-        }
-    }
-
-    /// The rate policy it enforces (`None` for an in-flight limit).
-    pub fn policy(&self) -> Option<Policy> {
-        match self.rule {
-            Rule::Rate(p) => Some(p),
-            Rule::InFlight(_) => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gateway_contract::config::{ConfigFile, ServerTable, Spanned, StoreTable};
-use gateway_contract::duration;
+use gateway_contract::limits;
 use limiter_core::store::memory::UnknownAtCapacity;
 use limiter_core::store::redis::UnknownFailurePolicy;
 
@@ -57,15 +57,7 @@ impl<'a> Cx<'a> {
     }
 
     pub(super) fn positive(&self, v: &Spanned<i64>, key: &str) -> Result<u64, ConfigError> {
-        let what = key.rsplit('.').next().unwrap_or(key);
-        match u64::try_from(*v.get_ref()) {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(self.err(
-                v,
-                key,
-                format!("{what} must be at least 1, got {}", v.get_ref()),
-            )),
-        }
+        limits::positive(v, key).map_err(|e| self.limit_err(e))
     }
 
     pub(super) fn count(&self, v: &Spanned<i64>, key: &str) -> Result<usize, ConfigError> {
@@ -73,11 +65,7 @@ impl<'a> Cx<'a> {
     }
 
     pub(super) fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
-        let d = duration::parse(v.get_ref()).map_err(|e| self.err(v, key, e))?;
-        if d.is_zero() {
-            return Err(self.err(v, key, "must be longer than zero"));
-        }
-        Ok(d)
+        limits::duration(v, key).map_err(|e| self.limit_err(e))
     }
 
     pub(super) fn config(&self, raw: ConfigFile) -> Result<Config, ConfigError> {
