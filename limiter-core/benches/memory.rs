@@ -24,140 +24,28 @@
 //! (4,000,000,000 per 250 ms) to keep one hot key's log to tens of MB. `denied` is
 //! 1 per hour, burst 1, for everything.
 //!
+//! For the governor ratio alone, `benches/versus_governor.rs` interleaves the limiters
+//! so that one run is enough (docs/benchmarks.md says why).
+//!
 //! Run: `cargo bench -p limiter-core --bench memory` (about 6 minutes; filter with a
 //! regex such as `-- 'u64/10000/.*/1t'`). Summarize with `benches/summarize.py`.
 
+#[path = "common/cells.rs"]
+mod cells;
+
 use std::hint::black_box;
-use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
+use cells::{Scenario, Subject, ours_str, ours_u64, string_keys, u64_keys};
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
-use governor::{DefaultKeyedRateLimiter, Quota as GovQuota};
 use limiter_core::algorithm::{
     BucketedWindow, FixedWindow, Gcra, SlidingLog, SlidingWindow, TokenBucket,
 };
-use limiter_core::{Algorithm, KeyedLimiter, Kind, Quota};
 
 const KEY_COUNTS: [usize; 3] = [1, 10_000, 1_000_000];
 const THREADS: [usize; 2] = [1, 2];
-const ROUTES: [&str; 4] = ["/api/orders", "/api/users", "/api/search", "/api/cart"];
-
-/// Whether the timed checks are admitted or denied.
-#[derive(Debug, Clone, Copy)]
-enum Scenario {
-    Allowed,
-    Denied,
-}
-
-impl Scenario {
-    fn name(self) -> &'static str {
-        match self {
-            Scenario::Allowed => "allowed",
-            Scenario::Denied => "denied",
-        }
-    }
-
-    /// Our quota for algorithm `A` in this scenario.
-    fn quota<A: Algorithm>(self) -> Quota {
-        let hour = Duration::from_secs(3600);
-        let q = match self {
-            Scenario::Denied => Quota::new(1, hour),
-            // A billion tokens refilled at 10 a second: 3.2 years to refill, within the
-            // quota's ten-year limit (1 per 10 s took 317 years, now refused).
-            Scenario::Allowed if A::KIND.is_bucket() => {
-                Quota::new(10, Duration::from_secs(1)).and_then(|q| q.with_burst(1_000_000_000))
-            }
-            Scenario::Allowed if A::KIND == Kind::SlidingLog => {
-                Quota::new(4_000_000_000, Duration::from_millis(250))
-            }
-            Scenario::Allowed => Quota::new(4_000_000_000, hour),
-        };
-        q.unwrap_or_else(|e| panic!("bench quota: {e}"))
-    }
-
-    /// Governor's quota in this scenario (the bucket quota above).
-    fn governor_quota(self) -> GovQuota {
-        match self {
-            Scenario::Denied => GovQuota::with_period(Duration::from_secs(3600))
-                .unwrap_or_else(|| panic!("bench quota"))
-                .allow_burst(NonZeroU32::MIN),
-            Scenario::Allowed => GovQuota::with_period(Duration::from_millis(100))
-                .unwrap_or_else(|| panic!("bench quota"))
-                .allow_burst(NonZeroU32::new(1_000_000_000).unwrap_or(NonZeroU32::MAX)),
-        }
-    }
-}
-
-/// Something that decides one request for a key of type `K`.
-trait Subject<K>: Sync {
-    fn check(&self, key: &K) -> bool;
-}
-
-impl<A: Algorithm> Subject<u64> for KeyedLimiter<u64, A> {
-    #[inline]
-    fn check(&self, key: &u64) -> bool {
-        matches!(KeyedLimiter::check(self, key, 1), Ok(d) if d.allowed)
-    }
-}
-
-impl<A: Algorithm> Subject<String> for KeyedLimiter<Box<str>, A> {
-    #[inline]
-    fn check(&self, key: &String) -> bool {
-        matches!(KeyedLimiter::check(self, key.as_str(), 1), Ok(d) if d.allowed)
-    }
-}
-
-impl<K> Subject<K> for DefaultKeyedRateLimiter<K>
-where
-    K: Clone + Eq + std::hash::Hash + Send + Sync,
-{
-    #[inline]
-    fn check(&self, key: &K) -> bool {
-        self.check_key(key).is_ok()
-    }
-}
-
-/// SplitMix64: a bijection on `u64`, so distinct inputs give distinct keys.
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// Fisher–Yates with a fixed seed, so every run visits keys in the same order.
-fn shuffle<T>(v: &mut [T]) {
-    let mut state = 42u64;
-    for i in (1..v.len()).rev() {
-        state = splitmix(state);
-        let j = (state % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
-}
-
-fn u64_keys(n: usize) -> Vec<u64> {
-    (0..n as u64).map(splitmix).collect()
-}
-
-/// Keys as the gateway forms them: client, then route. Visited in a shuffled order, but
-/// each string is allocated in visiting order, so reading the caller's key is as cheap
-/// as in the gateway, which forms the key just before the check: what is timed is the
-/// limiter's work, including its random walk over its own table.
-fn string_keys(n: usize) -> Vec<String> {
-    let mut ids: Vec<usize> = (0..n).collect();
-    shuffle(&mut ids);
-    ids.into_iter()
-        .map(|i| {
-            format!(
-                "user:{}:{}",
-                1_000_000 + i / ROUTES.len(),
-                ROUTES[i % ROUTES.len()]
-            )
-        })
-        .collect()
-}
 
 /// `iters` checks from `*cursor` on, wrapping around the key set.
 #[inline(never)]
@@ -240,9 +128,12 @@ fn bench_u64(c: &mut Criterion, all_keys: &[u64], n: usize, scenario: Scenario) 
         &ours_u64::<BucketedWindow>(scenario),
         keys,
     );
-    let governor: DefaultKeyedRateLimiter<u64> =
-        DefaultKeyedRateLimiter::keyed(scenario.governor_quota());
-    bench_subject(&mut group, "governor", &governor, keys);
+    bench_subject(
+        &mut group,
+        "governor",
+        &cells::governor::<u64>(scenario),
+        keys,
+    );
     group.finish();
 }
 
@@ -282,9 +173,12 @@ fn bench_str(c: &mut Criterion, all_keys: &[String], n: usize, scenario: Scenari
         &ours_str::<BucketedWindow>(scenario),
         keys,
     );
-    let governor: DefaultKeyedRateLimiter<String> =
-        DefaultKeyedRateLimiter::keyed(scenario.governor_quota());
-    bench_subject(&mut group, "governor", &governor, keys);
+    bench_subject(
+        &mut group,
+        "governor",
+        &cells::governor::<String>(scenario),
+        keys,
+    );
     group.finish();
 }
 
@@ -296,28 +190,18 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
         .measurement_time(Duration::from_millis(1500));
 }
 
-/// Our limiter for algorithm `A` over `u64` keys.
-fn ours_u64<A: Algorithm>(scenario: Scenario) -> KeyedLimiter<u64, A> {
-    KeyedLimiter::new(scenario.quota::<A>())
-}
-
-/// Our limiter for algorithm `A` over string keys, as `MemoryLimiter` stores them.
-fn ours_str<A: Algorithm>(scenario: Scenario) -> KeyedLimiter<Box<str>, A> {
-    KeyedLimiter::new(scenario.quota::<A>())
-}
-
 fn keyed(c: &mut Criterion) {
     let max = KEY_COUNTS.iter().copied().max().unwrap_or(1);
     let u64_keys = u64_keys(max);
     for n in KEY_COUNTS {
-        for scenario in [Scenario::Allowed, Scenario::Denied] {
+        for scenario in Scenario::ALL {
             bench_u64(c, &u64_keys, n, scenario);
         }
     }
     drop(u64_keys);
     let string_keys = string_keys(max);
     for n in KEY_COUNTS {
-        for scenario in [Scenario::Allowed, Scenario::Denied] {
+        for scenario in Scenario::ALL {
             bench_str(c, &string_keys, n, scenario);
         }
     }

@@ -253,7 +253,11 @@ where
     }
 
     /// Decides one request of `cost` units for `key` at `now`.
-    #[inline]
+    ///
+    /// Always inlined (the new-key path is out of line): left to the optimiser, it was
+    /// inlined or not from one build to the next as unrelated code changed, and a
+    /// string-keyed GCRA check then paid two calls (callgrind: 296 → 319 instructions).
+    #[inline(always)]
     pub fn check<Q>(&self, key: &Q, now: Nanos, cost: u64) -> Result<Decision>
     where
         K: Borrow<Q> + From<Q::Owned>,
