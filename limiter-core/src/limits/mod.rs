@@ -181,6 +181,23 @@ impl Limit {
     /// An in-flight limit: at most `limit.limit()` requests of one key at once (see
     /// [`InFlight`]), named and kept as [`new`](Self::new)'s, at most `max_keys` keys in
     /// memory. A request holds its slot until its [`Permit`] is dropped.
+    ///
+    /// ```
+    /// use limiter_core::limits::{InFlight, Limit, LimitSet, MultiLimiter};
+    /// use limiter_core::{Kind, ManualClock, Policy, Quota};
+    ///
+    /// # fn main() -> limiter_core::Result<()> {
+    /// let rate = Limit::new("burst", "burst", Policy::new(Kind::Gcra, Quota::bucket(10, 1.0)?), 10_000);
+    /// let slots = Limit::in_flight("slots", "slots", InFlight::new(2)?, 10_000);
+    /// let limiter = MultiLimiter::memory(LimitSet::new(vec![rate, slots])?, ManualClock::new());
+    /// let first = limiter.acquire_now("alice", 1).expect("in memory")?;
+    /// let second = limiter.acquire_now("alice", 1).expect("in memory")?;
+    /// let third = limiter.acquire_now("alice", 1).expect("in memory")?;
+    /// assert!(!third.verdict.decision.allowed); // two in flight: refused, no token spent
+    /// drop(first.permit); // the request ended: its slot is back
+    /// assert!(limiter.acquire_now("alice", 1).expect("in memory")?.verdict.decision.allowed);
+    /// # drop(second); Ok(()) }
+    /// ```
     pub fn in_flight(name: &str, id: &str, limit: InFlight, max_keys: usize) -> Self {
         Self {
             inner: Arc::new(LimitInner {
