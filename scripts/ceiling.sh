@@ -15,7 +15,12 @@
 # running `ratelab backend`; default: start one on a free port), DRIVERS (default
 # "open goose"), WORKLOAD (default scripts/bench/ceiling.toml), WRK_SECONDS (5),
 # THREADS (worker threads of the backend and of the load generator; default: one per
-# CPU).
+# CPU), GOOSE_USERS (goose users, i.e. connections; default 128: wrk needs 64 to reach
+# the ceiling, and goose's per-user cost grows with their number), GOOSE_MINIMAL=1
+# (also run goose's own minimal closed-loop test, loadgen's `goose_minimal` example, for
+# WRK_SECONDS with GOOSE_USERS users: goose's ceiling without ratelab's pacing).
+# For a quick pass: DRIVERS=open and a cheap profile (CARGO_PROFILE_RELEASE_LTO=false
+# CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo build --release -p ratelab).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +29,8 @@ RATELAB=${RATELAB:-${CARGO_TARGET_DIR:-target}/release/ratelab}
 DRIVERS=${DRIVERS:-"open goose"}
 WORKLOAD=${WORKLOAD:-scripts/bench/ceiling.toml}
 WRK_SECONDS=${WRK_SECONDS:-5}
+GOOSE_USERS=${GOOSE_USERS:-128}
+GOOSE_MINIMAL=${GOOSE_MINIMAL:-0}
 threads=()
 if [ -n "${THREADS:-}" ]; then threads=(--threads "$THREADS"); fi
 mkdir -p "$OUT"
@@ -50,8 +57,10 @@ wrk_run() {
 wrk_run wrk-before
 for driver in $DRIVERS; do
     rc=0
+    users=()
+    if [ "$driver" = goose ]; then users=(--users "$GOOSE_USERS"); fi
     "$RATELAB" load --target "$BACKEND" --no-gateway-check --workload "$WORKLOAD" --store none \
-        --algorithm token-bucket --driver "$driver" "${threads[@]}" --out "$OUT/$driver" \
+        --algorithm token-bucket --driver "$driver" "${threads[@]}" "${users[@]}" --out "$OUT/$driver" \
         >"$OUT/$driver.log" 2>&1 || rc=$?
     # 3: the run stopped early (the driver fell behind): its results are kept.
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
@@ -60,11 +69,20 @@ for driver in $DRIVERS; do
         exit 1
     fi
 done
+if [ "$GOOSE_MINIMAL" = 1 ]; then
+    minimal=$(dirname "$RATELAB")/examples/goose_minimal
+    if [ ! -x "$minimal" ]; then
+        cargo build --release -q -p loadgen --features http --example goose_minimal
+        minimal=${CARGO_TARGET_DIR:-target}/release/examples/goose_minimal
+    fi
+    "$minimal" --host "$BACKEND" --users "$GOOSE_USERS" --hatch-rate "$GOOSE_USERS" \
+        --run-time "${WRK_SECONDS}s" --no-reset-metrics >"$OUT/goose-minimal.txt" 2>&1
+fi
 wrk_run wrk-after
 
-python3 - "$OUT" $DRIVERS <<'EOF'
+python3 - "$OUT" "$GOOSE_MINIMAL" $DRIVERS <<'EOF'
 import json, re, sys
-out, drivers = sys.argv[1], sys.argv[2:]
+out, minimal, drivers = sys.argv[1], sys.argv[2] == "1", sys.argv[3:]
 def wrk(name):
     m = re.search(r"Requests/sec:\s*([\d.]+)", open(f"{out}/{name}.txt").read())
     return float(m.group(1)) if m else float("nan")
@@ -77,4 +95,13 @@ for d in drivers:
     best = max(held, default=0.0)
     most = max(p["achieved_rate"] for p in m["phases"])
     print(f"{d}: held {best:.0f}/s = {best / mean:.2f}x wrk; most sent {most:.0f}/s = {most / mean:.2f}x wrk")
+if minimal:
+    # goose's metrics table: the "Aggregated" row of the requests table, req/s column.
+    text = open(f"{out}/goose-minimal.txt").read()
+    m = re.search(r"Aggregated\s*\|\s*[\d,]+\s*\|\s*[\d,]+\s*(?:\([^)]*\))?\s*\|\s*([\d,.]+)", text)
+    if m:
+        rate = float(m.group(1).replace(",", ""))
+        print(f"goose minimal (closed loop, no pacing): {rate:.0f}/s = {rate / mean:.2f}x wrk")
+    else:
+        print("goose minimal: no rate found in goose-minimal.txt")
 EOF

@@ -37,10 +37,19 @@ fn the_open_loop_driver_agrees_with_the_backend_and_the_policy() {
     through_a_gateway("open");
 }
 
-/// `seed` through one gateway with `driver`: every count agrees with the backend's and
-/// the gateway's, within the policy's envelope, latency counted from the due instants.
-fn through_a_gateway(driver: &str) {
-    let dir = TempDir::new(&format!("load-{driver}"));
+/// How often a run is tried when it stopped because this machine could not keep the
+/// schedule (exit 3, "fell ... behind"): on a machine shared with other builds and tests
+/// that says nothing about the driver's counting, which is what is asserted here.
+const ATTEMPTS: usize = 3;
+
+/// One run of `seed` through a fresh backend and gateway (so that no limiter state or
+/// count carries over from a previous attempt): the command's output and wall time.
+struct Attempt {
+    run: Output,
+    wall: f64,
+}
+
+fn attempt(driver: &str, dir: &TempDir, out: &std::path::Path) -> Attempt {
     let routes = ratelab(&[
         "load",
         "--workload",
@@ -58,8 +67,7 @@ fn through_a_gateway(driver: &str) {
     );
     let be = backend(&[]);
     let gw = gateway(&config, &be);
-    let out = dir.0.join("out");
-
+    let _ = std::fs::remove_dir_all(out);
     let began = std::time::Instant::now();
     let run = ratelab(&[
         "load",
@@ -77,10 +85,34 @@ fn through_a_gateway(driver: &str) {
         "memory",
         "--driver",
         driver,
+        "--json",
         "--out",
         out.to_str().unwrap(),
     ]);
     let wall = began.elapsed().as_secs_f64();
+    drop((gw, be));
+    Attempt { run, wall }
+}
+
+/// `seed` through one gateway with `driver`: every count agrees with the backend's and
+/// the gateway's, within the policy's envelope, latency counted from the due instants;
+/// stdout holds the JSON digest and nothing else (goose prints nothing there).
+fn through_a_gateway(driver: &str) {
+    let dir = TempDir::new(&format!("load-{driver}"));
+    let out = dir.0.join("out");
+    let mut tries = 0;
+    let Attempt { run, wall } = loop {
+        tries += 1;
+        let a = attempt(driver, &dir, &out);
+        let behind = a.run.status.code() == Some(3) && text(&a.run.stderr).contains("behind");
+        if !behind || tries == ATTEMPTS {
+            break a;
+        }
+        eprintln!(
+            "attempt {tries}: the machine could not keep the schedule, trying again\n{}",
+            text(&a.run.stderr)
+        );
+    };
     let stdout = text(&run.stdout);
     assert!(
         run.status.success(),
@@ -88,6 +120,9 @@ fn through_a_gateway(driver: &str) {
         run.status,
         text(&run.stderr)
     );
+    let digest: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is the JSON digest alone ({e}):\n{stdout}"));
+    assert_eq!(digest["schema"], "ratelab.digest/1", "{stdout}");
 
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();

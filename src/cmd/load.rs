@@ -97,7 +97,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 2048)]
     max_in_flight: usize,
 
-    /// open: connections per target opened before the start [default: peak rate / 1000].
+    /// open: connections per target, opened before the start and kept [default: peak
+    /// rate / 1000, 16 to 256].
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
 
@@ -278,6 +279,7 @@ fn driver(args: &Args, plan: &LoadPlan) -> anyhow::Result<Driver> {
             Driver::OpenLoop(OpenLoopOptions {
                 max_in_flight: args.max_in_flight,
                 connections: args.connections,
+                threads: args.threads,
                 timeout,
             })
         }

@@ -18,6 +18,7 @@
 //!   `--throttle-requests`...) are refused with a message that says why.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use goose::config::GooseConfiguration;
@@ -115,6 +116,12 @@ pub fn check_configuration(c: &GooseConfiguration) -> Result<(), GooseDriverErro
             "goose's controllers stay off during a ratelab run",
         );
     }
+    if c.no_reset_metrics || c.running_metrics.is_some() {
+        return refuse(
+            "--no-reset-metrics/--running-metrics",
+            "goose would print on stdout, where ratelab's results go",
+        );
+    }
     if c.no_autostart {
         return refuse("--no-autostart", "there is no controller to start the run");
     }
@@ -164,10 +171,29 @@ fn method(m: &http::Method) -> GooseMethod {
 /// this long), so the first arrivals do not wait for users still being launched.
 const LAUNCH_LIMIT: Duration = Duration::from_secs(10);
 
+/// Why the driver stops goose itself, once every arrival has been handed out (goose
+/// then lets every user finish the request in flight and return).
+const PLAYED: &str = "ratelab: the schedule has been played";
+
+/// Ends the attack once the schedule is exhausted or the run stopped: goose's
+/// killswitch, with a reason that says it was ours. (Goose's own end, `--iterations`,
+/// prints "N users launched." on stdout, which is ratelab's: see `attack`.)
+fn end_attack(played: &AtomicBool) {
+    played.store(true, Ordering::Release);
+    goose::trigger_killswitch(PLAYED);
+}
+
 /// One goose user: waits until every user runs, then pulls arrivals from the shared
-/// schedule until it is exhausted.
-async fn play(shared: &RunState, user: &mut GooseUser, users: usize) {
-    let cancelled = goose::is_killswitch_triggered;
+/// schedule until it is exhausted, then ends the attack. Goose calls it again until
+/// the end reaches the user: a call that finds nothing left to play pauses briefly
+/// rather than spin.
+async fn play(shared: &RunState, played: &AtomicBool, user: &mut GooseUser, users: usize) {
+    if played.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        return;
+    }
+    // A killswitch that is not ours: Ctrl-C (`wait_until_due` then stops the run).
+    let cancelled = || goose::is_killswitch_triggered() && !played.load(Ordering::Acquire);
     if shared.worker_ready() >= users {
         shared.start_at(Instant::now() + Duration::from_millis(50));
     } else {
@@ -231,6 +257,7 @@ async fn play(shared: &RunState, user: &mut GooseUser, users: usize) {
         shared.note_finished(i, sent.elapsed(), reply, has_policy, &mut tally);
     }
     tally.flush(&shared.live);
+    end_attack(played);
 }
 
 /// A user adds its counts to the live counters at least this often.
@@ -241,14 +268,17 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 pub async fn run(shared: Arc<RunState>, options: GooseOptions) -> Result<(), GooseDriverError> {
     check_configuration(&options.config)?;
     super::log_bridge::install();
-    let attack = attack(&shared, options)?;
-    // Goose clears its killswitch when a run starts; a stop of ours must reach it too.
+    let played = Arc::new(AtomicBool::new(false));
+    let attack = attack(&shared, &played, options)?;
+    // Goose clears its killswitch when a run starts; a Ctrl-C (goose's handler pulls
+    // the killswitch) must stop our run too, the end we pull ourselves must not.
     let watcher = {
         let shared = Arc::clone(&shared);
+        let played = Arc::clone(&played);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if goose::is_killswitch_triggered() {
+                if goose::is_killswitch_triggered() && !played.load(Ordering::Acquire) {
                     shared.stop("interrupted");
                 }
             }
@@ -265,9 +295,12 @@ fn goose_err(e: goose::GooseError) -> GooseDriverError {
 
 /// The goose attack: one scenario whose users play the plan's arrivals, goose's
 /// defaults set so that only our records count (no metrics unless a goose report or
-/// log was asked for, no coordinated-omission mitigation, one iteration per user).
+/// log was asked for, no coordinated-omission mitigation). Users run until the
+/// schedule is played ([`end_attack`]): goose's `Iterations` would end the run too,
+/// but makes goose print "N users launched." on stdout, where `--json` goes.
 fn attack(
     shared: &Arc<RunState>,
+    played: &Arc<AtomicBool>,
     options: GooseOptions,
 ) -> Result<Box<GooseAttack>, GooseDriverError> {
     let wants_metrics = !options.config.report_file.is_empty()
@@ -282,11 +315,11 @@ fn attack(
     // Start every user within about a quarter of a second; the schedule waits for them.
     let rate = format!("{}", (users * 4).max(1));
 
-    let for_users = Arc::clone(shared);
+    let for_users = (Arc::clone(shared), Arc::clone(played));
     let transaction: TransactionFunction = Arc::new(move |user| {
-        let shared = Arc::clone(&for_users);
+        let (shared, played) = (Arc::clone(&for_users.0), Arc::clone(&for_users.1));
         Box::pin(async move {
-            play(&shared, user, users).await;
+            play(&shared, &played, user, users).await;
             Ok(())
         })
     });
@@ -298,7 +331,6 @@ fn attack(
         .set_default(GooseDefault::Host, host.as_str())
         .and_then(|a| a.set_default(GooseDefault::Users, users))
         .and_then(|a| a.set_default(GooseDefault::IncreaseRate, rate.as_str()))
-        .and_then(|a| a.set_default(GooseDefault::Iterations, 1))
         .and_then(|a| a.set_default(GooseDefault::NoTelnet, true))
         .and_then(|a| a.set_default(GooseDefault::NoMetrics, !wants_metrics))
         .and_then(|a| a.set_default(GooseDefault::NoPrintMetrics, true))
@@ -342,6 +374,8 @@ mod tests {
             &["--co-mitigation", "average"],
             &["--websocket"],
             &["--test-plan", "10,1s"],
+            &["--no-reset-metrics"],
+            &["--running-metrics", "5"],
         ] {
             let e = check_configuration(&parse(args)).unwrap_err().to_string();
             assert!(e.starts_with("goose option --"), "{args:?}: {e}");

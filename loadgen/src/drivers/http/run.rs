@@ -41,10 +41,7 @@ impl Driver {
                 goose_driver::GOOSE_VERSION,
                 o.config.users.unwrap_or(o.users)
             ),
-            Driver::OpenLoop(o) => format!(
-                "open loop on tokio (own HTTP/1.1 connections, one request in flight each, at most {}; latency from each request's due instant)",
-                o.max_in_flight
-            ),
+            Driver::OpenLoop(_) => "open loop on tokio (a fixed pool of HTTP/1.1 connections, one request in flight each, on a single-threaded runtime per thread; latency from each request's due instant)".to_owned(),
         }
     }
 }

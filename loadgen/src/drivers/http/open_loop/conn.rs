@@ -129,8 +129,7 @@ impl Connection {
         let sent = Instant::now();
         let lag = self.pool.shared.note_sent(i, sent);
         self.tally.sent(lag);
-        self.pool.grow_if_late(&self.lane, lag);
-        let (reply, has_policy) = self.exchange(i).await;
+        let (reply, has_policy) = self.exchange(i, sent).await;
         let latency = sent.elapsed();
         let shared = &self.pool.shared;
         shared.note_finished(i, latency, reply, has_policy, &mut self.tally);
@@ -145,7 +144,7 @@ impl Connection {
         if self.stream.is_some() {
             return Ok(());
         }
-        let addrs = &self.lane.addrs[..];
+        let addrs = &self.lane.target.addrs[..];
         let connecting = TcpStream::connect(addrs);
         let stream = match tokio::time::timeout(self.pool.timeout, connecting).await {
             Ok(Ok(stream)) => stream,
@@ -160,15 +159,21 @@ impl Connection {
         Ok(())
     }
 
-    /// Writes arrival `i`'s request and reads the answer; the reply to record.
-    async fn exchange(&mut self, i: usize) -> (Reply, bool) {
+    /// Writes arrival `i`'s request (leaving at `sent`) and reads the answer; the reply
+    /// to record.
+    async fn exchange(&mut self, i: usize, sent: Instant) -> (Reply, bool) {
         self.out.clear();
         let to_head = self
             .lane
+            .target
             .requests
             .write(&self.pool.shared.plan, i, &mut self.out);
-        let timeout_at = Instant::now() + self.pool.timeout;
-        let idempotent = self.lane.requests.idempotent(&self.pool.shared.plan, i);
+        let timeout_at = sent + self.pool.timeout;
+        let idempotent = self
+            .lane
+            .target
+            .requests
+            .idempotent(&self.pool.shared.plan, i);
         for attempt in 0..2 {
             if self.connect().await.is_err() {
                 return (Reply::Connect, false);

@@ -1,8 +1,9 @@
-//! The open-loop driver: a pool of HTTP/1.1 connections, each a tokio task that takes
-//! the next arrival of its target's schedule, sends it when it is due — whether or not
-//! any other request has been answered — and records it; the pool grows whenever an
-//! arrival finds every connection busy, so the offered rate does not sag when the
-//! target slows down.
+//! The open-loop driver: a fixed pool of HTTP/1.1 connections, each a tokio task that
+//! takes the next arrival of its target's schedule, sends it when it is due — whether
+//! or not any other request has been answered — and records it. The pool is sized from
+//! the workload's peak rate before the start (as wrk2's connections are fixed) and does
+//! not grow: an arrival that finds every connection busy waits for the first one free,
+//! and its lateness counts in its latency.
 //!
 //! It exists beside goose to measure what a closed-loop tool cannot: the gateway under
 //! a rate that keeps arriving regardless of its latency, and the load generator's own
@@ -13,6 +14,12 @@
 //! latency is judged from the instant it was due (coordinated omission corrected, as
 //! wrk2 does: see [`crate::judging`]).
 //!
+//! Why the pool does not grow: a target that cannot keep up answers later, so more
+//! arrivals find every connection busy; opening connections then only adds work to a
+//! machine that is already the limit (an earlier version grew to 2,048 connections at
+//! the ceiling and held 0.57× of wrk's rate). Lateness is what coordinated-omission
+//! correction is for: the requests that waited are counted from when they were due.
+//!
 //! Where the time goes, and why it is built this way (docs/load.md has the measurements):
 //! no task, channel or allocation per request — a connection task renders the request
 //! into its own buffer from parts prepared once ([`wire::Requests`]), writes it with one
@@ -21,6 +28,7 @@
 //! ([`Tally`](super::record::Tally)); a request's timeout costs no timer operation unless it is near.
 
 mod conn;
+mod lane;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -28,10 +36,13 @@ mod wire;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
+use self::lane::{Lane, Target};
 use self::wire::Requests;
 use super::record::RunState;
 
@@ -39,30 +50,32 @@ use super::record::RunState;
 #[derive(Debug, Clone, Copy)]
 pub struct OpenLoopOptions {
     /// Most requests outstanding at once: the most connections, over all targets (each
-    /// carries one request at a time).
+    /// carries one request at a time); caps `connections`.
     pub max_in_flight: usize,
-    /// Connections opened per target before the schedule starts; `None`: enough for the
-    /// workload's peak rate ([`default_connections`]).
+    /// Connections per target, opened before the schedule starts and kept for the run;
+    /// `None`: enough for the workload's peak rate ([`default_connections`]).
     pub connections: Option<usize>,
+    /// Threads the connections are spread over, each with its own single-threaded
+    /// runtime; `None`: one per CPU. At most the connections per target.
+    pub threads: Option<usize>,
     /// Per-request timeout.
     pub timeout: Duration,
 }
 
-/// Connections to open per target before the start: one per 1,000 requests per second
-/// of the peak rate (a request answered within 1 ms frees its connection in time for
-/// the next), at least 4, at most 256. The pool grows past this when arrivals find
-/// every connection busy.
+/// Connections per target: by Little's law, the peak rate times the time a request
+/// holds its connection. The budget is 1 ms per request (a loopback gateway answers in
+/// a fraction of that; wrk reaches this machine's ceiling with 64 connections at about
+/// 0.6 ms each), at least 16 — so that a busy machine's stalls of a few milliseconds at
+/// low rates do not make every arrival late — and at most 256.
 pub fn default_connections(peak_rate: f64, targets: usize) -> usize {
-    ((peak_rate / 1000.0 / targets.max(1) as f64).ceil() as usize).clamp(4, 256)
+    ((peak_rate / 1000.0 / targets.max(1) as f64).ceil() as usize).clamp(16, 256)
 }
 
 /// What the driver did with its connections, for the run's notes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenLoopReport {
-    /// Connections opened before the start, over all targets.
-    pub initial: usize,
-    /// Most connection tasks at once.
-    pub most: usize,
+    /// Connection tasks, over all targets (fixed for the run).
+    pub connections: usize,
     /// Connections opened (first opens and reopens after a close or an error).
     pub opened: u64,
 }
@@ -71,43 +84,11 @@ impl OpenLoopReport {
     /// The report in words.
     pub fn describe(&self) -> String {
         format!(
-            "open-loop driver: {} connections at the start, {} at most, {} opened in all (reopens included)",
-            self.initial, self.most, self.opened
+            "open-loop driver: {} connections, {} opened in all (reopens included)",
+            self.connections, self.opened
         )
     }
 }
-
-/// One target's share of the schedule (arrivals `target, target + stride, ...`) and
-/// what its connections need.
-#[derive(Debug)]
-struct Lane {
-    target: usize,
-    stride: usize,
-    next: AtomicUsize,
-    /// The target's addresses (empty when its name did not resolve: every request
-    /// then records a refused connection).
-    addrs: Vec<SocketAddr>,
-    requests: Requests,
-}
-
-impl Lane {
-    /// The next arrival of this lane, or `None` when the lane is exhausted or the run
-    /// stopped.
-    fn next(&self, shared: &RunState) -> Option<usize> {
-        if shared.is_stopped() {
-            return None;
-        }
-        let k = self.next.fetch_add(1, Ordering::Relaxed);
-        let i = k.checked_mul(self.stride)?.checked_add(self.target)?;
-        (i < shared.plan.len()).then_some(i)
-    }
-}
-
-/// Lateness past which an arrival is taken as a sign that every connection was busy:
-/// the pool grows by one.
-const GROW_AFTER: Duration = Duration::from_millis(2);
-/// The pool grows by at most one connection per this interval.
-const GROW_EVERY_US: u64 = 1_000;
 
 /// The connection tasks and what they share.
 #[derive(Debug)]
@@ -115,12 +96,8 @@ struct Pool {
     shared: Arc<RunState>,
     cancelled: Arc<AtomicBool>,
     timeout: Duration,
-    max: usize,
-    created: Instant,
     running: AtomicUsize,
-    most: AtomicUsize,
     opened: AtomicU64,
-    last_growth_us: AtomicU64,
     finished: Notify,
 }
 
@@ -136,43 +113,72 @@ impl Drop for Running {
 }
 
 impl Pool {
-    /// Starts one more connection task on `lane`, unless the pool is full.
-    fn spawn(self: &Arc<Self>, lane: &Arc<Lane>) -> bool {
-        let admitted = self
-            .running
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                (n < self.max).then_some(n + 1)
-            });
-        let Ok(before) = admitted else {
-            return false;
-        };
-        self.most.fetch_max(before + 1, Ordering::Relaxed);
+    /// Starts one connection task of `lane` on the runtime `on`.
+    fn spawn(self: &Arc<Self>, lane: &Arc<Lane>, on: &Handle) -> JoinHandle<()> {
+        self.running.fetch_add(1, Ordering::AcqRel);
         let running = Running(Arc::clone(self));
         let lane = Arc::clone(lane);
-        tokio::spawn(async move {
+        on.spawn(async move {
             conn::Connection::new(&running.0, lane).drive().await;
             drop(running);
-        });
-        true
+        })
     }
+}
 
-    /// An arrival left `lag` late: when that says every connection was busy, adds one
-    /// (at most one per [`GROW_EVERY_US`] over the whole pool).
-    fn grow_if_late(self: &Arc<Self>, lane: &Arc<Lane>, lag: Duration) {
-        if lag < GROW_AFTER || self.running.load(Ordering::Relaxed) >= self.max {
-            return;
+/// Runs `lanes` (each with its number of connections) on a thread of their own, on a
+/// single-threaded runtime: a connection's wake-ups, timers and I/O never leave its
+/// thread (no work-stealing, no cross-thread wake-up), as wrk's threads each run their
+/// own event loop. When the thread or its runtime cannot be started, the connections
+/// run on `outer` instead.
+fn start_thread(
+    pool: &Arc<Pool>,
+    lanes: Vec<(Arc<Lane>, usize)>,
+    thread: usize,
+    outer: &Handle,
+) -> Option<std::thread::JoinHandle<()>> {
+    let on_outer = |lanes: &[(Arc<Lane>, usize)]| {
+        for (lane, n) in lanes {
+            for _ in 0..*n {
+                pool.spawn(lane, outer);
+            }
         }
-        let now = self.created.elapsed().as_micros() as u64 + GROW_EVERY_US;
-        let last = self.last_growth_us.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < GROW_EVERY_US
-            || self
-                .last_growth_us
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::warn!(error = %e, "open-loop driver: no runtime of its own; sharing the main one");
+            on_outer(&lanes);
+            return None;
         }
-        self.spawn(lane);
+    };
+    let for_thread = Arc::clone(pool);
+    let lanes_of_thread = lanes.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("ratelab-open-{thread}"))
+        .spawn(move || {
+            let handle = runtime.handle().clone();
+            runtime.block_on(async move {
+                let mut tasks = Vec::new();
+                for (lane, n) in &lanes_of_thread {
+                    for _ in 0..*n {
+                        tasks.push(for_thread.spawn(lane, &handle));
+                    }
+                }
+                for task in tasks {
+                    let _ = task.await;
+                }
+            });
+        });
+    match spawned {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            tracing::warn!(error = %e, "open-loop driver: no thread of its own; sharing the main runtime");
+            on_outer(&lanes);
+            None
+        }
     }
 }
 
@@ -208,47 +214,54 @@ pub async fn run(
     cancelled: Arc<AtomicBool>,
 ) -> OpenLoopReport {
     let targets = shared.targets.len().max(1);
-    let max = options.max_in_flight.clamp(1, 1 << 20);
     let per_target = options
         .connections
         .unwrap_or_else(|| default_connections(shared.plan.peak_rate(), targets))
+        .min(options.max_in_flight / targets)
         .max(1);
-    let mut lanes = Vec::with_capacity(targets);
-    for (target, base) in shared.targets.iter().enumerate() {
+    // Every lane needs a connection: no more threads than connections per target.
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .clamp(1, per_target);
+    let mut by_thread: Vec<Vec<(Arc<Lane>, usize)>> = vec![Vec::new(); threads];
+    for (index, base) in shared.targets.iter().enumerate() {
         let (authority, addrs) = resolve(base).await;
-        lanes.push(Arc::new(Lane {
-            target,
-            stride: targets,
-            next: AtomicUsize::new(0),
-            addrs,
-            requests: Requests::new(&shared.plan, &authority),
-        }));
+        let target = Arc::new(Target::new(addrs, Requests::new(&shared.plan, &authority)));
+        for (thread, lanes) in by_thread.iter_mut().enumerate() {
+            let lane = Lane::new(Arc::clone(&target), (index, targets));
+            // The target's connections, spread as evenly as they go.
+            let n = per_target / threads + usize::from(thread < per_target % threads);
+            lanes.push((Arc::new(lane), n));
+        }
     }
     let pool = Arc::new(Pool {
         shared,
         cancelled,
         timeout: options.timeout,
-        max,
-        created: Instant::now(),
         running: AtomicUsize::new(0),
-        most: AtomicUsize::new(0),
         opened: AtomicU64::new(0),
-        last_growth_us: AtomicU64::new(0),
         finished: Notify::new(),
     });
-    let mut initial = 0;
-    for _ in 0..per_target {
-        for lane in &lanes {
-            initial += usize::from(pool.spawn(lane));
-        }
-    }
+    let outer = Handle::current();
+    let started: Vec<_> = by_thread
+        .into_iter()
+        .enumerate()
+        .filter_map(|(thread, lanes)| start_thread(&pool, lanes, thread, &outer))
+        .collect();
     while pool.running.load(Ordering::Acquire) > 0 {
         // `notify_one` keeps a permit when nobody waits yet: no wake-up is lost.
         pool.finished.notified().await;
     }
+    // The threads end once their last connection has: wait for them off the runtime.
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in started {
+            let _ = thread.join();
+        }
+    })
+    .await;
     OpenLoopReport {
-        initial,
-        most: pool.most.load(Ordering::Relaxed),
+        connections: per_target * targets,
         opened: pool.opened.load(Ordering::Relaxed),
     }
 }
@@ -259,7 +272,7 @@ mod peak_tests {
 
     #[test]
     fn connections_follow_the_peak_rate() {
-        assert_eq!(default_connections(100.0, 1), 4);
+        assert_eq!(default_connections(100.0, 1), 16);
         assert_eq!(default_connections(64_000.0, 1), 64);
         assert_eq!(default_connections(64_000.0, 2), 32);
         assert_eq!(default_connections(1e7, 1), 256);
