@@ -11,7 +11,9 @@
 #   Redis calls per decision (INFO commandstats: EVALSHA), Redis CPU per decision
 #   (INFO cpu: used_cpu_user + used_cpu_sys), and the envelope excess at the backend
 #   (per user: requests that reached the backend beyond burst + rate x duration, summed,
-#   as a share of the envelope summed).
+#   as a share of the envelope summed), what clients saw admitted (2xx) beside the
+#   backend's count, and each mode's req/s as a ratio to the memory-store gateways'
+#   (issue 16.5: lease >= 0.9x memory, exact ~0.7x; backend = admitted).
 # Without root, ip netns or netem it says so and runs on loopback (RTT column "lo").
 # Every namespace it made is deleted on exit (trap).
 #
@@ -192,10 +194,11 @@ def ms(v):
     for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
         if v.endswith(unit): return float(v[: -len(unit)]) * f
     return float(v)
-n, p50, p99 = 0, [], []
+n, refused, p50, p99 = 0, 0, [], []
 for w in wrks:
     t = open(w).read()
     m = re.search(r"(\d+) requests in", t); n += int(m.group(1)) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", t); refused += int(m.group(1)) if m else 0
     m = re.search(r"^\s+50%\s+(\S+)", t, re.M); p50 += [ms(m.group(1))] if m else []
     m = re.search(r"^\s+99%\s+(\S+)", t, re.M); p99 += [ms(m.group(1))] if m else []
 stats = json.load(open(sys.argv[-1].rsplit("/", 1)[0] + "/stats.json"))
@@ -204,8 +207,12 @@ users = stats.get("users", {})
 excess = sum(max(0, sum(r.values()) - envelope) for r in users.values())
 share = excess / (envelope * max(1, len(users)))
 cpu_us = float(cpu) * 1e6 / max(1, n)
+# What clients saw admitted (2xx) against what reached the backend: equal when every
+# admission was forwarded once (wrk counts only completed responses, so a request cut
+# off at the end of the run may reach the backend uncounted: a difference of a few).
+admitted, backend = n - refused, int(stats.get("total", 0))
 print(f"| {rtt} | {mode} | {n / float(duration):.0f} | {max(p50, default=0):.2f} | {max(p99, default=0):.2f} "
-      f"| {int(calls) / max(1, n):.4f} | {cpu_us:.2f} | {100 * share:.2f}% |")
+      f"| {int(calls) / max(1, n):.4f} | {cpu_us:.2f} | {100 * share:.2f}% | {admitted} | {backend} |")
 PY
         echo "netns-curve: $(tail -n1 "$ROWS")" >&2
         for pid in "${GW[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
@@ -219,8 +226,22 @@ mkdir -p "$(dirname "$OUT")"
     echo "3 gateways, $CONNECTIONS connections each, ${DURATION}s per cell, $USERS users on a token bucket of 20 + 10/s, lease.max = $LEASE_MAX."
     [ "$NETNS" -eq 0 ] && echo "Loopback only: namespaces or netem were unavailable."
     echo
-    echo "| RTT (ms) | mode | decisions/s | p50 (ms) | p99 (ms) | Redis calls/decision | Redis CPU µs/decision | envelope excess at backend |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| RTT (ms) | mode | decisions/s | p50 (ms) | p99 (ms) | Redis calls/decision | Redis CPU µs/decision | envelope excess at backend | admitted (clients) | at backend |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     cat "$ROWS"
+    echo
+    # Issue 16.5's figures: each mode's req/s as a share of the memory-store gateways'
+    # at the same RTT (targets: lease >= 0.9x, exact ~0.7x), and backend = admitted.
+    python3 - "$ROWS" <<'PY'
+import sys
+rows = [[c.strip() for c in l.strip().strip("|").split("|")] for l in open(sys.argv[1]) if l.strip()]
+memory = {r[0]: float(r[2]) for r in rows if r[1] == "memory"}
+print("| RTT (ms) | mode | req/s ÷ memory | backend − admitted |")
+print("|---|---|---|---|")
+for r in rows:
+    base = memory.get(r[0])
+    ratio = f"{float(r[2]) / base:.2f}×" if base else "– (no memory cell)"
+    print(f"| {r[0]} | {r[1]} | {ratio} | {int(r[9]) - int(r[8])} |")
+PY
 } >"$OUT"
 echo "netns-curve: wrote $OUT" >&2

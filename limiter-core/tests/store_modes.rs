@@ -386,6 +386,38 @@ fn a_key_asked_less_often_than_its_ttl_keeps_leases_of_one_and_strands_nothing()
 }
 
 #[test]
+fn a_key_far_above_its_limit_asks_once_per_lease() {
+    // 10 per second, bursts of 10; one instance offered 1,000 per second for 60 s.
+    let quota = Quota::per_second(10).unwrap();
+    let alg = Gcra::new(quota);
+    let mode = StoreMode::Lease(LeaseOptions::new(64, Duration::from_secs(10)).unwrap());
+    let mut state = alg.fresh();
+    let mut book = KeyLease::new();
+    let mut tally = Tally::default();
+    let (mut calls, mut refused_by_store, mut admitted) = (0u64, 0u64, 0u64);
+    for i in 0..60_000u64 {
+        match step(&alg, &mode, (&mut book, &mut state), i * MS, &mut tally) {
+            Step::Asked { allowed } => {
+                calls += 1;
+                admitted += u64::from(allowed);
+                refused_by_store += u64::from(!allowed);
+            }
+            Step::FromLease => admitted += 1,
+            Step::DeniedLocally(_) => {}
+        }
+    }
+    // Near its limit the lease stays small (admissions stay smooth), and the instance
+    // knows when the store will hold another: it never asks a store it knows is short.
+    assert!(book.size() <= 4, "size {}", book.size());
+    assert!((600..=610).contains(&admitted), "admitted {admitted}");
+    assert_eq!(refused_by_store, 0, "{calls} calls");
+    assert!(
+        calls * book.size() <= admitted + 10,
+        "{calls} calls for {admitted}"
+    );
+}
+
+#[test]
 fn only_the_buckets_lease() {
     let lease = StoreMode::Lease(LeaseOptions::default());
     let q = Quota::per_second(5).unwrap();

@@ -90,6 +90,9 @@ pub struct KeyLease {
     size: u64,
     /// Whether the last answer showed the store short of a whole lease.
     saturated: bool,
+    /// After a grant that left the store short of another lease: until when the store
+    /// cannot hold one (its refill is linear), so asking sooner is refused locally.
+    short_until: Nanos,
     /// Until when requests of `denied_cost` or more are refused locally.
     denied_until: Nanos,
     denied_cost: u64,
@@ -116,6 +119,7 @@ impl KeyLease {
             in_flight: 0,
             size: 1,
             saturated: false,
+            short_until: 0,
             denied_until: 0,
             denied_cost: u64::MAX,
             last_retry: Duration::ZERO,
@@ -188,10 +192,18 @@ impl KeyLease {
         if self.in_flight > 0 {
             return Local::Wait;
         }
+        // The last grant left the store short of another lease, and it cannot have
+        // refilled yet: refuse locally instead of asking (one call per lease, not two).
+        if self.saturated && now < self.short_until {
+            tally.local_denied += 1;
+            let reset = dur(self.reset_at.saturating_sub(now));
+            let retry = dur(self.short_until - now);
+            return Local::Denied(Decision::deny(capacity, 0, reset, retry));
+        }
         // The lease in hand ran out before it expired, the store holding as much again:
         // this instance spends more than `size` per ttl, so the next lease doubles.
         if !dropped && now < self.expires && !self.saturated {
-            self.size = (self.size * 2).min(opts.max);
+            self.size = (self.size * 2).min(opts.max).min(capacity);
         }
         // Never hold more than `max` (in hand and in flight): the excess bound.
         let room = opts.max.saturating_sub(self.units + self.in_flight);
@@ -230,6 +242,17 @@ impl KeyLease {
         // Short of a whole lease, or of as much again: near the limit (no growth; the
         // next ask waits for a whole lease).
         self.saturated = grant.taken < ask.take || grant.store.remaining < ask.take;
+        self.short_until = if self.saturated {
+            // `reset_after` refills `capacity - remaining` units; `take - remaining` of
+            // them make another lease.
+            let left = grant.store.remaining;
+            let missing = u128::from(ask.take.saturating_sub(left));
+            let span = u128::from(grant.store.limit.saturating_sub(left).max(1));
+            let wait = nanos(grant.store.reset_after) as u128 * missing / span;
+            now.saturating_add(wait.min(u128::from(u64::MAX)) as u64)
+        } else {
+            0
+        };
         self.units = self.units.saturating_add(grant.taken - cost);
         self.expires = now.saturating_add(nanos(opts.ttl));
         let remaining = self.units.saturating_add(self.store_remaining);
