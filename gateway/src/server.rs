@@ -311,6 +311,10 @@ impl Connection {
                 app: Arc::clone(&self.app),
             };
         }
+        if let Some(log) = &mut log {
+            // The log names the path the routes matched and the backend receives.
+            log.forwarded_path(req.uri().path());
+        }
         let state = match app.resolver.resolve(&self.identity, req.headers()) {
             Err(rejection) => State::answered(
                 identity::refusal(&rejection, app.resolver.api_key_header())
@@ -395,7 +399,7 @@ impl Future for Handled {
         };
         this.in_flight.0.response(response.status().as_u16());
         if let Some(log) = this.log.take() {
-            (*log).finish(response.status().as_u16());
+            log.finish(response.status().as_u16());
         }
         let mut response = response;
         response

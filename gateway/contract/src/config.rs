@@ -66,6 +66,18 @@ pub struct LogTable {
     /// standard output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<Spanned<String>>,
+    /// `identity = "plain"` (the default: the quota key as is) or `"hash"` (a keyed
+    /// pseudonym of it, and of the client address, so a log can be shared without the
+    /// users' ids; a replay still groups by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Spanned<String>>,
+    /// `hash_key = "…"`: the secret of `identity = "hash"` (at least 16 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_key: Option<Spanned<String>>,
+    /// `hash_key_file = "log.key"`: the same secret read from a file (relative to the
+    /// config's folder; surrounding whitespace ignored), so the config holds no secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_key_file: Option<Spanned<String>>,
 }
 
 /// `[identity]`: who a request is.

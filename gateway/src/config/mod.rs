@@ -302,8 +302,9 @@ pub struct Config {
     pub global: Vec<LimitConfig>,
     /// `--dry-run`: every route in shadow mode.
     pub dry_run: bool,
-    /// `[log] access`: where one JSON line per request goes (`None`: no access log).
-    pub access_log: Option<crate::access_log::AccessLogTarget>,
+    /// `[log]`: where one JSON line per request goes and how it names people (`None`:
+    /// no access log).
+    pub access_log: Option<crate::access_log::AccessLogConfig>,
 }
 
 /// The default listen address.
