@@ -8,15 +8,22 @@
 #   4. ratelab simulate --trace, all six algorithms and both exact references,
 #      pinned to one core (lines/s per core), on all cores, and from the .gz
 #
-# Reports seconds and lines/s as a Markdown table on stdout (and in $OUT if set).
+#   5. the README's sweep picture from the same log: every algorithm at limits
+#      10..200/10 and bursts 1x,2x,4x, drawn to docs/img/trace-sweep.png (+ .svg),
+#      the full report in bench/trace-sweep/
+#
+# Reports seconds and lines/s as a Markdown table on stdout and in $OUT.
 # Environment: LINES (default 1000000), ROUNDS (default 3; the fastest round counts),
-# OUT (file for the table), RATELAB (binary; default: a release build).
+# OUT (file for the table; default bench/trace.md), SWEEP (default 1; 0 skips step 5),
+# RATELAB (binary; default: a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LINES=${LINES:-1000000}
 ROUNDS=${ROUNDS:-3}
-OUT=${OUT:-}
+OUT=${OUT:-bench/trace.md}
+SWEEP=${SWEEP:-1}
+mkdir -p "$(dirname "$OUT")"
 
 if ! command -v goaccess >/dev/null 2>&1; then
     echo "bench-trace: installing goaccess (Debian package)" >&2
@@ -74,4 +81,15 @@ row() {
         "$(best "$RATELAB" simulate --trace "$WORK/access.log" --config "$WORK/gateway.toml" --threads "$threads" --no-report -o "$WORK/out")"
     row "ratelab simulate --trace, .gz, $threads threads" \
         "$(best "$RATELAB" simulate --trace "$WORK/access.log.gz" --config "$WORK/gateway.toml" --threads "$threads" --no-report -o "$WORK/out")"
-} | tee ${OUT:+"$OUT"}
+} | tee "$OUT"
+
+if [ "$SWEEP" = 1 ]; then
+    echo "bench-trace: sweep (limit=10..200/10, burst=1x,2x,4x) into bench/trace-sweep" >&2
+    rm -rf bench/trace-sweep
+    "$RATELAB" simulate --trace "$WORK/access.log" --config "$WORK/gateway.toml" \
+        --sweep "limit=10..200/10" --sweep "burst=1x,2x,4x" --quiet -o bench/trace-sweep
+    mkdir -p docs/img
+    cp bench/trace-sweep/sweep.png docs/img/trace-sweep.png
+    if [ -f bench/trace-sweep/sweep.svg ]; then cp bench/trace-sweep/sweep.svg docs/img/trace-sweep.svg; fi
+    echo "bench-trace: wrote docs/img/trace-sweep.png and bench/trace-sweep/report.md" >&2
+fi

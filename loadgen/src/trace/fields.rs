@@ -37,13 +37,20 @@ pub(crate) fn present(v: &str) -> Option<&str> {
 /// The path of a request target: the part before `?` or `#`, and of an absolute-form
 /// target (`http://host/path`) the path after the authority.
 pub(crate) fn target_path(target: &str) -> &str {
-    let target = match target.find("://") {
-        Some(i) => target[i + 3..]
-            .find('/')
-            .map_or("/", |p| &target[i + 3 + p..]),
-        None => target,
+    let target = if target.starts_with('/') {
+        target
+    } else {
+        match target.find("://") {
+            Some(i) => target[i + 3..]
+                .find('/')
+                .map_or("/", |p| &target[i + 3 + p..]),
+            None => target,
+        }
     };
-    target.split(['?', '#']).next().unwrap_or(target)
+    match memchr::memchr2(b'?', b'#', target.as_bytes()) {
+        Some(end) => &target[..end],
+        None => target,
+    }
 }
 
 /// Column (CSV) or key (JSON lines) of each field. The defaults are the gateway's
@@ -186,11 +193,17 @@ pub(crate) fn split_request(v: &str) -> (Option<&str>, &str) {
     if v.starts_with('/') {
         return (None, v);
     }
-    let mut parts = v.split(' ').filter(|p| !p.is_empty());
-    match (parts.next(), parts.next()) {
-        (Some(m), Some(t)) => (Some(m), t),
-        _ => (None, v),
+    // The first two words, however many spaces part them.
+    let rest = v.trim_start_matches(' ');
+    let Some(space) = memchr::memchr(b' ', rest.as_bytes()) else {
+        return (None, v);
+    };
+    let tail = rest[space..].trim_start_matches(' ');
+    if tail.is_empty() {
+        return (None, v);
     }
+    let target = memchr::memchr(b' ', tail.as_bytes()).map_or(tail, |end| &tail[..end]);
+    (Some(&rest[..space]), target)
 }
 
 #[cfg(test)]
@@ -204,6 +217,10 @@ mod tests {
         assert_eq!(target_path("http://h"), "/");
         assert_eq!(split_request("GET /x HTTP/1.1"), (Some("GET"), "/x"));
         assert_eq!(split_request("/only"), (None, "/only"));
+        assert_eq!(split_request("  GET   /x  "), (Some("GET"), "/x"));
+        assert_eq!(split_request("GET"), (None, "GET"));
+        assert_eq!(split_request("GET   "), (None, "GET   "));
+        assert_eq!(target_path("/a#f?x"), "/a");
     }
 
     #[test]

@@ -79,7 +79,8 @@ impl FormatSpec {
 /// Reads lines of one format into [`Fields`].
 #[derive(Debug)]
 pub(crate) enum LineReader {
-    Nginx(LogFormat),
+    /// A compiled format, and the last time read.
+    Nginx(LogFormat, super::time::Cache),
     Json(FieldNames),
     /// Columns named by the header row, once read.
     Csv(FieldNames, Option<Vec<String>>),
@@ -91,7 +92,7 @@ impl LineReader {
             Format::Combined => {
                 let fmt = spec.log_format.as_deref().unwrap_or(COMBINED);
                 let f = LogFormat::new(fmt, &spec.api_key_header, &spec.identity_header)?;
-                Ok(LineReader::Nginx(f))
+                Ok(LineReader::Nginx(f, super::time::Cache::default()))
             }
             Format::Json => Ok(LineReader::Json(spec.names.clone())),
             Format::Csv => Ok(LineReader::Csv(spec.names.clone(), None)),
@@ -101,7 +102,7 @@ impl LineReader {
     /// Reads one non-empty line: `Ok(None)` for a header row.
     pub(crate) fn read<'a>(&mut self, line: &'a str) -> Result<Option<Fields<'a>>, String> {
         match self {
-            LineReader::Nginx(f) => f.parse(line).map(Some),
+            LineReader::Nginx(f, times) => f.read(line, times).map(Some),
             LineReader::Json(names) => json(names, line).map(Some),
             LineReader::Csv(names, columns) => match columns {
                 None => {

@@ -116,25 +116,37 @@ impl LogFormat {
 
     /// Reads one line.
     pub fn parse<'a>(&self, line: &'a str) -> Result<Fields<'a>, String> {
+        self.read(line, &mut time::Cache::default())
+    }
+
+    /// Reads one line, its time through `times` (the lines of one second share it).
+    pub(crate) fn read<'a>(
+        &self,
+        line: &'a str,
+        times: &mut time::Cache,
+    ) -> Result<Fields<'a>, String> {
         let mut f = Fields::default();
         let mut pos = 0;
+        let bytes = line.as_bytes();
         for (i, token) in self.tokens.iter().enumerate() {
             match token {
                 Token::Literal(l) => {
-                    if !line[pos..].starts_with(l.as_str()) {
+                    if !bytes[pos..].starts_with(l.as_bytes()) {
                         return Err(format!("expected {l:?} at column {}", pos + 1));
                     }
                     pos += l.len();
                 }
                 Token::Var(var) => {
                     let end = match self.tokens.get(i + 1) {
-                        Some(Token::Literal(l)) => line[pos..]
-                            .find(l.as_str())
+                        Some(Token::Literal(l)) => find(&bytes[pos..], l.as_bytes())
                             .map(|e| pos + e)
                             .ok_or_else(|| format!("line ends before {l:?}"))?,
                         _ => line.len(),
                     };
-                    fill(&mut f, *var, &line[pos..end])?;
+                    // `end` is where an ASCII literal starts, or the line's end: a
+                    // character boundary.
+                    let value = line.get(pos..end).ok_or("a field splits a character")?;
+                    fill(&mut f, *var, value, times)?;
                     pos = end;
                 }
             }
@@ -143,13 +155,33 @@ impl LogFormat {
     }
 }
 
-fn fill<'a>(f: &mut Fields<'a>, var: Var, v: &'a str) -> Result<(), String> {
+/// Where `needle` (not empty) first occurs in `hay`: its first byte found by `memchr`,
+/// the rest compared — literals are short, and their first byte is rare in a field.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, &hay[from..]) {
+        let at = from + i;
+        if hay[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+fn fill<'a>(
+    f: &mut Fields<'a>,
+    var: Var,
+    v: &'a str,
+    times: &mut time::Cache,
+) -> Result<(), String> {
     let Some(v) = present(v) else {
         return Ok(());
     };
     match var {
         Var::Client => f.client = Some(Cow::Borrowed(v)),
-        Var::Time => f.time = Some(time::parse(v)?),
+        Var::Time => f.time = Some(times.parse(v)?),
         Var::Request => {
             let (method, target) = split_request(v);
             if method.is_none() || !target.starts_with(['/', 'h']) {

@@ -15,6 +15,7 @@ use limiter_core::Nanos;
 use results::TraceInput;
 
 use super::TraceError;
+use super::fields::Fields;
 use super::format::LineReader;
 use super::identity::IdentityRules;
 use super::players::Req;
@@ -33,18 +34,77 @@ struct Pending {
     cost: u32,
 }
 
+/// Raw identity values remembered before the cache starts over (bounds its memory when
+/// a log holds more distinct addresses than identities, as IPv6 /64 groups do).
+const RAW_CACHE: usize = 1 << 20;
+
+/// Distinct paths remembered with their route before the cache starts over.
+const ROUTE_CACHE: usize = 1 << 16;
+
+/// No key slot yet.
+const NO_SLOT: u32 = u32::MAX;
+
 /// Identities and keys, numbered in order of first use.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Keys {
     ids: HashMap<Box<str>, u32, RandomState>,
     /// Identity names by number.
     pub(crate) names: Vec<Box<str>>,
-    slots: HashMap<(u32, u32), u32, RandomState>,
+    /// The identity of each raw value already resolved, per source (resolved identity,
+    /// API key, identity header, client address): a line costs one lookup, not a
+    /// resolution (an address parsed and written back, a key hashed).
+    raw: [HashMap<Box<str>, u32, RandomState>; 4],
+    /// Per identity × route: its key slot, or [`NO_SLOT`].
+    slots: Vec<u32>,
+    routes: usize,
     /// Per key slot: (identity, route).
     pub(crate) slot_keys: Vec<(u32, u32)>,
 }
 
 impl Keys {
+    fn new(routes: usize) -> Self {
+        Self {
+            ids: HashMap::default(),
+            names: Vec::new(),
+            raw: Default::default(),
+            slots: Vec::new(),
+            routes: routes.max(1),
+            slot_keys: Vec::new(),
+        }
+    }
+
+    /// The raw value that decides the identity of `f` (the first of: a resolved
+    /// identity, an API key, the identity header, the client address) and its source.
+    fn raw<'f>(f: &'f Fields<'_>) -> Option<(usize, &'f str)> {
+        [&f.identity, &f.api_key, &f.header, &f.client]
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, v)| v.as_deref().map(|v| (i, v)))
+    }
+
+    /// The identity of `f` (whose deciding value is `raw`) by `rules`; `scratch` holds
+    /// its name while it is new.
+    fn resolve(
+        &mut self,
+        rules: &IdentityRules,
+        f: &Fields<'_>,
+        (source, raw): (usize, &str),
+        scratch: &mut String,
+    ) -> u32 {
+        if let Some(&id) = self.raw[source].get(raw) {
+            return id;
+        }
+        // A value is never empty (`fields::present`), so a name always results.
+        rules.resolve(f, scratch);
+        let id = self.identity(scratch);
+        let cache = &mut self.raw[source];
+        if cache.len() >= RAW_CACHE {
+            cache.clear();
+        }
+        cache.insert(raw.into(), id);
+        id
+    }
+
     fn identity(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.ids.get(name) {
             return id;
@@ -56,12 +116,16 @@ impl Keys {
     }
 
     fn slot(&mut self, identity: u32, route: u32) -> u32 {
-        let next = self.slot_keys.len() as u32;
-        let slot = *self.slots.entry((identity, route)).or_insert(next);
-        if slot == next {
+        let i = identity as usize * self.routes + route as usize;
+        if i >= self.slots.len() {
+            self.slots
+                .resize((identity as usize + 1) * self.routes, NO_SLOT);
+        }
+        if self.slots[i] == NO_SLOT {
+            self.slots[i] = self.slot_keys.len() as u32;
             self.slot_keys.push((identity, route));
         }
-        slot
+        self.slots[i]
     }
 }
 
@@ -70,6 +134,9 @@ pub(crate) struct Reader<'a> {
     lines: LineReader,
     rules: IdentityRules,
     routes: &'a Routes,
+    /// The route of each distinct path seen (matching normalises and walks every
+    /// template; a log repeats its paths).
+    route_of: HashMap<Box<str>, Option<u32>, RandomState>,
     costs: Vec<u64>,
     window: Nanos,
     strict: bool,
@@ -97,6 +164,7 @@ impl<'a> Reader<'a> {
             lines,
             rules,
             routes,
+            route_of: HashMap::default(),
             costs: routes.costs(),
             window,
             strict,
@@ -106,7 +174,7 @@ impl<'a> Reader<'a> {
             origin: None,
             first: Nanos::MAX,
             last: 0,
-            keys: Keys::default(),
+            keys: Keys::new(routes.len()),
             input: TraceInput {
                 reorder_window_s: window as f64 / 1e9,
                 ..TraceInput::default()
@@ -121,30 +189,35 @@ impl<'a> Reader<'a> {
         mut reader: impl BufRead,
         out: &mut dyn FnMut(&mut Vec<Req>, &TraceInput),
     ) -> Result<(), TraceError> {
-        let mut buf = Vec::with_capacity(4096);
+        let mut carry = Vec::new();
         let mut batch = Vec::with_capacity(super::CHUNK);
         let mut id = String::new();
+        let read = |e: std::io::Error| TraceError::Read(e.to_string());
         loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| TraceError::Read(e.to_string()))?;
-            if n == 0 {
+            let block = reader.fill_buf().map_err(read)?;
+            if block.is_empty() {
+                if !carry.is_empty() {
+                    self.one(&carry, &mut id, &mut batch, out)?;
+                }
                 break;
             }
-            self.input.lines += 1;
-            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
+            let mut from = 0;
+            // Lines whole in the block are read where they lie; one cut by the block's
+            // end is carried over.
+            while let Some(i) = memchr::memchr(b'\n', &block[from..]) {
+                let end = from + i;
+                if carry.is_empty() {
+                    self.one(&block[from..end], &mut id, &mut batch, out)?;
+                } else {
+                    carry.extend_from_slice(&block[from..end]);
+                    self.one(&carry, &mut id, &mut batch, out)?;
+                    carry.clear();
+                }
+                from = end + 1;
             }
-            if let Err(why) = self.line(line, &mut id) {
-                self.malformed(why)?;
-            }
-            self.release(false, &mut batch);
-            if batch.len() >= super::CHUNK {
-                out(&mut batch, &self.input);
-            }
+            carry.extend_from_slice(&block[from..]);
+            let used = block.len();
+            reader.consume(used);
         }
         self.release(true, &mut batch);
         if !batch.is_empty() {
@@ -156,6 +229,29 @@ impl<'a> Reader<'a> {
         }
         self.input.origin = self.origin.map(time::rfc3339).unwrap_or_default();
         self.input.identities = self.keys.names.len() as u64;
+        Ok(())
+    }
+
+    /// One line, without its newline.
+    fn one(
+        &mut self,
+        line: &[u8],
+        id: &mut String,
+        batch: &mut Vec<Req>,
+        out: &mut dyn FnMut(&mut Vec<Req>, &TraceInput),
+    ) -> Result<(), TraceError> {
+        self.input.lines += 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        if let Err(why) = self.line(line, id) {
+            self.malformed(why)?;
+        }
+        self.release(false, batch);
+        if batch.len() >= super::CHUNK {
+            out(batch, &self.input);
+        }
         Ok(())
     }
 
@@ -181,18 +277,18 @@ impl<'a> Reader<'a> {
         };
         let at = f.time.ok_or("no time")?;
         let path = f.path.as_deref().ok_or("no path")?;
-        if !self.rules.resolve(&f, id) {
+        let Some(raw) = Keys::raw(&f) else {
             return Err("no identity (no identity, key, header or client field)".into());
-        }
+        };
         if f.status == Some(429) {
             self.input.logged_429 += 1;
         }
-        let Some(route) = self.routes.route_for(path) else {
+        let Some(route) = self.route_for(path) else {
             self.input.unrouted += 1;
             return Ok(());
         };
         let cost = f.cost.unwrap_or(self.costs[route as usize]);
-        let identity = self.keys.identity(id);
+        let identity = self.keys.resolve(&self.rules, &f, raw, id);
         self.input.requests += 1;
         self.first = self.first.min(at);
         self.last = self.last.max(at);
@@ -214,6 +310,19 @@ impl<'a> Reader<'a> {
         self.pending.insert(i, p);
         self.newest = self.newest.max(at);
         Ok(())
+    }
+
+    /// The route of `path`, remembered per distinct path.
+    fn route_for(&mut self, path: &str) -> Option<u32> {
+        if let Some(&route) = self.route_of.get(path) {
+            return route;
+        }
+        let route = self.routes.route_for(path);
+        if self.route_of.len() >= ROUTE_CACHE {
+            self.route_of.clear();
+        }
+        self.route_of.insert(path.into(), route);
+        route
     }
 
     fn late(&mut self, at: Nanos) {
