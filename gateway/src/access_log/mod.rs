@@ -5,15 +5,16 @@
 //!
 //! The guarantee: logging never slows the proxy down. A request's facts travel in the
 //! box they were gathered in, through a bounded channel, without waiting; the writer
-//! thread formats and hashes them into one reused buffer, so the request pays no
-//! formatting and no allocation beyond its path and limit names. When the writer falls
-//! behind (a slow disk, a full pipe) the line is dropped and counted
+//! thread formats (by hand: [`Entry::write_json`]) and hashes them into one reused
+//! buffer, so the request pays no formatting and no allocation beyond its path and
+//! limit names. When the writer falls behind (a slow disk, a full pipe) the line is dropped and counted
 //! (`ratelab_gateway_access_log_lines_total{outcome="dropped"}`), never queued without
 //! bound. The keys are the ones `ratelab simulate --trace --format json` reads by
 //! default, so a log collected in shadow mode replays against other algorithms and
 //! limits without options.
 
 mod entry;
+mod json;
 mod pseudonym;
 
 use std::io::{self, BufWriter, Write};
@@ -283,8 +284,7 @@ impl Writer {
             latency_us: p.latency_us,
         };
         self.line.clear();
-        // Plain data with string keys into a Vec: serialization cannot fail.
-        let _ = serde_json::to_writer(&mut self.line, &entry);
+        entry.write_json(&mut self.line);
         self.line.push(b'\n');
     }
 }
