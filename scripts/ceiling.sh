@@ -75,7 +75,7 @@ if [ "$GOOSE_MINIMAL" = 1 ]; then
         cargo build --release -q -p loadgen --features http --example goose_minimal
         minimal=${CARGO_TARGET_DIR:-target}/release/examples/goose_minimal
     fi
-    "$minimal" --host "$BACKEND" --users "$GOOSE_USERS" --hatch-rate "$GOOSE_USERS" \
+    "$minimal" --host "$BACKEND" --users "$GOOSE_USERS" --increase-rate "$GOOSE_USERS" \
         --run-time "${WRK_SECONDS}s" --no-reset-metrics >"$OUT/goose-minimal.txt" 2>&1
 fi
 wrk_run wrk-after
@@ -96,9 +96,9 @@ for d in drivers:
     most = max(p["achieved_rate"] for p in m["phases"])
     print(f"{d}: held {best:.0f}/s = {best / mean:.2f}x wrk; most sent {most:.0f}/s = {most / mean:.2f}x wrk")
 if minimal:
-    # goose's metrics table: the "Aggregated" row of the requests table, req/s column.
+    # goose's metrics: the request row (GET /api/orders) of its "# reqs" table, req/s.
     text = open(f"{out}/goose-minimal.txt").read()
-    m = re.search(r"Aggregated\s*\|\s*[\d,]+\s*\|\s*[\d,]+\s*(?:\([^)]*\))?\s*\|\s*([\d,.]+)", text)
+    m = re.search(r"GET /api/orders\s*\|\s*[\d,]+\s*\|\s*[\d,]+ \([^)]*\)\s*\|\s*([\d,.]+)", text)
     if m:
         rate = float(m.group(1).replace(",", ""))
         print(f"goose minimal (closed loop, no pacing): {rate:.0f}/s = {rate / mean:.2f}x wrk")

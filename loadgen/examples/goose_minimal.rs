@@ -5,7 +5,7 @@
 //! (scripts/ceiling.sh runs it beside wrk when `GOOSE_MINIMAL=1`).
 //!
 //!     cargo run --release -p loadgen --features http --example goose_minimal -- \
-//!         --host http://127.0.0.1:8081 --users 64 --hatch-rate 1000 --run-time 5s
+//!         --host http://127.0.0.1:8081 --users 64 --increase-rate 1000 --run-time 5s
 //!
 //! Every option is goose's (`--help`); goose prints its metrics (requests per second
 //! in the "Aggregated" row) at the end.
