@@ -148,7 +148,13 @@ pub(crate) fn phase_loads(
         let late = lag.iter().filter(|&&l| l > facts.late_after).count() as u64;
         let offered_rate = planned_n as f64 / secs;
         let achieved_rate = sent as f64 / secs;
-        let held = achieved_rate >= 0.95 * offered_rate && late as f64 <= 0.01 * planned_n as f64;
+        let unsent = planned_n - lag.len() as u64;
+        // A phase held its rate only if every request it planned went out: a run stopped
+        // mid-phase sends its backlog late, by send time inside this phase, which would
+        // otherwise read as a high achieved rate with no late request of its own.
+        let held = unsent == 0
+            && achieved_rate >= 0.95 * offered_rate
+            && late as f64 <= 0.01 * planned_n as f64;
         let load = PhaseLoad {
             name: phase.name.clone(),
             planned: planned_n,
@@ -161,7 +167,6 @@ pub(crate) fn phase_loads(
             held,
             service_latency_us: latency_of(&service[p]),
         };
-        let unsent = planned_n - lag.len() as u64;
         // A phase the run never finished because it was stopped is explained by the
         // stop note, not by the driver.
         let cut_short = facts.stopped.is_some() && unsent > 0;
