@@ -367,7 +367,10 @@ mod tests {
         assert!(!m.complete);
         assert!(!m.phases[1].held);
         assert!(m.phases[0].held);
-        assert!(!m.phases[2].held, "a phase cut short by the stop is never held");
+        assert!(
+            !m.phases[2].held,
+            "a phase cut short by the stop is never held"
+        );
         let text = m.notes.join("\n");
         assert!(text.contains("could not hold phase \"steady\""), "{text}");
         assert!(
