@@ -12,12 +12,14 @@
 //!   reads them, `ratelab load --emit-routes` writes them);
 //! - [`duration`] and [`policy`]: the one duration syntax and the one policy
 //!   vocabulary ("L per W, burst B, cost C") of gateway configs and workload files;
+//! - [`calendar`]: Unix days to dates, as the access log and the trace reader spell them;
 //! - [`limits`]: a limit table's words (short form, `limits = [...]`, tiers) turned
 //!   into limiter-core policies, for gateway routes and workload endpoints alike.
 //!
 //! The crate is deliberately light — serde, toml, humantime and `limiter-core` — so the
 //! simulator, which never opens a socket, depends on it without pulling in the server.
 
+pub mod calendar;
 pub mod config;
 pub mod duration;
 pub mod limits;

@@ -131,7 +131,8 @@ fn rfc3339(t: SystemTime, out: &mut Vec<u8>) {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, of_day) = ((secs / 86_400) as i64, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = gateway_contract::calendar::civil_from_days(days);
+    let (m, d) = (u64::from(m), u64::from(d));
     let two = |n: u64, sep: u8, out: &mut Vec<u8>| {
         out.push(b'0' + (n / 10) as u8);
         out.push(b'0' + (n % 10) as u8);
@@ -151,19 +152,6 @@ fn rfc3339(t: SystemTime, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&digits);
     out.push(b'Z');
-}
-
-/// The date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u64, u64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m as u64, d as u64)
 }
 
 #[cfg(test)]

@@ -178,19 +178,6 @@ fn civil_days(y: i64, m: i64, d: i64) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
-/// The date of a day count since 1970-01-01: (year, month, day).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 fn split(t: Nanos) -> (i64, i64, u64) {
     let secs = (t / NANOS as u64) as i64;
     (
@@ -208,7 +195,7 @@ pub fn midnight(t: Nanos) -> Nanos {
 /// RFC 3339 in UTC with nanoseconds: `2026-12-01T10:00:00.000000001Z`.
 pub fn rfc3339(t: Nanos) -> String {
     let (days, secs, frac) = split(t);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = gateway_contract::calendar::civil_from_days(days);
     let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:09}Z")
 }
@@ -217,7 +204,7 @@ pub fn rfc3339(t: Nanos) -> String {
 /// (whole seconds, as servers write it).
 pub fn clf_utc(t: Nanos) -> String {
     let (days, secs, _) = split(t);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = gateway_contract::calendar::civil_from_days(days);
     let month = MONTHS[(m - 1) as usize];
     let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     format!("{d:02}/{month}/{y:04}:{h:02}:{mi:02}:{s:02} +0000")
