@@ -92,7 +92,7 @@
 //! [`Policy`]: crate::Policy
 
 mod body;
-mod guard;
+pub mod guard;
 mod header_list;
 pub mod headers;
 mod key;

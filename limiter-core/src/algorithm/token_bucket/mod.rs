@@ -265,12 +265,10 @@ impl Algorithm for TokenBucket {
     /// the value that won. The generic loop keeps a whole decision alive across the
     /// swap and copies it twice. Same semantics: a denial writes nothing.
     ///
-    /// Always inlined, with the other requests out of line ([`check_any`]): as one
+    /// Always inlined, with the other requests out of line (`check_any`): as one
     /// function holding both loops it was too big to inline into the store's check, and
     /// the call cost a register save and restore on every check (callgrind,
     /// `scripts/callgrind`: about 20 of the 227 instructions of a keyed denial).
-    ///
-    /// [`check_any`]: TokenBucket::check_any
     #[inline(always)]
     fn check(&self, state: &AtomicU64, now: Nanos, cost: u64) -> Result<Decision> {
         match self.narrow {
