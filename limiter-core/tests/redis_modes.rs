@@ -104,7 +104,13 @@ async fn three_lease_instances_admit_no_more_than_the_policy_over_the_run() {
         assert!((50..=51).contains(&admitted[0]), "{mode}: {admitted:?}");
         let m = limiters[0].store().metrics();
         if matches!(mode, StoreMode::Lease(_)) {
-            assert!(m.local_allowed > 0, "leases were spent locally: {m:?}");
+            // Which instance's lease gets spent depends on scheduling: an instance whose
+            // first ask finds the burst taken by the others refuses locally from then on.
+            let spent_locally: u64 = limiters
+                .iter()
+                .map(|l| l.store().metrics().local_allowed)
+                .sum();
+            assert!(spent_locally > 0, "leases were spent locally: {m:?}");
         }
         assert!(m.local_denied > 0, "{mode}: denials were remembered: {m:?}");
     }
