@@ -54,6 +54,12 @@ fn a_cluster_with_replicas_fails_over_when_a_master_dies() {
             .unwrap(),
         "OK"
     );
+    // Replication is asynchronous: the write must reach the replica before the
+    // master dies, or the promoted node rightly does not have it.
+    assert_eq!(
+        cluster.nodes()[master].cmd(&["WAIT", "1", "5000"]).unwrap(),
+        "1"
+    );
 
     let failover = cluster
         .fail_over("{hot}:1", Duration::from_secs(20))
