@@ -14,7 +14,8 @@
 #   as a share of the envelope summed), what clients saw admitted (2xx) beside the
 #   backend's count, and each mode's req/s as a ratio to the memory-store gateways'
 #   (issue 16.5: lease >= 0.9x memory, exact ~0.7x; backend = admitted).
-# Without root, ip netns or netem it says so and runs on loopback (RTT column "lo").
+# Without root, iproute2, namespaces, veth or netem it says which is missing and runs on
+# loopback (RTT column "lo"), in the output and in the table.
 # Every namespace it made is deleted on exit (trap).
 #
 # Env: RTTS="0.2 1 5" (ms), MODES="exact lease memory", DURATION=10 (s per cell),
@@ -52,17 +53,28 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# Namespaces and netem, or loopback.
+# Namespaces and netem, or loopback; WHY names the first thing missing.
 NETNS=0
-if [ "$(id -u)" -eq 0 ] && ip netns add "${TAG}probe" 2>/dev/null; then
+WHY=""
+if [ "$(id -u)" -ne 0 ]; then
+    WHY="not root (ip netns and tc need root)"
+elif ! command -v ip >/dev/null || ! command -v tc >/dev/null; then
+    WHY="iproute2 missing (no ip or tc command)"
+elif ! ip netns add "${TAG}probe" 2>/dev/null; then
+    WHY="network namespaces unavailable (ip netns add failed)"
+else
     ip netns delete "${TAG}probe"
-    if ip link add "${TAG}a" type veth peer name "${TAG}b" 2>/dev/null; then
-        if tc qdisc add dev "${TAG}a" root netem delay 1ms 2>/dev/null; then NETNS=1; fi
-        ip link delete "${TAG}a" 2>/dev/null || true
+    if ! ip link add "${TAG}a" type veth peer name "${TAG}b" 2>/dev/null; then
+        WHY="veth pairs unavailable (ip link add type veth failed)"
+    elif ! tc qdisc add dev "${TAG}a" root netem delay 1ms 2>/dev/null; then
+        WHY="tc netem unavailable (this kernel has no sch_netem module)"
+    else
+        NETNS=1
     fi
+    ip link delete "${TAG}a" 2>/dev/null || true
 fi
 if [ "$NETNS" -eq 0 ]; then
-    echo "netns-curve: network namespaces or netem unavailable (needs root, iproute2, sch_netem): running on loopback, no added RTT" >&2
+    echo "netns-curve: $WHY: running on loopback, no namespaces and no added RTT" >&2
     RTTS="lo"
 fi
 
@@ -224,7 +236,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "# Store modes over a real network (scripts/netns-curve.sh)"
     echo
     echo "3 gateways, $CONNECTIONS connections each, ${DURATION}s per cell, $USERS users on a token bucket of 20 + 10/s, lease.max = $LEASE_MAX."
-    [ "$NETNS" -eq 0 ] && echo "Loopback only: namespaces or netem were unavailable."
+    [ "$NETNS" -eq 0 ] && echo "Loopback only, no added RTT: $WHY."
     echo
     echo "| RTT (ms) | mode | decisions/s | p50 (ms) | p99 (ms) | Redis calls/decision | Redis CPU µs/decision | envelope excess at backend | admitted (clients) | at backend |"
     echo "|---|---|---|---|---|---|---|---|---|---|"

@@ -10,14 +10,23 @@ use crate::decision::Decision;
 use crate::limiter::Policy;
 use crate::store::lease::{Ask, Grant};
 
+/// Composes one of the bucket's scripts: the shared state fragment (`bucket_state.lua`:
+/// the clock, reading the state and writing it with its TTL, in one home) followed by
+/// the script's own body.
+macro_rules! bucket_script {
+    ($body:literal) => {
+        concat!(include_str!("bucket_state.lua"), include_str!($body))
+    };
+}
+
 /// The script the token bucket and GCRA share.
-pub(crate) const BUCKET_LUA: &str = include_str!("bucket.lua");
+pub(crate) const BUCKET_LUA: &str = bucket_script!("bucket.lua");
 
 /// Their lease script (store mode `lease`).
-pub(crate) const BUCKET_LEASE_LUA: &str = include_str!("bucket_lease.lua");
+pub(crate) const BUCKET_LEASE_LUA: &str = bucket_script!("bucket_lease.lua");
 
 /// Their settle script (cost after the decision).
-pub(crate) const BUCKET_SETTLE_LUA: &str = include_str!("bucket_settle.lua");
+pub(crate) const BUCKET_SETTLE_LUA: &str = bucket_script!("bucket_settle.lua");
 
 /// The most µs one settle moves the state: 2^52, 142 years, so the script's doubles
 /// stay exact (a larger debt saturates there).
@@ -164,5 +173,21 @@ mod tests {
         assert_eq!((tb.l, tb.p, tb.burst), (1, 12_000_000, 5));
         let tb = m(Quota::per_second(3).unwrap());
         assert_eq!((tb.l, tb.p, tb.burst), (3, 1_000_000, 3));
+    }
+
+    #[test]
+    fn the_clock_and_the_state_have_one_home_in_the_three_scripts() {
+        let state = include_str!("bucket_state.lua");
+        for script in [BUCKET_LUA, BUCKET_LEASE_LUA, BUCKET_SETTLE_LUA] {
+            // The fragment first, once; the body reads the clock, the state and writes
+            // it only through the fragment's functions.
+            let body = script.strip_prefix(state).expect("composed from bucket_state.lua");
+            assert_eq!(script.matches(state).count(), 1);
+            for own in ["redis.call('TIME')", "redis.call('GET'", "redis.call('SET'", "PXAT"] {
+                assert!(!body.contains(own), "{own} outside bucket_state.lua");
+            }
+            assert!(body.contains("bucket_clock(ARGV["), "{body}");
+            assert!(body.contains("bucket_read(KEYS[1], now)"), "{body}");
+        }
     }
 }
