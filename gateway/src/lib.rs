@@ -28,6 +28,7 @@ pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod conn_limit;
+mod connection;
 pub mod identity;
 pub mod keep_alive;
 pub mod limits;

@@ -36,14 +36,17 @@ use crate::store::Stores;
 
 mod cost;
 mod limiting;
+mod record;
 mod reload;
 mod route;
+mod stats;
 mod table;
 
 pub use cost::SettleStats;
 pub use reload::spawn_reloader;
 use route::Pending;
-pub use route::{Route, RouteStats};
+pub use route::Route;
+pub use stats::RouteStats;
 use table::{Reuse, Table};
 
 /// Every route's limiter, the per-IP limit and the stores: the gateway's

@@ -1,90 +1,23 @@
 //! One limited route: its limits (one, or several decided all-or-nothing with the
-//! global ones), per tier, its mode, and its counters.
+//! global ones), per tier, its mode; how it checks a request (`record.rs`
+//! maps the answer, `stats.rs` counts it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use http::StatusCode;
-use limiter_core::limits::{Admission, Limit, LimitsVerdict, Permit, Rule};
-use limiter_core::tower::{
-    Check, HeaderList, PolicyHeaders, RequestOutcome, ResponseEnd, ResponseGuard, ResponseHook,
-};
-use limiter_core::{DecidedBy, Result as LimitResult, Verdict};
+use limiter_core::limits::{Limit, Rule};
+use limiter_core::tower::{Check, RequestOutcome};
 
-use super::cost::{SettleOn, SettleStats};
+use super::cost::SettleOn;
 pub(super) use super::limiting::{Build, Limiting};
+use super::stats::RouteStats;
 use crate::Error;
 use crate::access_log::DecisionNote;
 use crate::config::{Mode, RouteLimits};
-use crate::metrics::{Counter, DECISION_BUCKETS, Histogram};
+use crate::metrics::Counter;
 use crate::routes::Template;
-
-/// Per-route counters.
-#[derive(Debug)]
-pub struct RouteStats {
-    /// Requests admitted by the store.
-    pub allowed: Counter,
-    /// Requests refused with `429`.
-    pub denied: Counter,
-    /// Requests the limits refused but a shadow route let through.
-    pub shadow_denied: Counter,
-    /// Requests refused with `400` (bad identity, cost too high).
-    pub rejected: Counter,
-    /// Requests refused with `503` (store down, fail-closed).
-    pub unavailable: Counter,
-    /// Store failures answered by admitting (fail-open).
-    pub fallback_open: Counter,
-    /// Store failures answered by refusing (fail-closed).
-    pub fallback_closed: Counter,
-    /// Store failures decided by the in-memory fallback.
-    pub fallback_local: Counter,
-    /// Time to decide.
-    pub decision_latency: Histogram,
-    /// Costs settled after the response (`cost_from_response`), by result.
-    pub settles: SettleStats,
-}
-
-impl Default for RouteStats {
-    fn default() -> Self {
-        Self {
-            allowed: Counter::default(),
-            denied: Counter::default(),
-            shadow_denied: Counter::default(),
-            rejected: Counter::default(),
-            unavailable: Counter::default(),
-            fallback_open: Counter::default(),
-            fallback_closed: Counter::default(),
-            fallback_local: Counter::default(),
-            decision_latency: Histogram::new(DECISION_BUCKETS),
-            settles: SettleStats::default(),
-        }
-    }
-}
-
-/// An admitted request's in-flight slots, counted in its set's gauge until released.
-struct Holding {
-    _permit: Permit,
-    count: Arc<AtomicI64>,
-}
-
-impl Holding {
-    fn new(permit: Permit, count: &Arc<AtomicI64>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self {
-            _permit: permit,
-            count: Arc::clone(count),
-        }
-    }
-}
-
-impl ResponseHook for Holding {
-    fn on_end(self: Box<Self>, _end: ResponseEnd) {
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        // The permit drops with `self`: its slots are released.
-    }
-}
 
 /// The future of a decision a remote store makes.
 pub(super) type Pending = std::pin::Pin<Box<dyn Future<Output = RequestOutcome> + Send>>;
@@ -98,12 +31,12 @@ fn tier_id(route: &str, tier: &str) -> String {
 #[derive(Debug)]
 pub struct Route {
     pub(super) template: Option<Template>,
-    name: String,
+    pub(super) name: String,
     cost: u64,
     /// Whether its requests need a valid API key.
     pub(super) requires_key: bool,
-    shadow: bool,
-    shadow_headers: bool,
+    pub(super) shadow: bool,
+    pub(super) shadow_headers: bool,
     pub(super) default: Limiting,
     pub(super) tiers: BTreeMap<String, Limiting>,
     algorithms: String,
@@ -334,69 +267,6 @@ impl Route {
             })
     }
 
-    fn count_fallback(&self, by: DecidedBy) {
-        match by {
-            DecidedBy::Store => {}
-            DecidedBy::FailOpen => self.stats.fallback_open.inc(),
-            DecidedBy::Local => self.stats.fallback_local.inc(),
-            DecidedBy::FailClosed => self.stats.fallback_closed.inc(),
-        }
-    }
-
-    /// Records one limiter's answer and maps it to the layer's outcome (the one mapping,
-    /// [`RequestOutcome::from_result`]), shadow mode applied.
-    /// `attach` adds what the response must run (the settle of `cost_from_response`)
-    /// before shadow mode lets a refusal through.
-    pub(super) fn record(
-        &self,
-        result: LimitResult<Verdict>,
-        headers: &Arc<PolicyHeaders>,
-        started: Instant,
-        note: Option<&DecisionNote>,
-        attach: impl FnOnce(RequestOutcome) -> RequestOutcome,
-    ) -> RequestOutcome {
-        self.stats.decision_latency.observe(started.elapsed());
-        if let Ok(verdict) = &result {
-            self.count_fallback(verdict.decided_by);
-            if let Some(note) = note {
-                note.note(&self.name, verdict, self.shadow);
-            }
-        }
-        self.finish(attach(RequestOutcome::from_result(result, headers)))
-    }
-
-    /// [`record_all`](Self::record_all) for an admission of the set `limiting` that may
-    /// hold in-flight slots: the permit rides with the response (released when its body
-    /// ends or the client goes away), counted in the set's `holding` gauge meanwhile.
-    pub(super) fn record_held(
-        &self,
-        result: LimitResult<Admission>,
-        limiting: &Limiting,
-        started: Instant,
-        note: Option<&DecisionNote>,
-        attach: impl FnOnce(RequestOutcome) -> RequestOutcome,
-    ) -> RequestOutcome {
-        let Limiting::All {
-            headers,
-            refusals,
-            holding,
-            ..
-        } = limiting
-        else {
-            // Only a set of limits acquires; answered rather than panicking.
-            return RequestOutcome::Unlimited;
-        };
-        let (result, permit) = match result {
-            Ok(Admission { verdict, permit }) => (Ok(verdict), permit),
-            Err(e) => (Err(e), Permit::default()),
-        };
-        let outcome = self.record_all(result, headers, refusals, started, note, attach);
-        if permit.is_empty() {
-            return outcome;
-        }
-        outcome.with_guard(ResponseGuard::new(Holding::new(permit, holding)))
-    }
-
     /// Each in-flight limit's slots held by this gateway's requests now, per set:
     /// (route, tier, limit name, requests holding).
     pub(super) fn holding(&self) -> Vec<(&str, &str, &str, i64)> {
@@ -419,91 +289,5 @@ impl Route {
             }
         }
         out
-    }
-
-    /// [`record`](Self::record) for several limits.
-    pub(super) fn record_all(
-        &self,
-        result: LimitResult<LimitsVerdict>,
-        headers: &Arc<HeaderList>,
-        refusals: &[Counter],
-        started: Instant,
-        note: Option<&DecisionNote>,
-        attach: impl FnOnce(RequestOutcome) -> RequestOutcome,
-    ) -> RequestOutcome {
-        self.stats.decision_latency.observe(started.elapsed());
-        if let Ok(verdict) = &result {
-            self.count_fallback(verdict.decided_by);
-            if let Some(note) = note {
-                note.note(&self.name, &verdict.verdict(), self.shadow);
-            }
-            if !verdict.decision.allowed && !verdict.is_unavailable() {
-                for i in verdict.decision.refusing() {
-                    if let Some(c) = refusals.get(i) {
-                        c.inc();
-                    }
-                }
-            }
-        }
-        self.finish(attach(RequestOutcome::from_limits(result, headers)))
-    }
-
-    /// `outcome` with the settle of its reservation of `cost` attached, on a
-    /// `cost_from_response` route (`settle` is `None` elsewhere: unchanged).
-    fn settled(
-        &self,
-        outcome: RequestOutcome,
-        settle: Option<SettleOn>,
-        cost: u64,
-    ) -> RequestOutcome {
-        match settle {
-            Some(settle) => settle.attach(outcome, cost),
-            None => outcome,
-        }
-    }
-
-    /// Counts the outcome; a shadow route lets a refusal by its limits through (with
-    /// the headers of the decision when `shadow_headers`, else none).
-    fn finish(&self, outcome: RequestOutcome) -> RequestOutcome {
-        let counter = match outcome.refusal_status() {
-            None => &self.stats.allowed,
-            Some(StatusCode::TOO_MANY_REQUESTS) if self.shadow => {
-                self.stats.shadow_denied.inc();
-                return self.let_through(outcome);
-            }
-            Some(StatusCode::TOO_MANY_REQUESTS) => &self.stats.denied,
-            Some(StatusCode::SERVICE_UNAVAILABLE) => &self.stats.unavailable,
-            Some(_) => &self.stats.rejected,
-        };
-        counter.inc();
-        outcome
-    }
-
-    /// A refused outcome turned into one that passes: the decision's headers (without
-    /// `Retry-After`) when the route sends them in shadow mode, else none.
-    fn let_through(&self, outcome: RequestOutcome) -> RequestOutcome {
-        // Whatever the response must still run (a response-lifetime guard) stays.
-        let (outcome, guard) = outcome.into_parts();
-        if !self.shadow_headers {
-            return RequestOutcome::Unlimited.with_guard(guard);
-        }
-        let passed = match outcome {
-            RequestOutcome::Decided {
-                mut verdict,
-                policy,
-            } => {
-                verdict.decision.allowed = true;
-                RequestOutcome::Decided { verdict, policy }
-            }
-            RequestOutcome::DecidedAll {
-                mut verdict,
-                headers,
-            } => {
-                verdict.decision.allowed = true;
-                RequestOutcome::DecidedAll { verdict, headers }
-            }
-            _ => RequestOutcome::Unlimited,
-        };
-        passed.with_guard(guard)
     }
 }

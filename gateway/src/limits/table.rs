@@ -13,7 +13,8 @@ use limiter_core::limits::{Limit, Rule};
 use limiter_core::{Policy, RateLimiter};
 
 use super::PER_IP;
-use super::route::{Limiting, Route, RouteStats};
+use super::route::{Limiting, Route};
+use super::stats::RouteStats;
 use crate::Error;
 use crate::config::{Config, Mode, RouteLimits};
 use crate::routes::normalise;
