@@ -1,8 +1,10 @@
 //! End to end (issue 18.2): `ratelab load` through a gateway whose fixed window lives on
-//! Redis judges the run on the store's own windows. Redis aligns them to the Unix
-//! epoch, so a run meets three or four of them depending on when it starts; the
-//! envelope check lays the key's span on those windows (never "over" when the store
-//! kept its promise) and the results say where the boundary fell.
+//! Redis, or in memory, judges the run on the store's own windows. Both align them to
+//! the Unix epoch (Redis by its `TIME`, memory by a Unix-aligned clock), so a run meets
+//! three or four of them depending on when it starts; the exact fixed window and the
+//! envelope check lay the key's requests on those windows (never "over" when the store
+//! kept its promise, across every boundary the run straddles), the boundary burst
+//! stays a figure of its own, and the results say where the boundary fell.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,7 +33,22 @@ const SCALE: &str = "0.05";
 #[test]
 fn a_fixed_window_on_redis_is_judged_on_its_epoch_aligned_windows() {
     let redis = testkit::RedisServer::start().unwrap();
-    let dir = TempDir::new("load-redis-windows");
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\ntimeout = \"500ms\"\n\n",
+        redis.url()
+    );
+    judged_on_the_stores_windows("redis", &store);
+}
+
+#[test]
+fn a_fixed_window_in_memory_is_judged_on_its_epoch_aligned_windows() {
+    judged_on_the_stores_windows("memory", "");
+}
+
+/// Plays `seed` through a gateway whose fixed window lives on `store_name` (its
+/// `[store]` table: `store`) and checks the run is judged on the store's windows.
+fn judged_on_the_stores_windows(store_name: &str, store: &str) {
+    let dir = TempDir::new(&format!("load-{store_name}-windows"));
     let routes = ratelab(&[
         "load",
         "--workload",
@@ -42,10 +59,6 @@ fn a_fixed_window_on_redis_is_judged_on_its_epoch_aligned_windows() {
         "fixed-window",
     ]);
     assert!(routes.status.success(), "{}", text(&routes.stderr));
-    let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\ntimeout = \"500ms\"\n\n",
-        redis.url()
-    );
     let config = dir.write(
         "gw.toml",
         &format!("{store}{}{}", text(&routes.stdout), support::TRUST_LOOPBACK),
@@ -66,7 +79,7 @@ fn a_fixed_window_on_redis_is_judged_on_its_epoch_aligned_windows() {
         "--time-scale",
         SCALE,
         "--store",
-        "redis",
+        store_name,
         "--driver",
         "open",
         "--out",
@@ -92,6 +105,14 @@ fn a_fixed_window_on_redis_is_judged_on_its_epoch_aligned_windows() {
     assert!(admitted == 15 || admitted == 20, "{admitted}\n{m:#}");
     assert_eq!(truth["backend_keys_over_envelope"], 0, "{m:#}");
     assert_eq!(truth["client_keys_over_envelope"], 0, "{m:#}");
+    // Judged on its own windows: the limiter kept its promise across every boundary
+    // the run straddled, so nothing is over; the boundary burst (admissions beyond
+    // `limit` per window length, which the sliding log refuses) is its own figure.
+    assert_eq!(run["reference"], "exact fixed window", "{m:#}");
+    assert_eq!(run["totals"]["over_admission"], 0, "{run:#}");
+    assert_eq!(run["totals"]["under_admission"], 0, "{run:#}");
+    assert_eq!(run["totals"]["reference_admitted"].as_u64(), Some(admitted));
+    assert!(run["totals"]["boundary_burst"].is_u64(), "{run:#}");
     let notes: Vec<&str> = m["notes"]
         .as_array()
         .unwrap()

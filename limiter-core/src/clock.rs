@@ -43,8 +43,11 @@ static SOURCE: OnceLock<quanta::Clock> = OnceLock::new();
 #[derive(Debug, Clone, Copy)]
 pub struct MonotonicClock {
     source: &'static quanta::Clock,
-    /// The source's raw reading at this clock's epoch.
+    /// The source's raw reading when the clock was created.
     start: u64,
+    /// The clock's reading at creation: 0, or Unix time for
+    /// [`unix_aligned`](Self::unix_aligned).
+    offset: Nanos,
 }
 
 impl MonotonicClock {
@@ -54,6 +57,23 @@ impl MonotonicClock {
         Self {
             source,
             start: source.raw(),
+            offset: 0,
+        }
+    }
+}
+
+impl MonotonicClock {
+    /// A clock whose epoch is the Unix epoch, as the system clock reads it now, and
+    /// which is monotonic from then on (later system-clock steps do not move it).
+    ///
+    /// Why: windowed algorithms align their windows to the clock's epoch, so on this
+    /// clock an in-memory fixed window's windows fall where a Redis store's do (Redis
+    /// aligns them to the Unix epoch): several gateways share boundaries, and a client
+    /// that knows Unix time knows where every window starts.
+    pub fn unix_aligned() -> Self {
+        Self {
+            offset: UnixClock.now(),
+            ..Self::new()
         }
     }
 }
@@ -67,7 +87,7 @@ impl Default for MonotonicClock {
 impl Clock for MonotonicClock {
     #[inline]
     fn now(&self) -> Nanos {
-        self.source.delta_as_nanos(self.start, self.source.raw())
+        self.offset + self.source.delta_as_nanos(self.start, self.source.raw())
     }
 }
 
@@ -152,6 +172,17 @@ impl<C: Clock + ?Sized> Clock for &C {
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn a_unix_aligned_clock_reads_unix_time_and_never_goes_back() {
+        let before = UnixClock.now();
+        let clock = MonotonicClock::unix_aligned();
+        let first = clock.now();
+        let after = UnixClock.now();
+        // Within the calibration's error of the system clock (well under a second).
+        assert!(first + 1_000_000_000 > before && first < after + 1_000_000_000);
+        assert!(clock.now() >= first);
+    }
 
     #[test]
     fn monotonic_clock_starts_at_zero_and_never_goes_back() {

@@ -104,6 +104,19 @@ pub fn headline(results: &Results) -> String {
             ratio(bursty.totals.burst_ratio)
         ));
     }
+    if let Some((boundary, over)) = runs
+        .iter()
+        .filter_map(|r| r.totals.boundary_burst.map(|b| (r, b)))
+        .filter(|&(_, b)| b > 0)
+        .max_by_key(|&(_, b)| b)
+    {
+        parts.push(format!(
+            "boundary burst: **{}** admitted {} beyond `limit` per window length at its \
+             window boundaries (refused by the exact sliding log)",
+            label(boundary),
+            thousands(over)
+        ));
+    }
     format!("**Headline** — {}.\n\n", parts.join("; "))
 }
 
@@ -143,7 +156,12 @@ fn played(results: &Results) -> String {
 const READING: &str = "\n## Reading the figures\n\n\
          - **exact**: what an exact reference limiter admits on the same arrivals — an exact \
          token bucket (rational arithmetic) for token bucket, GCRA and seed-replica, an exact \
-         sliding log for the windowed algorithms.\n\
+         sliding log for the sliding windowed algorithms, and an exact fixed window on the \
+         store's own windows for the fixed window (so its over-admission means it broke \
+         its own promise, `limit` per aligned window).\n\
+         - **boundary burst** (fixed window): admissions beyond `limit` in some \
+         window-length interval — the fewest whose removal would satisfy the exact sliding \
+         log; the fixed window's known weakness, in the headline and the JSON.\n\
          - **over / under**: admitted beyond / short of the reference, summed over keys \
          (user × endpoint), with the share of the reference's admissions.\n\
          - **excess**: the worst key's envelope excess — the most requests admitted beyond \

@@ -105,6 +105,12 @@ pub fn measured(run: &Run, m: &Measurement) -> String {
         thousands(run.totals.under_admission),
         run.reference
     ));
+    if let Some(b) = run.totals.boundary_burst {
+        out.push_str(&format!(
+            "boundary burst: {} admitted beyond `limit` per window length (refused by the exact sliding log)\n",
+            thousands(b)
+        ));
+    }
     if let Some(g) = &m.ground_truth {
         out.push_str(&format!(
             "ground truth: backend counted {}, client saw {} admitted ({} keys differ); keys over the envelope: client {}, backend {}\n",

@@ -25,6 +25,7 @@ fn stats(name: &str, offered: u64, admitted: u64, latency: Option<LatencySummary
         fairness: Some(0.97),
         wronged_users: Some(0.25),
         latency_us: latency,
+        boundary_burst: None,
     }
 }
 

@@ -238,6 +238,7 @@ mod tests {
             fairness: Some(1.0),
             wronged_users: Some(0.25),
             latency_us: None,
+            boundary_burst: None,
         };
         let mut r = Results::new(
             ResultSource::Simulated,

@@ -75,6 +75,14 @@ pub struct PhaseStats {
     /// coordinated omission corrected, as wrk2 does); `null` when not modelled.
     #[serde(default)]
     pub latency_us: Option<LatencySummary>,
+    /// The fixed window's boundary burst, summed over keys: admitted beyond what the
+    /// exact sliding log admits on the same arrivals (`limit` in any window-length
+    /// interval) — what a window boundary lets through that the policy's sliding
+    /// reading refuses. Written only for algorithms judged on their own aligned windows
+    /// (the fixed window, whose over-admission is against the exact fixed window), so
+    /// its known weakness stays a figure of its own; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary_burst: Option<u64>,
 }
 
 /// Latency percentiles, microseconds.

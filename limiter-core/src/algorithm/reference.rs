@@ -4,7 +4,10 @@
 //! Written in their plainest form and independently of the algorithms they check (no
 //! shared code, no shared rounding), so that they check them rather than repeat them:
 //! an exact token bucket in rational arithmetic for the algorithms configured by burst
-//! and rate, an exact sliding log for the windowed ones.
+//! and rate, an exact sliding log for the sliding windowed ones, and an exact fixed
+//! window for the fixed window — judged on its own promise (`limit` per aligned
+//! window), so "over" means it broke that promise; what its boundary lets through
+//! beyond the sliding log is a figure of its own (the lab's boundary burst).
 
 use std::collections::VecDeque;
 
@@ -20,17 +23,24 @@ pub enum Reference {
     TokenBucket,
     /// [`ExactSlidingLog`]: `limit` in every window-length interval.
     SlidingLog,
+    /// [`ExactFixedWindow`]: `limit` in every window aligned to the clock's epoch.
+    FixedWindow,
 }
 
 impl Reference {
-    /// Both references, in the order reports list them.
-    pub const ALL: [Reference; 2] = [Reference::SlidingLog, Reference::TokenBucket];
+    /// Every reference, in the order reports list them.
+    pub const ALL: [Reference; 3] = [
+        Reference::SlidingLog,
+        Reference::FixedWindow,
+        Reference::TokenBucket,
+    ];
 
     /// The reference's name, as reported.
     pub const fn name(self) -> &'static str {
         match self {
             Reference::TokenBucket => "exact token bucket",
             Reference::SlidingLog => "exact sliding log",
+            Reference::FixedWindow => "exact fixed window",
         }
     }
 
@@ -39,15 +49,18 @@ impl Reference {
         match self {
             Reference::TokenBucket => v.visit::<ExactTokenBucket>(),
             Reference::SlidingLog => v.visit::<ExactSlidingLog>(),
+            Reference::FixedWindow => v.visit::<ExactFixedWindow>(),
         }
     }
 
-    /// What the policy `quota` permits, by this reference's reading of it: the envelope
-    /// an algorithm's excess is measured against.
+    /// What the policy `quota` permits in any interval: the envelope an algorithm's
+    /// excess is measured against. Both windowed references read it as `limit` in every
+    /// window-length interval, wherever it falls, so a fixed window's boundary burst
+    /// shows as excess even though the exact fixed window admits it.
     pub fn envelope(self, quota: &Quota) -> Envelope {
         Envelope::new([match self {
             Reference::TokenBucket => Bound::rate(quota),
-            Reference::SlidingLog => Bound::Windows {
+            Reference::SlidingLog | Reference::FixedWindow => Bound::Windows {
                 limit: quota.limit(),
                 length: quota.period_nanos(),
                 step: 1,
@@ -237,6 +250,140 @@ impl Exact for ExactSlidingLog {
     }
 }
 
+/// A fixed window in its plainest form: admit when the units admitted in the request's
+/// window (index `⌊now / window⌋`, aligned to the clock's epoch) plus the cost fit in
+/// `limit`.
+///
+/// For a measured run, where the client knows only that the store decided somewhere
+/// between sending and the response, [`admit_within`](Self::admit_within) takes that
+/// span and the store's answer: it agrees with the answer whenever one of the windows
+/// the span meets justifies it, so a request decided across a boundary is never judged
+/// on the wrong window.
+#[derive(Debug, Clone)]
+pub struct ExactFixedWindow {
+    window: Nanos,
+    limit: u64,
+}
+
+/// One key's state in an [`ExactFixedWindow`]: the units admitted in the latest window
+/// seen and in the one before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExactWindowState {
+    /// Index of the latest window seen.
+    latest: u64,
+    /// Units admitted in window `latest` and in window `latest − 1`.
+    used: [u64; 2],
+}
+
+impl ExactWindowState {
+    /// Units admitted so far in window `index` (0 for windows before the last two).
+    fn used(&self, index: u64) -> u64 {
+        match self.latest.checked_sub(index) {
+            Some(0) => self.used[0],
+            Some(1) => self.used[1],
+            _ => 0,
+        }
+    }
+
+    /// Moves the state forward so that `index` is at most the latest window.
+    fn reach(&mut self, index: u64) {
+        match index.saturating_sub(self.latest) {
+            0 => {}
+            1 => self.used = [0, self.used[0]],
+            _ => self.used = [0, 0],
+        }
+        self.latest = self.latest.max(index);
+    }
+
+    fn charge(&mut self, index: u64, cost: u64) {
+        if let Some(slot) = self
+            .latest
+            .checked_sub(index)
+            .and_then(|d| self.used.get_mut(d as usize))
+        {
+            *slot += cost;
+        }
+    }
+}
+
+impl ExactFixedWindow {
+    /// The reference for `quota`: `limit` per aligned window of length `period`.
+    pub fn new(quota: &Quota) -> Self {
+        Self {
+            window: quota.period_nanos().max(1),
+            limit: quota.limit(),
+        }
+    }
+
+    /// A key never seen.
+    pub fn state(&self) -> ExactWindowState {
+        ExactWindowState::default()
+    }
+
+    /// Admits `cost` at `now` if it fits in `now`'s window.
+    #[inline]
+    pub fn admit(&self, s: &mut ExactWindowState, now: Nanos, cost: u64) -> bool {
+        let index = now / self.window;
+        s.reach(index);
+        if s.used(index) + cost > self.limit {
+            return false;
+        }
+        s.charge(index, cost);
+        true
+    }
+
+    /// Admits `cost` for a request decided at some instant in `[first, last]` (at most
+    /// two windows apart; an earlier `first` is taken as the window before `last`'s).
+    /// With the store's answer `observed`, the reference agrees with it when a window
+    /// the span meets justifies it: an admission is charged to the earliest window with
+    /// room (refused when none has); a refusal stands when some window lacks room, and
+    /// is an admission of the earliest window otherwise. Without an answer the span is
+    /// an instant's: `first`'s window decides (as [`admit`](Self::admit)).
+    pub fn admit_within(
+        &self,
+        s: &mut ExactWindowState,
+        (first, last): (Nanos, Nanos),
+        cost: u64,
+        observed: Option<bool>,
+    ) -> bool {
+        let last_index = last.max(first) / self.window;
+        let first_index = (first / self.window).max(last_index.saturating_sub(1));
+        s.reach(last_index);
+        let fits = |s: &ExactWindowState, i: u64| s.used(i) + cost <= self.limit;
+        let mut span = first_index..=last_index;
+        let admit = match observed {
+            None => fits(s, first_index).then_some(first_index),
+            Some(true) => span.find(|&i| fits(s, i)),
+            Some(false) => span.all(|i| fits(s, i)).then_some(first_index),
+        };
+        match admit {
+            Some(index) => {
+                s.charge(index, cost);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Exact for ExactFixedWindow {
+    type State = ExactWindowState;
+    const REFERENCE: Reference = Reference::FixedWindow;
+
+    fn new(quota: &Quota) -> Self {
+        ExactFixedWindow::new(quota)
+    }
+
+    fn fresh(&self) -> ExactWindowState {
+        self.state()
+    }
+
+    #[inline]
+    fn admit(&self, state: &mut ExactWindowState, now: Nanos, cost: u64) -> bool {
+        ExactFixedWindow::admit(self, state, now, cost)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +409,36 @@ mod tests {
         assert!(!l.admit(&mut s, S - 1, 1));
         assert!(l.admit(&mut s, S, 2));
         assert!(s.heap_bytes() > 0);
+    }
+
+    #[test]
+    fn exact_fixed_window_counts_per_aligned_window() {
+        let w = ExactFixedWindow::new(&Quota::per_second(2).unwrap());
+        let mut s = w.state();
+        assert!(w.admit(&mut s, S - 2, 1));
+        assert!(w.admit(&mut s, S - 1, 1));
+        assert!(!w.admit(&mut s, S - 1, 1));
+        // A new window: 2 more at once, 4 in 2 ns — the fixed window's promise.
+        assert!(w.admit(&mut s, S, 2));
+        assert!(!w.admit(&mut s, S + 1, 1));
+        assert!(w.admit(&mut s, 5 * S, 2));
+    }
+
+    #[test]
+    fn exact_fixed_window_follows_the_store_across_a_boundary_it_cannot_place() {
+        let w = ExactFixedWindow::new(&Quota::per_second(2).unwrap());
+        let mut s = w.state();
+        assert!(w.admit(&mut s, S - 10, 2));
+        // Sent before the boundary, answered after it, admitted: the store decided in
+        // the new window, which has room.
+        assert!(w.admit_within(&mut s, (S - 5, S + 5), 1, Some(true)));
+        // Refused across the same boundary: the old window was full, so it stands.
+        assert!(!w.admit_within(&mut s, (S - 4, S + 6), 1, Some(false)));
+        // One more in the new window fits; a third does not, whatever the store said.
+        assert!(w.admit_within(&mut s, (S + 7, S + 8), 1, Some(true)));
+        assert!(!w.admit_within(&mut s, (S + 9, S + 10), 1, Some(true)));
+        // A refusal where every window the span meets has room is an under-admission.
+        assert!(w.admit_within(&mut s, (2 * S + 1, 2 * S + 2), 1, Some(false)));
+        assert_eq!(Reference::FixedWindow.name(), "exact fixed window");
     }
 }

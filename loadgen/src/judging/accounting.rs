@@ -5,6 +5,7 @@
 //! figures mean the same thing; a phase's figures only look at that phase's requests.
 
 use limiter_core::Nanos;
+use limiter_core::algorithm::reference::ExactSlidingLog;
 use limiter_core::algorithm::{Envelope, Reference};
 use results::{LatencySummary, PhaseStats, Run, Series, round4};
 
@@ -129,7 +130,24 @@ impl<'a> Accounting<'a> {
             .iter()
             .map(|e| judge.envelope(&e.quota))
             .collect();
-        let fairness = self.judge_keys(&envelopes, decisions, reference, &mut stats, &mut total);
+        // The fixed window is judged on its own windows; its boundary burst is counted
+        // against the sliding log apart.
+        let sliding: Option<Vec<ExactSlidingLog>> = (judge == Reference::FixedWindow).then(|| {
+            w.endpoints
+                .iter()
+                .map(|e| ExactSlidingLog::new(&e.quota))
+                .collect()
+        });
+        if sliding.is_some() {
+            for s in stats.iter_mut().chain([&mut total]) {
+                s.boundary_burst = Some(0);
+            }
+        }
+        let judged = Judged {
+            envelopes: &envelopes,
+            sliding: sliding.as_deref(),
+        };
+        let fairness = self.judge_keys(&judged, decisions, reference, &mut stats, &mut total);
         self.finish(&mut stats, &mut total, &fairness);
         let rejected = self
             .offered
@@ -192,7 +210,7 @@ impl<'a> Accounting<'a> {
     /// endpoint) and burst ratio (worst key), and the users' fairness samples.
     fn judge_keys(
         &self,
-        envelopes: &[Envelope],
+        judged: &Judged<'_>,
         decisions: &Decisions,
         reference: &Decisions,
         stats: &mut [PhaseStats],
@@ -214,7 +232,7 @@ impl<'a> Accounting<'a> {
             total.over_admission += adm.saturating_sub(refd);
             total.under_admission += refd.saturating_sub(adm);
             if !times.is_empty() {
-                self.key_figures(key, envelopes, &times, &splits, stats, total);
+                self.key_figures(key, judged, (&times, &splits), stats, total);
             }
             // The last endpoint of a user: close the user's fairness sample.
             if key % endpoints == endpoints - 1 {
@@ -271,30 +289,40 @@ impl<'a> Accounting<'a> {
         (key_adm, key_ref)
     }
 
-    /// The worst-key figures: excess over the endpoint's envelope (`envelopes`, one per
-    /// endpoint) and burst ratio, per phase and over the run, from one key's admitted
-    /// instants.
+    /// The worst-key figures: excess over the endpoint's envelope and burst ratio, and
+    /// the key's boundary burst when counted, per phase and over the run, from one
+    /// key's admitted instants (`times`, cut into phases at `splits`).
     fn key_figures(
         &self,
         key: usize,
-        envelopes: &[Envelope],
-        times: &[Nanos],
-        splits: &[usize],
+        judged: &Judged<'_>,
+        (times, splits): (&[Nanos], &[usize]),
         stats: &mut [PhaseStats],
         total: &mut PhaseStats,
     ) {
         let e = key % self.arrivals.endpoints as usize;
         let endpoint = &self.workload.endpoints[e];
         let (quota, cost) = (&endpoint.quota, endpoint.cost);
-        let figures = |t: &[Nanos]| (excess(&envelopes[e], t, cost), burst_ratio(t, cost, quota));
-        for (p, s) in stats.iter_mut().enumerate() {
-            let (e, b) = figures(&times[splits[p]..splits[p + 1]]);
+        let figures = |t: &[Nanos]| {
+            (
+                excess(&judged.envelopes[e], t, cost),
+                burst_ratio(t, cost, quota),
+                judged
+                    .sliding
+                    .map(|logs| beyond_sliding_log(&logs[e], t, cost)),
+            )
+        };
+        let fold = |s: &mut PhaseStats, (e, b, over): (f64, f64, Option<u64>)| {
             s.envelope_excess = s.envelope_excess.max(e);
             s.burst_ratio = s.burst_ratio.max(b);
+            if let Some(over) = over {
+                *s.boundary_burst.get_or_insert(0) += over;
+            }
+        };
+        for (p, s) in stats.iter_mut().enumerate() {
+            fold(s, figures(&times[splits[p]..splits[p + 1]]));
         }
-        let (e, b) = figures(times);
-        total.envelope_excess = total.envelope_excess.max(e);
-        total.burst_ratio = total.burst_ratio.max(b);
+        fold(total, figures(times));
     }
 
     /// Fairness, rounding and latency per phase, and the totals.
@@ -314,6 +342,25 @@ impl<'a> Accounting<'a> {
         total.burst_ratio = round4(total.burst_ratio);
         total.latency_us = self.latency.as_ref().and_then(|l| l.total);
     }
+}
+
+/// What a run's keys are measured against besides the reference's decisions.
+struct Judged<'a> {
+    /// The policy's envelope, per endpoint.
+    envelopes: &'a [Envelope],
+    /// The exact sliding log per endpoint, when the boundary burst is counted.
+    sliding: Option<&'a [ExactSlidingLog]>,
+}
+
+/// Of one key's admitted instants `times` (each of `cost`), how many the exact sliding
+/// `log` refuses when played on them alone: the fewest admissions whose removal leaves
+/// at most `limit` in every window-length interval (a fixed window's boundary burst).
+fn beyond_sliding_log(log: &ExactSlidingLog, times: &[Nanos], cost: u64) -> u64 {
+    let mut state = log.state();
+    times
+        .iter()
+        .filter(|&&t| !log.admit(&mut state, t, cost))
+        .count() as u64
 }
 
 /// Arrival indices grouped by key (CSR), each key's in time order: key `k` owns
@@ -380,5 +427,6 @@ fn empty_stats(name: &str) -> PhaseStats {
         fairness: None,
         wronged_users: None,
         latency_us: None,
+        boundary_burst: None,
     }
 }

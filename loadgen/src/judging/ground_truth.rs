@@ -2,10 +2,11 @@
 //! and both against the envelope the algorithm promises over the key's active span.
 //!
 //! Windowed envelopes (a fixed window's `limit` per aligned window, a bucketed window's
-//! windows on its sub-window grid) are laid on the windows the store used: on Redis the
-//! scripts align them to the Unix epoch (window index = ⌊unix time / window⌋), so the
-//! check places the key's span at its Unix instants ([`StoreClock::Unix`]). Where the
-//! store's alignment is not known (a memory gateway aligns to its own start), the check
+//! windows on its sub-window grid) are laid on the windows the store used: the gateway
+//! aligns them to the Unix epoch on every store (Redis's scripts by its `TIME`, memory
+//! by a Unix-aligned clock; window index = ⌊unix time / window⌋), so the check places
+//! the key's span at its Unix instants ([`StoreClock::Unix`]). Where the store's
+//! alignment is not known (no recorded start, a store the lab does not know), the check
 //! takes the worst alignment ([`StoreClock::Unknown`]): never a false "over", but a
 //! looser bound.
 //!
@@ -57,11 +58,13 @@ pub enum StoreClock {
 }
 
 impl StoreClock {
-    /// The store's alignment for a store named `store` (`redis`, `redis-cluster`: Unix
-    /// time) whose schedule started at Unix instant `unix_start`.
+    /// The store's alignment for a store named `store` (`memory`, `redis`,
+    /// `redis-cluster`: Unix time) whose schedule started at Unix instant `unix_start`.
     pub fn for_store(store: &str, unix_start: Option<Nanos>) -> Self {
         match unix_start {
-            Some(start) if store.starts_with("redis") => StoreClock::Unix(start),
+            Some(start) if store == "memory" || store.starts_with("redis") => {
+                StoreClock::Unix(start)
+            }
             _ => StoreClock::Unknown,
         }
     }
@@ -102,13 +105,13 @@ pub(crate) fn window_note(plan: &LoadPlan, algorithm: &str, clock: StoreClock) -
     let secs = |n: Nanos| n as f64 / 1e9;
     Some(match clock {
         StoreClock::Unix(start) => format!(
-            "{algorithm} on the store's windows (Unix-epoch aligned, {:.3} s each, starting every {:.3} s): the schedule started {:.3} s into one; the envelope check uses them",
+            "{algorithm} on the store's windows (Unix-epoch aligned, {:.3} s each, starting every {:.3} s): the schedule started {:.3} s into one; the envelope check and the exact fixed window use them",
             secs(length),
             secs(step),
             secs(start % step),
         ),
         StoreClock::Unknown => format!(
-            "{algorithm}: where the store's {:.3} s windows fell is not known (a memory gateway aligns them to its own start); the envelope check assumes the worst alignment",
+            "{algorithm}: where the store's {:.3} s windows fell is not known (no recorded start, or a store the lab does not know); the envelope check assumes the worst alignment, and a fixed window is judged against the exact sliding log",
             secs(length)
         ),
     })
@@ -302,8 +305,9 @@ mod tests {
         );
         assert_eq!(
             StoreClock::for_store("memory", Some(7)),
-            StoreClock::Unknown
+            StoreClock::Unix(7)
         );
+        assert_eq!(StoreClock::for_store("none", Some(7)), StoreClock::Unknown);
         assert_eq!(StoreClock::for_store("redis", None), StoreClock::Unknown);
 
         let plan = LoadPlan::new(w.clone(), 1).unwrap();

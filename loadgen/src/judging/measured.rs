@@ -24,11 +24,12 @@ use super::accounting::Accounting;
 use super::decisions::Decisions;
 use super::delivery::{self, Responses};
 use super::ground_truth::{self, EnvelopeCheck, StoreClock};
+use super::windows;
 use crate::arrivals::{Arrival, Arrivals};
 use crate::drivers::http::client::{BackendStats, GatewaySnapshot};
 use crate::drivers::http::plan::{LoadPlan, Scale};
 use crate::drivers::http::record::{Class, Record};
-use crate::drivers::simulated::{SimAlgorithm, play_reference};
+use crate::drivers::simulated::SimAlgorithm;
 
 /// Everything known about a finished run besides the records.
 #[derive(Debug, Clone)]
@@ -109,7 +110,8 @@ pub fn results(plan: &LoadPlan, mut records: Vec<Record>, facts: &RunFacts) -> R
             decisions.admit(i);
         }
     }
-    let reference = play_reference(w, &measured, judge, &mut |_, _| {});
+    let clock = StoreClock::for_store(&facts.store, facts.unix_start);
+    let (judge, reference) = windows::reference(w, (&measured, &records), judge, clock);
     let accounting = Accounting::new(w, &measured, None);
     let mut run: Run = accounting.run(&facts.algorithm, judge, &decisions, &reference);
     let responses = delivery::responses(&mut run, &records, (&plan.arrivals, &measured));
@@ -126,7 +128,6 @@ pub fn results(plan: &LoadPlan, mut records: Vec<Record>, facts: &RunFacts) -> R
     let phase_loads =
         delivery::phase_loads(w, (&plan.arrivals, &measured), &records, facts, &mut notes);
     let client = ground_truth::client_per_key(&measured, &records, &decisions);
-    let clock = StoreClock::for_store(&facts.store, facts.unix_start);
     let check = EnvelopeCheck::new(plan, &client, &facts.algorithm, clock);
     notes.extend(ground_truth::window_note(plan, &facts.algorithm, clock));
     let ground_truth = facts.backend.as_ref().map(|(before, after)| {
@@ -401,7 +402,7 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(reference_of("fixed-window"), Reference::SlidingLog);
+        assert_eq!(reference_of("fixed-window"), Reference::FixedWindow);
         assert_eq!(reference_of("gcra"), Reference::TokenBucket);
         assert_eq!(reference_of("seed-replica"), Reference::TokenBucket);
         assert_eq!(reference_of("no-such-thing"), Reference::TokenBucket);

@@ -117,6 +117,7 @@ fn run(
         fairness: None,
         wronged_users: None,
         latency_us: None,
+        boundary_burst: None,
     };
     if let Some(j) = judge {
         stats.reference_admitted = sum(&j.admitted);

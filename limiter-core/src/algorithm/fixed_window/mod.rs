@@ -78,7 +78,7 @@ impl Algorithm for FixedWindow {
     type Mirror = redis::Mirror;
     const KIND: Kind = Kind::FixedWindow;
     const NAME: &'static str = "fixed-window";
-    const REFERENCE: Reference = Reference::SlidingLog;
+    const REFERENCE: Reference = Reference::FixedWindow;
     const GUARANTEE: &'static str = "`limit` per aligned window; up to 2x across a boundary";
     const STATE_PER_KEY: &'static str = "one u64 (compare-and-swap)";
 
