@@ -135,6 +135,88 @@ fn evalsha_calls(redis: &RedisServer) -> u64 {
         .map_or(0, |n| n.parse().unwrap())
 }
 
+/// Starts counting the commands clients send: every command goes to the slow log.
+/// (`INFO commandstats` also counts the commands a script runs, so it cannot tell a
+/// second round trip from the script's own work; the slow log can: it names the
+/// client of a command a script ran `?:0`.)
+fn count_round_trips(redis: &RedisServer) {
+    redis
+        .cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"])
+        .unwrap();
+    redis
+        .cmd(&["CONFIG", "SET", "slowlog-max-len", "100000"])
+        .unwrap();
+    redis.cmd(&["SLOWLOG", "RESET"]).unwrap();
+}
+
+/// Commands clients sent since [`count_round_trips`] (not counting its `SLOWLOG
+/// RESET`), and how many of them were `EVALSHA`.
+fn round_trips(redis: &RedisServer) -> (usize, usize) {
+    let log = redis.cmd(&["SLOWLOG", "GET", "100000"]).unwrap();
+    // Each entry ends with its client's address and name; a client of a test is
+    // 127.0.0.1:PORT, a script's is ?:0.
+    let from_clients = log
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("127.0.0.1:")
+                .is_some_and(|port| port.parse::<u16>().is_ok())
+        })
+        .count();
+    let evalsha = log
+        .lines()
+        .filter(|l| l.eq_ignore_ascii_case("evalsha"))
+        .count();
+    (from_clients - 1, evalsha)
+}
+
+/// One round trip per request for every set size from 1 to `MAX_LIMITS` limits (every
+/// algorithm in turn): one `EVALSHA` per request (`INFO commandstats`) and no other
+/// command from the client (the slow log).
+#[test]
+fn one_round_trip_per_request_for_every_number_of_limits() {
+    let redis = RedisServer::start().unwrap();
+    let rt = runtime();
+    let store = rt
+        .block_on(RedisStore::connect(&redis.url(), RedisOptions::default()))
+        .unwrap();
+    for n in 1..=limiter_core::limits::MAX_LIMITS {
+        let limits: Vec<Limit> = (0..n)
+            .map(|i| {
+                let kind = Kind::ALL[i % Kind::ALL.len()];
+                let q = Quota::new(1_000, Duration::from_secs(3600)).unwrap();
+                Limit::new(
+                    &format!("l{i}"),
+                    &format!("/n{n} l{i}"),
+                    Policy::new(kind, q),
+                    100,
+                )
+            })
+            .collect();
+        let multi = MultiLimiter::redis(
+            &store,
+            LimitSet::new(limits).unwrap(),
+            MonotonicClock::new(),
+        );
+        // Warm the script cache (a NOSCRIPT reply and a load on first use).
+        rt.block_on(multi.decide("warm", 1)).unwrap();
+        let evalsha = evalsha_calls(&redis);
+        count_round_trips(&redis);
+        for _ in 0..3 {
+            assert!(rt.block_on(multi.decide("u", 1)).unwrap().decision.allowed);
+        }
+        assert_eq!(
+            round_trips(&redis),
+            (3, 3),
+            "{n} limits: one command per request, the EVALSHA"
+        );
+        assert_eq!(
+            evalsha_calls(&redis) - evalsha,
+            3,
+            "{n} limits: one EVALSHA each"
+        );
+    }
+}
+
 /// One `EVALSHA` per request whatever the number of limits, and on Redis's own clock a
 /// refused request spends from none of them.
 #[test]

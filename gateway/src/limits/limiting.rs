@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use limiter_core::RateLimiter;
-use limiter_core::limits::{Limit, LimitSet, MultiLimiter};
+use limiter_core::limits::{self, Limit, LimitSet, MultiLimiter};
 use limiter_core::tower::{HeaderList, PolicyHeaders};
 
 use super::table::Reuse;
@@ -117,15 +117,9 @@ impl Limiting {
     pub(super) fn memory_keys(&self) -> Option<usize> {
         match self {
             Limiting::One { limiter, .. } => limiter.memory_keys(),
-            Limiting::All { limiter, own, .. } => limiter.is_memory().then(|| {
-                limiter
-                    .set()
-                    .limits()
-                    .iter()
-                    .take(*own)
-                    .map(Limit::memory_keys)
-                    .sum()
-            }),
+            Limiting::All { limiter, own, .. } => limiter
+                .is_memory()
+                .then(|| limits::memory_keys(&limiter.set().limits()[..*own])),
         }
     }
 

@@ -130,6 +130,8 @@ impl Table {
                 Some(reuse.limit(name, &format!("global {name}"), g.rule, max_keys))
             })
             .collect();
+        // The global limits' state in rows of their own, apart from every route's.
+        limiter_core::limits::place_together(&globals);
         let build = |template, name: &str, limits: &RouteLimits, globals: &[Limit], key| {
             let cx = super::route::Build {
                 stores,

@@ -14,8 +14,9 @@ use std::sync::atomic::Ordering;
 
 use hashbrown::HashTable;
 
+use super::PerKey;
 use super::{Entry, HeapSize, Keys, MemoryStore, tick};
-use crate::algorithm::{Algorithm, Shared, Visit};
+use crate::algorithm::{Algorithm, Visit};
 use crate::clock::Nanos;
 use crate::error::{Error, Result};
 use crate::limiter::Policy;
@@ -114,20 +115,20 @@ impl Capacity {
 /// The most bytes one key of `algorithm` can hold apart from its key's own heap text:
 /// its table slot (with the hash table's spare room) and the largest state it can grow
 /// to. A byte budget below this cannot hold a single key.
-pub fn bytes_per_key<K, A: Algorithm>(algorithm: &A) -> usize {
-    slot_bytes::<K, A>() + algorithm.max_heap_bytes()
+pub fn bytes_per_key<K, A: PerKey>(algorithm: &A) -> usize {
+    slot_bytes::<K, A>() + algorithm.max_heap_bytes_of()
 }
 
 /// A table slot's bytes: the entry and its control byte, times 16/7 — a table just
 /// grown holds at most 7/16 of its slots (it doubles when 7/8 full).
-const fn slot_bytes<K, A: Algorithm>() -> usize {
+const fn slot_bytes<K, A: PerKey>() -> usize {
     (std::mem::size_of::<Entry<K, A::Shared>>() + 1) * 16 / 7 + 1
 }
 
 impl<K, A> MemoryStore<K, A>
 where
     K: std::hash::Hash + Eq + HeapSize,
-    A: Algorithm,
+    A: PerKey,
 {
     /// Checks `capacity` against what one key of `algorithm` needs.
     pub(super) fn validate(algorithm: &A, capacity: &Capacity) -> Result<()> {
@@ -188,7 +189,7 @@ where
         let before = keys.table.len();
         let mut freed = 0;
         keys.table.retain(|e| {
-            let idle = e.state.read(|s| self.algorithm.is_idle(s, at));
+            let idle = self.algorithm.idle(&e.state, at);
             if idle {
                 freed += self.charge(&e.key);
             }
@@ -211,9 +212,8 @@ where
     ) -> usize {
         let now_tick = tick(now);
         let age = |e: &Entry<K, A::Shared>| now_tick.wrapping_sub(e.used.load(Ordering::Relaxed));
-        let may_go = |e: &Entry<K, A::Shared>| {
-            throttled_too || !e.state.read(|s| self.algorithm.is_throttled(s, now))
-        };
+        let may_go =
+            |e: &Entry<K, A::Shared>| throttled_too || !self.algorithm.throttled(&e.state, now);
         let mut ages: Vec<u32> = keys.table.iter().filter(|e| may_go(e)).map(age).collect();
         if ages.is_empty() {
             return 0;

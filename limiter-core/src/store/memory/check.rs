@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::entry::Entry;
 use super::shard::Shard;
-use super::{GROWTH_SWEEP_INTERVAL, HeapSize, MemoryStore};
+use super::{GROWTH_SWEEP_INTERVAL, HeapSize, MemoryStore, PerKey};
 use crate::algorithm::{Algorithm, Shared};
 use crate::clock::Nanos;
 use crate::decision::Decision;
@@ -117,7 +117,7 @@ where
 impl<K, A> MemoryStore<K, A>
 where
     K: Hash + Eq + HeapSize,
-    A: Algorithm,
+    A: PerKey,
 {
     #[inline]
     fn shard(&self, hash: u64) -> &Shard<K, A::Shared> {
@@ -203,7 +203,7 @@ where
         }
         keys.bytes += charge;
         let hasher = &self.hasher;
-        let entry = Entry::new(owned, self.algorithm.new_shared(), now);
+        let entry = Entry::new(owned, self.algorithm.fresh_shared(), now);
         keys.table
             .insert_unique(hash, entry, |e| hasher.hash_one(&e.key));
         Ok(())

@@ -29,7 +29,6 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::algorithm::{Algorithm, Shared};
 use crate::clock::Nanos;
 use crate::error::Result;
 
@@ -37,6 +36,7 @@ pub mod capacity;
 mod check;
 mod entry;
 mod heap;
+mod per_key;
 mod shard;
 
 pub(crate) use entry::Entry;
@@ -45,9 +45,10 @@ use shard::{Keys, Shard, fixed_bytes};
 
 pub use capacity::{AtCapacity, Capacity, UnknownAtCapacity, bytes_per_key};
 pub use heap::{HeapSize, StoreStats};
+pub use per_key::PerKey;
 
 /// Per-key state of one algorithm and policy, with a cap on the number of keys.
-pub struct MemoryStore<K, A: Algorithm> {
+pub struct MemoryStore<K, A: PerKey> {
     algorithm: A,
     shards: Box<[Shard<K, A::Shared>]>,
     hasher: foldhash::fast::RandomState,
@@ -66,7 +67,7 @@ pub struct MemoryStore<K, A: Algorithm> {
     refused: AtomicU64,
 }
 
-impl<K, A: Algorithm + std::fmt::Debug> std::fmt::Debug for MemoryStore<K, A> {
+impl<K, A: PerKey + std::fmt::Debug> std::fmt::Debug for MemoryStore<K, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("algorithm", &self.algorithm)
@@ -87,7 +88,7 @@ const GROWTH_SWEEP_INTERVAL: Nanos = 1_000_000_000;
 impl<K, A> MemoryStore<K, A>
 where
     K: Hash + Eq + HeapSize,
-    A: Algorithm,
+    A: PerKey,
 {
     /// A store for `algorithm` holding at most [`DEFAULT_MAX_KEYS`] keys.
     pub fn new(algorithm: A) -> Self {
@@ -228,7 +229,7 @@ where
             bytes += shard
                 .table
                 .iter()
-                .map(|e| e.key.heap_bytes() + e.state.read(|s| self.algorithm.heap_bytes(s)))
+                .map(|e| e.key.heap_bytes() + self.algorithm.heap_bytes_of(&e.state))
                 .sum::<usize>();
         }
         StoreStats {

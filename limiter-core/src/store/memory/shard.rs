@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicU64;
 use crossbeam_utils::sync::ShardedLock;
 use hashbrown::HashTable;
 
+use super::PerKey;
 use super::entry::Entry;
-use crate::algorithm::Algorithm;
 
 /// One shard's keys and what they are charged against the byte budget.
 pub(crate) struct Keys<K, S> {
@@ -43,6 +43,6 @@ impl<K, S> Shard<K, S> {
 const LOCK_SLOTS_BYTES: usize = 8 * 128;
 
 /// Bytes of `shards` empty shards: the shard array and each shard's lock slots.
-pub(super) const fn fixed_bytes<K, A: Algorithm>(shards: usize) -> usize {
+pub(super) const fn fixed_bytes<K, A: PerKey>(shards: usize) -> usize {
     shards * (std::mem::size_of::<Shard<K, A::Shared>>() + LOCK_SLOTS_BYTES)
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::Quota;
-use crate::algorithm::{Gcra, SlidingLog};
+use crate::algorithm::{Algorithm, Gcra, SlidingLog};
 use std::time::Duration;
 
 const SECOND: Nanos = 1_000_000_000;
